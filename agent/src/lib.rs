@@ -1,0 +1,4 @@
+#![forbid(unsafe_code)]
+//! kagi-agent: a small Vault/OpenBao agent.
+
+pub mod config;
