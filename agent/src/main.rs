@@ -1,3 +1,92 @@
 #![forbid(unsafe_code)]
+//! `kagi-agent`: see [`kagi_agent::cli::USAGE`].
 
-fn main() {}
+use std::process::ExitCode;
+
+use kagi_agent::cli::{self, Command};
+
+fn main() -> ExitCode {
+    let command = match cli::parse_args(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(err) => {
+            eprintln!("kagi-agent: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let (file, exit_after_auth) = match command {
+        Command::Help => {
+            println!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Command::Version => {
+            println!("kagi-agent {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Command::Probe { config } => {
+            let env = std::env::var("VAULT_CONFIG").ok();
+            return match cli::load_config(config.as_deref(), env.as_deref())
+                .map_err(|e| e.to_string())
+                .and_then(|loaded| cli::probe(&loaded.config))
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(reason) => {
+                    eprintln!("kagi-agent probe: {reason}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Run {
+            config,
+            exit_after_auth,
+        } => (config, exit_after_auth),
+    };
+    cli::init_logging(
+        std::env::var("VAULT_LOG_LEVEL").ok().as_deref(),
+        std::env::var("VAULT_LOG_FORMAT").ok().as_deref(),
+    );
+    let env = std::env::var("VAULT_CONFIG").ok();
+    let mut loaded = match cli::load_config(file.as_deref(), env.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            tracing::error!(error = %err, "invalid configuration");
+            return ExitCode::from(2);
+        }
+    };
+    for key in &loaded.unknown_keys {
+        tracing::warn!(key = %key, "ignoring unknown config key");
+    }
+    loaded.config.exit_after_auth |= exit_after_auth;
+
+    // reqwest is built without a crypto provider; install ring before any client exists.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("kagi-agent: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let (trigger, shutdown) = kagi_agent::signal::channel();
+        kagi_agent::signal::forward_signals(trigger.clone())?;
+        kagi_agent::runtime::run(loaded.config, trigger, shutdown)
+            .await
+            .map_err(anyhow::Error::from)
+    });
+    // Don't wait for in-flight requests or timers: everything that matters has finished.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
+        Ok(()) => {
+            tracing::info!("agent stopped");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "agent failed");
+            ExitCode::FAILURE
+        }
+    }
+}

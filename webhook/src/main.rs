@@ -1,3 +1,119 @@
 #![forbid(unsafe_code)]
+//! `kagi-webhook`: wiring only. The commands live in the library.
 
-fn main() {}
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use kagi_webhook::server::{self, ServeArgs, logging::LogArgs};
+use kagi_webhook::settings::InjectorSettings;
+use kagi_webhook::{admission, inject};
+
+/// Injects the Vault/OpenBao agent into annotated Pods (a vault-k8s-compatible webhook).
+#[derive(Debug, Parser)]
+#[command(name = "kagi-webhook", version)]
+struct Cli {
+    #[command(flatten)]
+    log: LogArgs,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the admission webhook over HTTPS.
+    Serve(ServeArgs),
+
+    /// Answer one AdmissionReview (JSON) exactly as the server would.
+    Review {
+        /// The AdmissionReview; `-` or nothing reads stdin.
+        #[arg(short = 'f', long = "filename")]
+        file: Option<PathBuf>,
+
+        #[command(flatten)]
+        injector: InjectorSettings,
+    },
+
+    /// Inject the agent into manifests (YAML or JSON): `kagi-webhook inject -f app.yaml | kubectl apply -f -`.
+    Inject {
+        /// The manifests; `-` or nothing reads stdin.
+        #[arg(short = 'f', long = "filename")]
+        file: Option<PathBuf>,
+
+        /// Namespace the pods will be created in (default: each document's own, then `default`).
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+
+        #[command(flatten)]
+        injector: InjectorSettings,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+    {
+        anyhow::bail!("another rustls crypto provider was installed before ring");
+    }
+    let Cli { log, command } = Cli::parse();
+    log.init();
+    // vault-k8s lets a non-empty AGENT_INJECT_* variable win over the flag.
+    let env = |name: &str| std::env::var(name).ok();
+    match command {
+        Command::Serve(mut args) => {
+            args.injector.apply_env_precedence(env)?;
+            server::run(args, server::shutdown_signal())
+                .await
+                .context("kagi-webhook serve failed")?;
+        }
+        Command::Review { file, mut injector } => {
+            injector.apply_env_precedence(env)?;
+            let body = read_input(file.as_ref())?;
+            let reviewed = admission::review(&body, &injector)
+                .context("cannot answer this AdmissionReview")?;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&reviewed.body)?;
+            stdout.write_all(b"\n")?;
+        }
+        Command::Inject {
+            file,
+            namespace,
+            mut injector,
+        } => {
+            injector.apply_env_precedence(env)?;
+            let input = String::from_utf8(read_input(file.as_ref())?)
+                .context("the manifests are not UTF-8")?;
+            let injected = inject::inject(&input, &injector, namespace.as_deref())?;
+            for line in &injected.report {
+                match line.injection {
+                    Some(injection) => {
+                        tracing::info!(object = %line.object, injection = injection.label(), "injected")
+                    }
+                    None => tracing::info!(object = %line.object, reason = %line.reason, "left as is"),
+                }
+            }
+            std::io::stdout().lock().write_all(injected.yaml.as_bytes())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_input(file: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    match file {
+        Some(path) if path.as_os_str() != "-" => {
+            bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        }
+        _ => {
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("cannot read stdin")?;
+        }
+    }
+    Ok(bytes)
+}

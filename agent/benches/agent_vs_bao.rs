@@ -1,0 +1,2 @@
+//! Placeholder; the kagi-agent vs bao agent comparison is being written.
+fn main() {}

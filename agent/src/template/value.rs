@@ -1,0 +1,306 @@
+//! Values as a Go template sees them, and how Go's `fmt` prints them.
+//!
+//! Go distinguishes types that JSON flattens (`[]string` from `split` is not the
+//! `[]interface{}` Vault data holds, `json.Number` is not `string`), and
+//! consul-template templates notice: `join` only takes `[]string`, printing a
+//! number shows its JSON digits. The variants keep exactly those distinctions.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+/// A value during evaluation. `Nil` is Go's "no value" (an invalid
+/// `reflect.Value` or a nil interface): printed alone it is `<no value>`,
+/// inside a container it is `<nil>`.
+#[derive(Clone, Debug)]
+pub(crate) enum Value {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Uint(u64),
+    Float(f64),
+    /// `json.Number`: a string kind that prints and encodes as its digits.
+    Number(Rc<str>),
+    Str(Rc<str>),
+    /// `[]interface{}`.
+    List(Rc<Vec<Value>>),
+    /// `[]string`; `None` is a nil slice (JSON `null`).
+    Strings(Option<Rc<Vec<String>>>),
+    /// `map[string]interface{}`.
+    Map(Rc<BTreeMap<String, Value>>),
+    /// `map[string]string` (a missing key reads as `""`).
+    StrMap(Rc<BTreeMap<String, String>>),
+    /// A pointer to one of consul-template's structs (`*dependency.Secret`, ...).
+    Struct(Rc<Struct>),
+    /// A nil pointer to a struct type, e.g. `.Auth` of a secret without auth.
+    NilPtr(&'static str),
+}
+
+/// A Go struct: its type name and its fields in declaration order.
+#[derive(Debug)]
+pub(crate) struct Struct {
+    pub type_name: &'static str,
+    pub fields: Vec<(&'static str, Value)>,
+}
+
+impl Struct {
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+}
+
+impl Value {
+    pub fn str(s: &str) -> Value {
+        Value::Str(Rc::from(s))
+    }
+
+    pub fn strings(v: Vec<String>) -> Value {
+        Value::Strings(Some(Rc::new(v)))
+    }
+
+    /// Converts JSON as Vault returns it; numbers stay `json.Number`.
+    pub fn from_json(j: &serde_json::Value) -> Value {
+        match j {
+            serde_json::Value::Null => Value::Nil,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => Value::Number(Rc::from(n.to_string().as_str())),
+            serde_json::Value::String(s) => Value::str(s),
+            serde_json::Value::Array(a) => Value::List(Rc::new(a.iter().map(Value::from_json).collect())),
+            serde_json::Value::Object(o) => Value::Map(Rc::new(
+                o.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect(),
+            )),
+        }
+    }
+
+    /// Go's type name, for error messages (never the value itself).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Nil => "<nil>",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Uint(_) => "uint64",
+            Value::Float(_) => "float64",
+            Value::Number(_) => "json.Number",
+            Value::Str(_) => "string",
+            Value::List(_) => "[]interface {}",
+            Value::Strings(_) => "[]string",
+            Value::Map(_) => "map[string]interface {}",
+            Value::StrMap(_) => "map[string]string",
+            Value::Struct(s) => s.type_name,
+            Value::NilPtr(t) => t,
+        }
+    }
+
+    /// Go template truth: false, 0, "", empty collections and nil are false.
+    pub fn is_true(&self) -> bool {
+        match self {
+            Value::Nil | Value::NilPtr(_) => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            Value::Uint(u) => *u != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Number(s) | Value::Str(s) => !s.is_empty(),
+            Value::List(l) => !l.is_empty(),
+            Value::Strings(l) => l.as_ref().is_some_and(|l| !l.is_empty()),
+            Value::Map(m) => !m.is_empty(),
+            Value::StrMap(m) => !m.is_empty(),
+            Value::Struct(_) => true,
+        }
+    }
+
+    /// The string of a string-kinded value (`string` or `json.Number`).
+    pub fn as_str_kind(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) | Value::Number(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// What `{{ pipeline }}` prints.
+    pub fn print_action(&self, out: &mut String) {
+        match self {
+            Value::Nil => out.push_str("<no value>"),
+            v => fmt_v(v, out, true),
+        }
+    }
+}
+
+/// Go's `%v`. `top` is true for the outermost value: a pointer to a struct
+/// prints as `&{...}` there and as `{...}` below (Go prints an address).
+pub(crate) fn fmt_v(v: &Value, out: &mut String, top: bool) {
+    match v {
+        Value::Nil | Value::NilPtr(_) => out.push_str("<nil>"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Uint(u) => {
+            let _ = write!(out, "{u}");
+        }
+        Value::Float(f) => out.push_str(&format_float_g(*f)),
+        Value::Number(s) | Value::Str(s) => out.push_str(s),
+        Value::List(l) => {
+            out.push('[');
+            for (i, e) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                fmt_v(e, out, false);
+            }
+            out.push(']');
+        }
+        Value::Strings(l) => {
+            out.push('[');
+            for (i, e) in l.iter().flat_map(|l| l.iter()).enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(e);
+            }
+            out.push(']');
+        }
+        Value::Map(m) => {
+            out.push_str("map[");
+            for (i, (k, e)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(k);
+                out.push(':');
+                fmt_v(e, out, false);
+            }
+            out.push(']');
+        }
+        Value::StrMap(m) => {
+            out.push_str("map[");
+            for (i, (k, e)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(k);
+                out.push(':');
+                out.push_str(e);
+            }
+            out.push(']');
+        }
+        Value::Struct(s) => {
+            if top {
+                out.push('&');
+            }
+            out.push('{');
+            for (i, (_, e)) in s.fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                fmt_v(e, out, false);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// The shortest decimal digits and the decimal exponent of a finite `f`
+/// (`f = 0.d1d2d3... × 10^exp`), as Go's strconv computes them.
+fn shortest_digits(f: f64) -> (String, i32) {
+    // Rust's `{:e}` prints the shortest round-tripping digits: "1.2345e3".
+    let s = format!("{:e}", f.abs());
+    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let exp: i32 = exp.parse().unwrap_or(0);
+    (digits, exp + 1)
+}
+
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`, which `%v` uses.
+pub(crate) fn format_float_g(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let (digits, dp) = shortest_digits(f);
+    let sign = if f < 0.0 { "-" } else { "" };
+    let exp = dp - 1;
+    // Shortest formatting decides with precision 6.
+    if !(-4..6).contains(&exp) {
+        // %e form with at least two exponent digits.
+        let mut s = String::from(sign);
+        s.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            s.push('.');
+            s.push_str(&digits[1..]);
+        }
+        let _ = write!(s, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+        return s;
+    }
+    format!("{sign}{}", fixed(&digits, dp))
+}
+
+/// Digits placed around the decimal point at position `dp`.
+fn fixed(digits: &str, dp: i32) -> String {
+    let nd = digits.len() as i32;
+    if dp <= 0 {
+        format!("0.{}{}", "0".repeat((-dp) as usize), digits)
+    } else if dp >= nd {
+        format!("{}{}", digits, "0".repeat((dp - nd) as usize))
+    } else {
+        format!("{}.{}", &digits[..dp as usize], &digits[dp as usize..])
+    }
+}
+
+/// Go's `encoding/json` float formatting: `%f` style unless the exponent is
+/// below -6 or at least 21, then `%e` with a short exponent.
+pub(crate) fn format_float_json(f: f64) -> String {
+    if f == 0.0 {
+        return "0".into();
+    }
+    let (digits, dp) = shortest_digits(f);
+    let sign = if f < 0.0 { "-" } else { "" };
+    let abs = f.abs();
+    if !(1e-6..1e21).contains(&abs) {
+        let exp = dp - 1;
+        let mut s = String::from(sign);
+        s.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            s.push('.');
+            s.push_str(&digits[1..]);
+        }
+        let _ = write!(s, "e{}{}", if exp < 0 { '-' } else { '+' }, exp.abs());
+        return s;
+    }
+    format!("{sign}{}", fixed(&digits, dp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_like_go() {
+        assert_eq!(format_float_g(1.5), "1.5");
+        assert_eq!(format_float_g(100000.0), "100000");
+        assert_eq!(format_float_g(1e6), "1e+06");
+        assert_eq!(format_float_g(1234567.0), "1.234567e+06");
+        assert_eq!(format_float_g(0.0001), "0.0001");
+        assert_eq!(format_float_g(0.00001), "1e-05");
+        assert_eq!(format_float_g(-2.25), "-2.25");
+        assert_eq!(format_float_json(1e21), "1e+21");
+        assert_eq!(format_float_json(1e20), "100000000000000000000");
+        assert_eq!(format_float_json(0.0000001), "1e-7");
+        assert_eq!(format_float_json(2.5), "2.5");
+    }
+
+    #[test]
+    fn containers_print_like_go() {
+        let j = serde_json::json!({"b": [1, "x", null], "a": {"c": true}});
+        let mut s = String::new();
+        Value::from_json(&j).print_action(&mut s);
+        assert_eq!(s, "map[a:map[c:true] b:[1 x <nil>]]");
+        let mut s = String::new();
+        Value::Nil.print_action(&mut s);
+        assert_eq!(s, "<no value>");
+    }
+}

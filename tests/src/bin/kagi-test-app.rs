@@ -1,0 +1,178 @@
+//! The "application" container of end-to-end tests: it checks what the agent rendered the way
+//! a real app would (the file is there when it starts, the database credentials log in) and
+//! prints what it saw, then runs until SIGTERM or exits (for Jobs).
+//!
+//! kagi-test-app [--sleep-ms N] [--write FILE=TEXT]... [--require FILE]... [--print FILE]... [--mask]
+//!               [--db-url-file FILE [--watch]] [--exit] [--exit-code N]
+//!
+//! Output lines (tests grep for them): `present FILE`, `missing FILE`, `file FILE: CONTENTS`,
+//! `db-login-ok user=NAME`, `db-login-failed ...`, `sigterm`, `exiting code=N`.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[derive(Default)]
+struct Options {
+    sleep_ms: u64,
+    write: Vec<(PathBuf, String)>,
+    require: Vec<PathBuf>,
+    print: Vec<PathBuf>,
+    mask: bool,
+    db_url_file: Option<PathBuf>,
+    watch: bool,
+    exit: bool,
+    exit_code: i32,
+}
+
+fn parse() -> Result<Options, String> {
+    let mut options = Options::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--sleep-ms" => {
+                options.sleep_ms = value("--sleep-ms")?
+                    .parse()
+                    .map_err(|e| format!("--sleep-ms: {e}"))?
+            }
+            "--write" => {
+                let spec = value("--write")?;
+                let (path, text) = spec.split_once('=').ok_or("--write needs FILE=TEXT")?;
+                options.write.push((path.into(), text.to_string()));
+            }
+            "--require" => options.require.push(value("--require")?.into()),
+            "--print" => options.print.push(value("--print")?.into()),
+            "--mask" => options.mask = true,
+            "--db-url-file" => options.db_url_file = Some(value("--db-url-file")?.into()),
+            "--watch" => options.watch = true,
+            "--exit" => options.exit = true,
+            "--exit-code" => {
+                options.exit_code = value("--exit-code")?
+                    .parse()
+                    .map_err(|e| format!("--exit-code: {e}"))?
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(options)
+}
+
+fn show(path: &PathBuf, contents: &str, mask: bool) -> String {
+    let shown = if mask {
+        contents
+            .lines()
+            .map(|line| match line.split_once([':', '=']) {
+                Some((key, _)) => format!("{key}: ****"),
+                None => "****".to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    } else {
+        contents.trim_end().replace('\n', " | ")
+    };
+    format!("file {}: {shown}", path.display())
+}
+
+/// Logs in with the URL in the file, as the app would; returns the user on success.
+fn db_login(url_file: &PathBuf) -> Result<String, String> {
+    let url = std::fs::read_to_string(url_file).map_err(|e| format!("reading url: {e}"))?;
+    let url = url.trim();
+    let psql = ["/usr/bin/psql", "psql"]
+        .into_iter()
+        .find(|p| !p.starts_with('/') || std::path::Path::new(p).exists())
+        .unwrap_or("psql");
+    let output = Command::new(psql)
+        .args(["-X", "-A", "-t", "-c", "SELECT current_user", url])
+        .env("PGCONNECT_TIMEOUT", "5")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running psql: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
+    }
+}
+
+fn check_db(url_file: &PathBuf) {
+    match db_login(url_file) {
+        Ok(user) => println!("db-login-ok user={user}"),
+        Err(e) => println!("db-login-failed {e}"),
+    }
+}
+
+fn main() {
+    let options = match parse() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("kagi-test-app: {e}");
+            std::process::exit(2);
+        }
+    };
+    std::thread::sleep(Duration::from_millis(options.sleep_ms));
+    for (path, text) in &options.write {
+        if let Err(e) = std::fs::write(path, text) {
+            println!("cannot write {}: {e}", path.display());
+        } else {
+            println!("wrote {}", path.display());
+        }
+    }
+    for path in &options.require {
+        if path.exists() {
+            println!("present {}", path.display());
+        } else {
+            println!("missing {}", path.display());
+            println!("exiting code=3");
+            std::process::exit(3);
+        }
+    }
+    for path in &options.print {
+        match std::fs::read_to_string(path) {
+            Ok(contents) => println!("{}", show(path, &contents, options.mask)),
+            Err(e) => println!("unreadable {}: {e}", path.display()),
+        }
+    }
+    if let Some(url_file) = &options.db_url_file {
+        check_db(url_file);
+    }
+    if options.exit {
+        println!("exiting code={}", options.exit_code);
+        std::process::exit(options.exit_code);
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let mut last = options
+            .db_url_file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok());
+        loop {
+            tokio::select! {
+                _ = sigterm.recv() => {
+                    println!("sigterm");
+                    break;
+                }
+                _ = tick.tick(), if options.watch => {
+                    if let Some(url_file) = &options.db_url_file {
+                        let now = std::fs::read_to_string(url_file).ok();
+                        if now.is_some() && now != last {
+                            println!("db-url-changed");
+                            check_db(url_file);
+                            last = now;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    println!("exiting code={}", options.exit_code);
+    std::process::exit(options.exit_code);
+}

@@ -1,0 +1,688 @@
+//! The kubelet loop: starts, probes, restarts and terminates the containers of one pod as
+//! local processes, on a thread of its own, publishing a [`PodStatus`] as it goes.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use super::RunningPod;
+use super::container::{ContainerKind, PathMap, Programs};
+use crate::procs;
+
+/// First restart delay of a crashed container (the kubelet uses 10 s; tests cannot wait that).
+const RESTART_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_millis(50);
+
+pub(super) struct ContainerPlan {
+    pub name: String,
+    pub kind: ContainerKind,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub working_dir: PathBuf,
+    pub paths: PathMap,
+    pub startup_probe: Value,
+    pub pre_stop: Value,
+}
+
+pub(super) struct PodPlan {
+    pub name: String,
+    pub namespace: String,
+    pub root: TempDir,
+    pub containers: Vec<ContainerPlan>,
+    pub restart_policy: String,
+    pub grace: Duration,
+    pub probe_interval: Duration,
+    pub programs: Programs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodPhase {
+    /// Init containers (and native sidecars' startup probes) are in progress.
+    Pending,
+    /// Every app container has been started.
+    Running,
+    /// All app containers exited 0 and will not restart.
+    Succeeded,
+    /// An init container failed under `restartPolicy: Never`, or an app container failed for good.
+    Failed,
+}
+
+impl PodPhase {
+    pub fn is_finished(self) -> bool {
+        matches!(self, PodPhase::Succeeded | PodPhase::Failed)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerState {
+    Waiting,
+    Running { pid: u32 },
+    Terminated { exit_code: i32 },
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainerStatus {
+    pub name: String,
+    pub kind: ContainerKind,
+    pub state: ContainerState,
+    /// Startup probe passed (or none) — for app containers: has been started.
+    pub started: bool,
+    pub restarts: u32,
+    /// Exit code of every run so far, in order.
+    pub exit_codes: Vec<i32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PodStatus {
+    pub name: String,
+    pub namespace: String,
+    pub phase: PodPhase,
+    /// `delete` was called and termination finished.
+    pub deleted: bool,
+    pub containers: Vec<ContainerStatus>,
+    /// Kubelet actions in order, e.g. `started vault-agent`, `SIGTERM app`, `exited app code=0`.
+    pub events: Vec<String>,
+}
+
+impl PodStatus {
+    pub fn container(&self, name: &str) -> Option<&ContainerStatus> {
+        self.containers.iter().find(|c| c.name == name)
+    }
+
+    /// Has this container ever been started?
+    pub fn ever_started(&self, name: &str) -> bool {
+        self.container(name)
+            .is_some_and(|c| c.state != ContainerState::Waiting || !c.exit_codes.is_empty())
+    }
+
+    /// Index of the first event equal to `event`.
+    pub fn event_index(&self, event: &str) -> Option<usize> {
+        self.events.iter().position(|e| e == event)
+    }
+}
+
+#[derive(Default)]
+struct Requests {
+    delete: bool,
+    kill: bool,
+}
+
+pub(super) struct Shared {
+    state: Mutex<(PodStatus, Requests)>,
+    changed: Condvar,
+}
+
+impl Shared {
+    pub fn snapshot(&self) -> PodStatus {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
+    }
+
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        mut predicate: impl FnMut(&PodStatus) -> bool,
+    ) -> Option<PodStatus> {
+        let deadline = Instant::now() + timeout;
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if predicate(&guard.0) {
+                return Some(guard.0.clone());
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            guard = self
+                .changed
+                .wait_timeout(guard, left.min(Duration::from_millis(200)))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    pub fn request_delete(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1.delete = true;
+        self.changed.notify_all();
+    }
+
+    pub fn request_kill(&self) {
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        guard.1.delete = true;
+        guard.1.kill = true;
+        drop(guard);
+        self.changed.notify_all();
+    }
+
+    fn update(&self, f: impl FnOnce(&mut PodStatus)) {
+        f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).0);
+        self.changed.notify_all();
+    }
+
+    fn event(&self, event: String) {
+        self.update(|s| s.events.push(event));
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1.delete
+    }
+
+    fn kill_requested(&self) -> bool {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1.kill
+    }
+
+    /// Sleeps up to `duration`; true when a stop was requested meanwhile.
+    fn pause(&self, duration: Duration) -> bool {
+        let guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.1.delete {
+            return true;
+        }
+        let (guard, _) = self
+            .changed
+            .wait_timeout_while(guard, duration, |s| !s.1.delete)
+            .unwrap_or_else(|e| e.into_inner());
+        guard.1.delete
+    }
+}
+
+pub(super) fn start(plan: PodPlan) -> anyhow::Result<RunningPod> {
+    std::fs::create_dir_all(plan.root.path().join("logs"))?;
+    let status = PodStatus {
+        name: plan.name.clone(),
+        namespace: plan.namespace.clone(),
+        phase: PodPhase::Pending,
+        deleted: false,
+        containers: plan
+            .containers
+            .iter()
+            .map(|c| ContainerStatus {
+                name: c.name.clone(),
+                kind: c.kind,
+                state: ContainerState::Waiting,
+                started: false,
+                restarts: 0,
+                exit_codes: Vec::new(),
+            })
+            .collect(),
+        events: Vec::new(),
+    };
+    let shared = Arc::new(Shared {
+        state: Mutex::new((status, Requests::default())),
+        changed: Condvar::new(),
+    });
+    let paths: BTreeMap<String, PathMap> = plan
+        .containers
+        .iter()
+        .map(|c| (c.name.clone(), c.paths.clone()))
+        .collect();
+    let logs = plan.root.path().join("logs");
+    let PodPlan {
+        root,
+        containers,
+        restart_policy,
+        grace,
+        probe_interval,
+        programs,
+        ..
+    } = plan;
+    let mut kubelet = Kubelet {
+        children: containers.iter().map(|_| None).collect(),
+        containers,
+        restart_policy,
+        grace,
+        probe_interval,
+        programs,
+        logs,
+        shared: shared.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("kagi-tests-kubelet".into())
+        .spawn(move || kubelet.run())?;
+    Ok(RunningPod {
+        shared,
+        thread: Some(thread),
+        root,
+        paths,
+    })
+}
+
+struct Kubelet {
+    containers: Vec<ContainerPlan>,
+    children: Vec<Option<Child>>,
+    restart_policy: String,
+    grace: Duration,
+    probe_interval: Duration,
+    programs: Programs,
+    logs: PathBuf,
+    shared: Arc<Shared>,
+}
+
+fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+impl Kubelet {
+    fn run(&mut self) {
+        if self.run_init_phase() {
+            self.run_app_phase();
+        }
+        // Reached on delete, or when the pod failed for good (the kubelet then stops whatever
+        // still runs and keeps the pod around until it is deleted).
+        let kill = self.shared.kill_requested();
+        self.terminate_all(kill);
+        while !self.shared.pause(Duration::from_secs(3600)) {}
+        self.shared.update(|s| s.deleted = true);
+    }
+
+    /// Native sidecars until their startup probe passes, ordinary init containers to completion.
+    fn run_init_phase(&mut self) -> bool {
+        for index in 0..self.containers.len() {
+            if self.shared.stop_requested() {
+                return false;
+            }
+            let ok = match self.containers[index].kind {
+                ContainerKind::Sidecar => self.start_sidecar(index),
+                ContainerKind::Init => self.run_to_completion(index),
+                ContainerKind::App => continue,
+            };
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn start_sidecar(&mut self, index: usize) -> bool {
+        let probe = self.containers[index].startup_probe.clone();
+        let mut backoff = RESTART_BACKOFF;
+        loop {
+            if !self.spawn(index) {
+                if self.shared.pause(backoff) {
+                    return false;
+                }
+                backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+                continue;
+            }
+            if probe.is_null() {
+                self.mark_started(index);
+                return true;
+            }
+            let seconds = |key: &str, default: u64| probe[key].as_u64().unwrap_or(default);
+            let budget = Duration::from_secs(
+                seconds("initialDelaySeconds", 0)
+                    + seconds("failureThreshold", 3) * seconds("periodSeconds", 10),
+            );
+            let deadline = Instant::now() + budget;
+            loop {
+                if self.reap(index).is_some() {
+                    // Crashed before its probe passed: the kubelet restarts it.
+                    break;
+                }
+                if self.probe(index, &probe) {
+                    self.mark_started(index);
+                    return true;
+                }
+                if Instant::now() >= deadline {
+                    let name = self.containers[index].name.clone();
+                    self.shared
+                        .event(format!("startup probe failed {name}, restarting"));
+                    self.stop_container(index, Duration::ZERO);
+                    break;
+                }
+                if self.shared.pause(self.probe_interval) {
+                    return false;
+                }
+            }
+            if self.shared.pause(backoff) {
+                return false;
+            }
+            backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+        }
+    }
+
+    fn run_to_completion(&mut self, index: usize) -> bool {
+        let mut backoff = RESTART_BACKOFF;
+        loop {
+            if self.spawn(index) {
+                loop {
+                    if let Some(code) = self.reap(index) {
+                        if code == 0 {
+                            return true;
+                        }
+                        break;
+                    }
+                    if self.shared.pause(POLL) {
+                        return false;
+                    }
+                }
+            }
+            if self.restart_policy == "Never" {
+                self.shared.update(|s| s.phase = PodPhase::Failed);
+                return false;
+            }
+            if self.shared.pause(backoff) {
+                return false;
+            }
+            backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+        }
+    }
+
+    fn run_app_phase(&mut self) {
+        let apps: Vec<usize> = (0..self.containers.len())
+            .filter(|i| self.containers[*i].kind == ContainerKind::App)
+            .collect();
+        for &index in &apps {
+            if self.spawn(index) {
+                self.mark_started(index);
+            }
+        }
+        self.shared.update(|s| s.phase = PodPhase::Running);
+        let mut done: BTreeMap<usize, i32> = BTreeMap::new();
+        let mut restart_at: BTreeMap<usize, Instant> = BTreeMap::new();
+        let mut backoff: BTreeMap<usize, Duration> = BTreeMap::new();
+        loop {
+            for index in 0..self.containers.len() {
+                if done.contains_key(&index) {
+                    continue;
+                }
+                if let Some(at) = restart_at.get(&index) {
+                    if Instant::now() >= *at {
+                        restart_at.remove(&index);
+                        self.spawn(index);
+                    }
+                    continue;
+                }
+                let kind = self.containers[index].kind;
+                if kind == ContainerKind::Init || self.children[index].is_none() && kind == ContainerKind::Sidecar {
+                    continue;
+                }
+                let Some(code) = self.reap_or_missing(index) else {
+                    continue;
+                };
+                let restart = match kind {
+                    ContainerKind::Sidecar => true,
+                    _ => match self.restart_policy.as_str() {
+                        "Never" => false,
+                        "OnFailure" => code != 0,
+                        _ => true,
+                    },
+                };
+                if restart {
+                    let delay = backoff.entry(index).or_insert(RESTART_BACKOFF);
+                    restart_at.insert(index, Instant::now() + *delay);
+                    *delay = (*delay * 2).min(MAX_RESTART_BACKOFF);
+                } else {
+                    done.insert(index, code);
+                }
+            }
+            if apps.iter().all(|i| done.contains_key(i)) {
+                // Every app container is finished for good: the Job is done. The kubelet then
+                // stops native sidecars (reverse order) and the pod reaches a final phase.
+                let succeeded = apps.iter().all(|i| done[i] == 0);
+                self.terminate_sidecars(false);
+                self.shared.update(|s| {
+                    s.phase = if succeeded {
+                        PodPhase::Succeeded
+                    } else {
+                        PodPhase::Failed
+                    }
+                });
+                // Stay until delete so the test can look at the result.
+                while !self.shared.pause(Duration::from_secs(3600)) {}
+                return;
+            }
+            if self.shared.pause(POLL) {
+                return;
+            }
+        }
+    }
+
+    fn mark_started(&self, index: usize) {
+        let name = self.containers[index].name.clone();
+        self.shared.update(|s| {
+            s.containers[index].started = true;
+            s.events.push(format!("ready {name}"));
+        });
+    }
+
+    /// Starts a container's process; false (with an event) when it cannot start.
+    fn spawn(&mut self, index: usize) -> bool {
+        let plan = &self.containers[index];
+        let log_path = self.logs.join(format!("{}.log", plan.name));
+        let log = match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+        {
+            Ok(log) => log,
+            Err(e) => {
+                self.shared
+                    .event(format!("failed {}: log file: {e}", plan.name));
+                return false;
+            }
+        };
+        let mut command = procs::server_command(&plan.program, "KILL", None);
+        command
+            .args(&plan.args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(plan.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&plan.working_dir)
+            .stdin(Stdio::null());
+        match log.try_clone() {
+            Ok(out) => {
+                command.stdout(out).stderr(log);
+            }
+            Err(_) => {
+                command.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
+        match procs::spawn_server(command) {
+            Ok(child) => {
+                let pid = child.id();
+                let name = plan.name.clone();
+                let restarted = self.children[index].is_some()
+                    || !self.shared.snapshot().containers[index].exit_codes.is_empty();
+                self.children[index] = Some(child);
+                self.shared.update(|s| {
+                    let c = &mut s.containers[index];
+                    if restarted {
+                        c.restarts += 1;
+                    }
+                    c.state = ContainerState::Running { pid };
+                    s.events.push(format!("started {name}"));
+                });
+                true
+            }
+            Err(e) => {
+                let name = plan.name.clone();
+                self.shared
+                    .event(format!("failed {name}: cannot start {}: {e}", plan.program.display()));
+                false
+            }
+        }
+    }
+
+    /// Exit code if the container's process has exited (recorded once).
+    fn reap(&mut self, index: usize) -> Option<i32> {
+        let child = self.children[index].as_mut()?;
+        let status = child.try_wait().ok().flatten()?;
+        self.children[index] = None;
+        let code = exit_code(status);
+        let name = self.containers[index].name.clone();
+        self.shared.update(|s| {
+            let c = &mut s.containers[index];
+            c.state = ContainerState::Terminated { exit_code: code };
+            c.exit_codes.push(code);
+            s.events.push(format!("exited {name} code={code}"));
+        });
+        Some(code)
+    }
+
+    /// Like `reap`, treating a container that could not start as exit code 128.
+    fn reap_or_missing(&mut self, index: usize) -> Option<i32> {
+        if self.children[index].is_none() {
+            return Some(128);
+        }
+        self.reap(index)
+    }
+
+    fn probe(&self, index: usize, probe: &Value) -> bool {
+        let plan = &self.containers[index];
+        let Ok((program, args)) = self.programs.resolve_exec(&probe["exec"]["command"]) else {
+            return false;
+        };
+        let timeout = Duration::from_secs(probe["timeoutSeconds"].as_u64().unwrap_or(1).max(5));
+        let child = Command::new(program)
+            .args(args.iter().map(|a| plan.paths.map_word(a)))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(plan.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&plan.working_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(mut child) = child else {
+            return false;
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn run_pre_stop(&self, index: usize) {
+        let plan = &self.containers[index];
+        let hook = &plan.pre_stop["exec"]["command"];
+        if hook.is_null() {
+            return;
+        }
+        match self.programs.resolve_exec(hook) {
+            Ok((program, args)) => {
+                self.shared.event(format!("preStop {}", plan.name));
+                let _ = Command::new(program)
+                    .args(args.iter().map(|a| plan.paths.map_word(a)))
+                    .env_clear()
+                    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                    .envs(plan.env.iter().map(|(k, v)| (k, v)))
+                    .current_dir(&plan.working_dir)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            Err(e) => self
+                .shared
+                .event(format!("preStop {} skipped: {e}", plan.name)),
+        }
+    }
+
+    /// SIGTERM (after preStop) to the given containers at once, SIGKILL after the grace period.
+    fn stop_group(&mut self, group: &[usize], kill_now: bool) {
+        let running: Vec<usize> = group
+            .iter()
+            .copied()
+            .filter(|i| self.children[*i].is_some())
+            .collect();
+        for &index in &running {
+            if self.reap(index).is_some() {
+                continue;
+            }
+            let name = self.containers[index].name.clone();
+            if kill_now {
+                if let Some(child) = self.children[index].as_mut() {
+                    let _ = child.kill();
+                }
+                continue;
+            }
+            self.run_pre_stop(index);
+            if let Some(child) = self.children[index].as_ref() {
+                let _ = procs::signal(child.id(), "TERM");
+                self.shared.event(format!("SIGTERM {name}"));
+            }
+        }
+        let deadline = Instant::now() + if kill_now { Duration::from_secs(5) } else { self.grace };
+        loop {
+            let mut left = false;
+            for &index in &running {
+                if self.children[index].is_some() && self.reap(index).is_none() {
+                    left = true;
+                }
+            }
+            if !left {
+                return;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for &index in &running {
+            if let Some(child) = self.children[index].as_mut() {
+                let _ = child.kill();
+                let name = self.containers[index].name.clone();
+                self.shared.event(format!("SIGKILL {name}"));
+                let _ = child.wait();
+            }
+            self.reap_blocking(index);
+        }
+    }
+
+    fn reap_blocking(&mut self, index: usize) {
+        if let Some(child) = self.children[index].as_mut() {
+            // std caches the status, so the `try_wait` in `reap` sees it.
+            let _ = child.wait();
+        }
+        self.reap(index);
+    }
+
+    fn stop_container(&mut self, index: usize, grace: Duration) {
+        if let Some(child) = self.children[index].as_mut() {
+            let _ = procs::signal(child.id(), "TERM");
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if self.reap(index).is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Some(child) = self.children[index].as_mut() {
+            let _ = child.kill();
+        }
+        self.reap_blocking(index);
+    }
+
+    fn terminate_sidecars(&mut self, kill_now: bool) {
+        let sidecars: Vec<usize> = (0..self.containers.len())
+            .filter(|i| self.containers[*i].kind == ContainerKind::Sidecar)
+            .rev()
+            .collect();
+        for index in sidecars {
+            self.stop_group(&[index], kill_now);
+        }
+    }
+
+    fn terminate_all(&mut self, kill_now: bool) {
+        let others: Vec<usize> = (0..self.containers.len())
+            .filter(|i| self.containers[*i].kind != ContainerKind::Sidecar)
+            .collect();
+        self.stop_group(&others, kill_now);
+        self.terminate_sidecars(kill_now);
+    }
+}

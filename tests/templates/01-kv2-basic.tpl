@@ -1,0 +1,1 @@
+{{ with secret "secret/app" }}{{ .Data.data.user }}:{{ .Data.data.pass }}{{ end }}

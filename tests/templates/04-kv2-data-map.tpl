@@ -1,0 +1,1 @@
+{{ with secret "secret/app" }}{{ .Data.data }}{{ end }}

@@ -1,0 +1,2 @@
+{{ with secret "secret/app" }}{{ range $k, $v := .Data }}{{ $k }}: {{ $v }}
+{{ end }}{{ end }}

@@ -1,0 +1,1 @@
+{{ with secret "kv1/ttl" }}{{ .Data.value }} {{ .LeaseDuration }} {{ .Data.ttl }}{{ end }}

@@ -1,0 +1,1 @@
+{{ with secret "secret/app" }}{{ index .Data.data "my-key" }}{{ end }} {{ with secret "kv1/typed" }}{{ index .Data.hosts 1 }} {{ index .Data.nested "deeper" "k" }} [{{ index .Data "nope" }}] {{ index .Data.list_of_maps 1 "name" }}{{ end }}

@@ -1,0 +1,3 @@
+{{ range secrets "secret/" }}{{ . }},{{ end }}
+{{ secrets "secret/team" }}
+{{ range $i, $k := secrets "kv1" }}{{ $i }}={{ $k }} {{ end }}

@@ -1,0 +1,5 @@
+a{{/* one */}}b{{- /* two */}} c {{/* three */ -}} d
+{{/*
+multi
+line
+*/}}e

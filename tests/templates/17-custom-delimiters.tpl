@@ -1,0 +1,1 @@
+[[ with secret "secret/app" ]][[ .Data.data.user ]] {{ not a template }} [[- " trimmed" ]][[ end ]]

@@ -1,0 +1,1 @@
+{{ with secret "kv1/typed" }}{{ range .Data.hosts }}<{{ . }}>{{ end }} {{ range $i, $h := .Data.hosts }}{{ $i }}:{{ $h }} {{ end }}{{ range $k, $v := .Data.nested }}{{ $k }}={{ $v }};{{ end }} {{ range .Data.tags }}{{ . }}{{ else }}none{{ end }} {{ range split "," "" }}x{{ else }}none{{ end }} {{ range $m := .Data.list_of_maps }}{{ $m.name }}{{ $m.v }}{{ end }}{{ end }}

@@ -1,0 +1,1 @@
+{{ define "user" }}user={{ .Data.data.user }}{{ end }}{{ define "plain" }}plain{{ end }}{{ with secret "secret/app" }}{{ template "user" . }} {{ template "plain" }}{{ end }} {{ block "blk" "dot" }}block:{{ . }}{{ end }}

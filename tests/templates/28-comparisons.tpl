@@ -1,0 +1,1 @@
+{{ eq 1 1 }} {{ eq "a" "b" "a" }} {{ ne 1 2 }} {{ lt 1 2 }} {{ le 2 2 }} {{ gt "b" "a" }} {{ ge 1.5 2.5 }} {{ with secret "kv1/typed" }}{{ eq .Data.port "5432" }} {{ eq .Data.enabled true }} {{ eq .Data.nope "x" }} {{ lt .Data.num_str "1" }}{{ end }}

@@ -1,0 +1,1 @@
+{{ parseBool "true" }} {{ parseBool "" }} {{ parseInt "-42" }} {{ parseInt "" }} {{ parseFloat "2.5" }} {{ parseFloat "1e6" }} {{ with secret "kv1/typed" }}{{ parseInt .Data.int_str }} {{ parseFloat .Data.float_str }} {{ parseBool .Data.bool_str }}{{ end }}

@@ -1,0 +1,1 @@
+{{ base64Encode "hello world?" }} {{ base64Decode "aGVsbG8gd29ybGQ/" }} {{ base64URLEncode "hello world?" }} {{ base64URLDecode "aGVsbG8gd29ybGQ_" }} {{ with secret "kv1/typed" }}{{ .Data.b64 | base64Decode }}{{ end }}

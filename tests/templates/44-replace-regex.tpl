@@ -1,0 +1,1 @@
+{{ replaceAll "a" "o" "banana" }} {{ regexReplaceAll "(\\w+)@(\\w+)" "$2 at $1" "user@host x@y" }} {{ regexMatch "^[a-z]+$" "abc" }} {{ regexMatch "^[a-z]+$" "ab1" }} {{ "a.b.c" | replaceAll "." "/" }}

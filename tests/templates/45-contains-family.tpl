@@ -1,0 +1,1 @@
+{{ with secret "kv1/typed" }}{{ .Data.tags | contains "web" }} {{ .Data.tags | contains "x" }} {{ in .Data.tags "db" }} {{ .Data.hosts | containsAll .Data.tags }} {{ .Data.tags | containsAny .Data.tags }} {{ .Data.hosts | containsNone .Data.tags }}{{ end }} {{ contains "ell" "hello" }} {{ in "hello" "xyz" }}

@@ -1,0 +1,1 @@
+{{ add 1 2 }} {{ 10 | subtract 3 }} {{ multiply 4 2.5 }} {{ 7 | divide 2 }} {{ 7.0 | divide 2 }} {{ 7 | modulo 3 }} {{ minimum 3 9 }} {{ maximum 3 9 }} {{ parseInt "20" | add 22 }} {{ parseFloat "0.5" | multiply 3 }} {{ 1 | subtract 10 }}

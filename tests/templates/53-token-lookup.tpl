@@ -1,0 +1,1 @@
+{{ with secret "auth/token/lookup-self" }}{{ .Data.policies }} {{ .Data.display_name }} {{ .Data.ttl }}{{ end }}

@@ -1,0 +1,1 @@
+{{ with secret "secret/app" }}{{ with .Data.data }}{{ .user }} [{{ $ }}]{{ end }}{{ end }}

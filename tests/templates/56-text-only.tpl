@@ -1,0 +1,3 @@
+no actions here
+windows line
+	unicode: ✓ ß 日本

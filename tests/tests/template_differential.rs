@@ -1,0 +1,191 @@
+//! Differential test of the template engine: every template in `tests/templates/` is rendered
+//! by the real `bao agent` (OpenBao's Vault Agent, consul-template inside) and by the real
+//! `kagi-agent` binary, from the same JSON config (token_file auth, `exit_after_auth`), against
+//! one `bao server -dev` seeded from `tests/templates/_seed.txt`. The bytes must be identical.
+//!
+//! Corpus layout: `NN-name.tpl` is a template; an optional `NN-name.json` holds per-template
+//! options (`left_delimiter`, `right_delimiter`, `error_on_missing_key`). In a template,
+//! `@@DIR@@` is the corpus directory and `@@OUT@@` the agent's output directory (for
+//! `writeToFile`). Files under `@@OUT@@` other than the rendered ones are compared too.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kagi_tests::openbao::OpenBao;
+use serde_json::{Value, json};
+
+const ENV_VALUE: &str = "from-the-environment";
+
+struct Case {
+    name: String,
+    text: String,
+    options: serde_json::Map<String, Value>,
+}
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")
+}
+
+fn load_corpus() -> Vec<Case> {
+    let dir = corpus_dir();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("tests/templates exists")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".tpl").map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let text = std::fs::read_to_string(dir.join(format!("{name}.tpl"))).unwrap();
+            let options = match std::fs::read(dir.join(format!("{name}.json"))) {
+                Ok(bytes) => serde_json::from_slice(&bytes).expect("options file is a JSON object"),
+                Err(_) => serde_json::Map::new(),
+            };
+            Case { name, text, options }
+        })
+        .collect()
+}
+
+/// Runs the seed commands; `@NAME` (alone or after `=`) names a file in the corpus.
+fn seed(bao: &OpenBao) {
+    let dir = corpus_dir();
+    let seed = std::fs::read_to_string(dir.join("_seed.txt")).unwrap();
+    for line in seed.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let args: Vec<String> = line
+            .split_whitespace()
+            .map(|a| match a.split_once('@') {
+                Some((head, file)) if (head.is_empty() || head.ends_with('=')) && dir.join(file).is_file() => {
+                    format!("{head}@{}", dir.join(file).display())
+                }
+                _ => a.to_owned(),
+            })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        bao.setup(&args).unwrap_or_else(|e| panic!("seed `{line}`: {e:#}"));
+    }
+}
+
+fn agent_config(bao: &OpenBao, work: &Path, out: &Path, cases: &[Case]) -> Value {
+    let token_file = work.join("token");
+    std::fs::write(&token_file, bao.root_token()).unwrap();
+    let templates: Vec<Value> = cases
+        .iter()
+        .map(|c| {
+            let text = c
+                .text
+                .replace("@@DIR@@", &corpus_dir().display().to_string())
+                .replace("@@OUT@@", &out.display().to_string());
+            let mut t = json!({
+                "destination": out.join(format!("{}.out", c.name)).display().to_string(),
+                "contents": text,
+            });
+            for (k, v) in &c.options {
+                t[k] = v.clone();
+            }
+            t
+        })
+        .collect();
+    json!({
+        "vault": { "address": bao.addr() },
+        "auto_auth": {
+            "method": [ { "type": "token_file", "config": { "token_file_path": token_file.display().to_string() } } ],
+            "sink": [ { "type": "file", "config": { "path": work.join("sink").display().to_string() } } ]
+        },
+        "exit_after_auth": true,
+        "template": templates,
+    })
+}
+
+/// Runs `cmd` to completion (at most 120 s); returns its exit status and combined log.
+fn run(mut cmd: Command, log: &Path) -> (bool, String) {
+    let log_file = std::fs::File::create(log).unwrap();
+    cmd.stdin(Stdio::null()).stdout(log_file.try_clone().unwrap()).stderr(log_file);
+    cmd.env("KAGI_TPL_TEST", ENV_VALUE).env_remove("KAGI_TPL_UNSET");
+    cmd.env_remove("VAULT_TOKEN").env_remove("VAULT_CONFIG");
+    let mut child = cmd.spawn().expect("spawn agent");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    (status.is_some_and(|s| s.success()), std::fs::read_to_string(log).unwrap_or_default())
+}
+
+/// Every file under `dir`, by name.
+fn outputs(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .map(|e| (e.file_name().into_string().unwrap(), std::fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+#[test]
+fn every_corpus_template_renders_byte_identical_to_bao_agent() {
+    let cases = load_corpus();
+    assert!(cases.len() >= 40, "the corpus has {} templates, want at least 40", cases.len());
+    let bao = OpenBao::start().expect("OpenBao dev server (is `bao` installed? run `make test-deps`)");
+    seed(&bao);
+    let work = tempfile::tempdir().unwrap();
+
+    let bao_out = work.path().join("bao-out");
+    let kagi_out = work.path().join("kagi-out");
+    std::fs::create_dir_all(&bao_out).unwrap();
+    std::fs::create_dir_all(&kagi_out).unwrap();
+
+    let bao_cfg = work.path().join("bao-agent.json");
+    std::fs::write(&bao_cfg, serde_json::to_vec_pretty(&agent_config(&bao, work.path(), &bao_out, &cases)).unwrap())
+        .unwrap();
+    let mut bao_cmd = bao.cli();
+    bao_cmd.arg("agent").arg("-config").arg(&bao_cfg);
+    let (ok, bao_log) = run(bao_cmd, &work.path().join("bao-agent.log"));
+    assert!(ok, "bao agent failed on the corpus (fix the corpus):\n{bao_log}");
+
+    let kagi_cfg = work.path().join("kagi-agent.json");
+    std::fs::write(&kagi_cfg, serde_json::to_vec_pretty(&agent_config(&bao, work.path(), &kagi_out, &cases)).unwrap())
+        .unwrap();
+    let bin = kagi_tests::bins::binary("kagi-agent").expect("kagi-agent binary (cargo build --workspace --bins)");
+    let mut kagi_cmd = Command::new(bin);
+    kagi_cmd.arg("run").arg("-config").arg(&kagi_cfg).env_remove("VAULT_ADDR");
+    let (ok, kagi_log) = run(kagi_cmd, &work.path().join("kagi-agent.log"));
+    assert!(ok, "kagi-agent failed on the corpus:\n{kagi_log}");
+
+    let want = outputs(&bao_out);
+    let got = outputs(&kagi_out);
+    for c in &cases {
+        assert!(want.contains_key(&format!("{}.out", c.name)), "bao agent did not render {}:\n{bao_log}", c.name);
+    }
+    let mut mismatches = Vec::new();
+    for (name, bytes) in &want {
+        match got.get(name) {
+            Some(g) if g == bytes => {}
+            Some(g) => mismatches.push(format!(
+                "--- {name}\nbao agent:\n{}\nkagi-agent:\n{}",
+                String::from_utf8_lossy(bytes),
+                String::from_utf8_lossy(g)
+            )),
+            None => mismatches.push(format!("--- {name}: not written by kagi-agent")),
+        }
+    }
+    for name in got.keys().filter(|n| !want.contains_key(*n)) {
+        mismatches.push(format!("--- {name}: written by kagi-agent only"));
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} outputs differ:\n{}\n\nkagi-agent log:\n{kagi_log}",
+        mismatches.len(),
+        want.len(),
+        mismatches.join("\n")
+    );
+}
