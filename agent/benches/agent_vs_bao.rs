@@ -1,2 +1,151 @@
-//! Placeholder; the kagi-agent vs bao agent comparison is being written.
-fn main() {}
+//! kagi-agent vs `bao agent` on the same config and the same OpenBao dev server: time to first
+//! render (spawn → every template written) and steady resident memory of a sidecar a few
+//! seconds after its first render. Run with `make bench` (or `cargo bench -p kagi-agent`);
+//! needs `bao` (`make test-deps`). Prints both figures and their ratio.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kagi_tests::openbao::OpenBao;
+use kagi_tests::setup;
+use serde_json::json;
+
+const RUNS: usize = 7;
+const TEMPLATES: usize = 3;
+const SETTLE: Duration = Duration::from_secs(4);
+
+struct Contender {
+    name: &'static str,
+    program: PathBuf,
+    args: Vec<String>,
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn config(bao: &OpenBao, dir: &Path, out: &Path) -> PathBuf {
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, bao.root_token()).unwrap();
+    let templates: Vec<_> = (0..TEMPLATES)
+        .map(|i| {
+            json!({
+                "destination": out.join(format!("t{i}.txt")).display().to_string(),
+                "contents": format!("{{{{ with secret \"secret/app{i}\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}\n"),
+            })
+        })
+        .collect();
+    let cfg = json!({
+        "vault": { "address": bao.addr() },
+        "auto_auth": {
+            "method": [ { "type": "token_file", "config": { "token_file_path": token_file.display().to_string() } } ],
+            "sink": [ { "type": "file", "config": { "path": dir.join("sink").display().to_string() } } ]
+        },
+        "template": templates,
+    });
+    let path = dir.join("agent.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    path
+}
+
+fn rendered(out: &Path) -> bool {
+    (0..TEMPLATES).all(|i| {
+        std::fs::metadata(out.join(format!("t{i}.txt"))).is_ok_and(|m| m.len() > 0)
+    })
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Returns (time to first render, RSS in KiB after settling) for one run.
+fn run_once(c: &Contender, out: &Path) -> (Duration, u64) {
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out).unwrap();
+    let started = Instant::now();
+    let child = Command::new(&c.program)
+        .args(&c.args)
+        .env_remove("VAULT_ADDR")
+        .env_remove("VAULT_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", c.name));
+    let mut running = Running(child);
+    while !rendered(out) {
+        if let Ok(Some(status)) = running.0.try_wait() {
+            panic!("{} exited early: {status}", c.name);
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{} did not render", c.name);
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let first_render = started.elapsed();
+    std::thread::sleep(SETTLE);
+    (first_render, rss_kib(running.0.id()))
+}
+
+fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes libtest-style flags; a plain `cargo test --benches` passes none.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
+    for i in 0..TEMPLATES {
+        setup::put_kv(&bao, &format!("secret/app{i}"), &[("password", "bench-pass")]).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&bao, dir.path(), &dir.path().join("out"));
+    let contenders = [
+        Contender {
+            name: "kagi-agent",
+            program: PathBuf::from(env!("CARGO_BIN_EXE_kagi-agent")),
+            args: vec!["run".into(), "-config".into(), cfg.display().to_string()],
+        },
+        Contender {
+            name: "bao agent",
+            program: bao.bin().to_path_buf(),
+            args: vec!["agent".into(), "-config".into(), cfg.display().to_string()],
+        },
+    ];
+    println!(
+        "agent_vs_bao: {TEMPLATES} KV v2 templates, token_file auth, {RUNS} runs each, RSS {}s after first render",
+        SETTLE.as_secs()
+    );
+    let mut results = Vec::new();
+    for c in &contenders {
+        let runs: Vec<(Duration, u64)> = (0..RUNS).map(|_| run_once(c, &dir.path().join("out"))).collect();
+        let ttfr = median(runs.iter().map(|r| r.0).collect());
+        let rss = median(runs.iter().map(|r| r.1).collect());
+        println!(
+            "  {:<11} time to first render (median) {:>8.1} ms   steady RSS (median) {:>7.1} MiB",
+            c.name,
+            ttfr.as_secs_f64() * 1000.0,
+            rss as f64 / 1024.0
+        );
+        results.push((ttfr, rss));
+    }
+    let (kagi, bao_agent) = (results[0], results[1]);
+    println!(
+        "  ratio bao/kagi: time to first render {:.1}x, RSS {:.1}x",
+        bao_agent.0.as_secs_f64() / kagi.0.as_secs_f64(),
+        bao_agent.1 as f64 / kagi.1.max(1) as f64
+    );
+}

@@ -345,9 +345,9 @@ impl fmt::Display for GoDuration {
         }
         if d < Duration::from_secs(1) {
             let nanos = d.as_nanos();
-            return if nanos % 1_000_000 == 0 {
+            return if nanos.is_multiple_of(1_000_000) {
                 write!(f, "{}ms", nanos / 1_000_000)
-            } else if nanos % 1_000 == 0 {
+            } else if nanos.is_multiple_of(1_000) {
                 write!(f, "{}µs", nanos / 1_000)
             } else {
                 write!(f, "{nanos}ns")
@@ -488,33 +488,19 @@ impl AgentConfig {
 }
 
 fn one_or_first<'de, D: Deserializer<'de>>(d: D) -> Result<AuthMethod, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrList {
-        One(AuthMethod),
-        List(Vec<AuthMethod>),
-    }
-    // Untagged enums hide the inner error, so decode through a Value and retry the one form
-    // that matches the JSON shape to get a precise message.
-    let raw = serde_json::Value::deserialize(d)?;
-    match raw {
+    // Decoding through a Value (not an untagged enum) keeps the precise inner error message.
+    match serde_json::Value::deserialize(d)? {
         serde_json::Value::Array(items) => {
-            let mut methods: Vec<AuthMethod> =
-                serde_json::from_value(serde_json::Value::Array(items))
-                    .map_err(de::Error::custom)?;
-            if methods.len() != 1 {
-                return Err(de::Error::custom(format!(
-                    "expected exactly one auth method, found {}",
-                    methods.len()
-                )));
+            let count = items.len();
+            let mut methods = items.into_iter();
+            match (methods.next(), count) {
+                (Some(only), 1) => serde_json::from_value(only).map_err(de::Error::custom),
+                _ => Err(de::Error::custom(format!(
+                    "expected exactly one auth method, found {count}"
+                ))),
             }
-            Ok(methods.remove(0))
         }
-        other => match serde_json::from_value::<OneOrList>(other.clone()) {
-            Ok(OneOrList::One(m)) => Ok(m),
-            Ok(OneOrList::List(_)) => unreachable!("arrays are handled above"),
-            Err(_) => serde_json::from_value::<AuthMethod>(other).map_err(de::Error::custom),
-        },
+        other => serde_json::from_value(other).map_err(de::Error::custom),
     }
 }
 

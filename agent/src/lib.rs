@@ -22,6 +22,8 @@ pub mod kv;
 #[cfg(feature = "runtime")]
 pub mod metrics;
 #[cfg(feature = "runtime")]
+pub mod pki;
+#[cfg(feature = "runtime")]
 pub mod render;
 #[cfg(feature = "runtime")]
 pub mod runner;

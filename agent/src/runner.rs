@@ -223,7 +223,7 @@ impl Runner {
         let brain = self.brain.lock().expect("not poisoned").clone();
         let env = CacheEnv(&brain);
         let mut commands: Vec<Invocation> = Vec::new();
-        let mut wanted: Vec<Dependency> = Vec::new();
+        let mut wanted: Vec<(Dependency, PathBuf)> = Vec::new();
         for t in &mut self.templates {
             let options = RenderOptions {
                 error_on_missing_key: t.config.error_on_missing_key,
@@ -235,8 +235,14 @@ impl Runner {
                     source,
                 }
             })?;
-            wanted.extend(rendered.dependencies.iter().cloned());
-            wanted.extend(rendered.missing.iter().cloned());
+            let dest = PathBuf::from(&destination);
+            wanted.extend(
+                rendered
+                    .dependencies
+                    .iter()
+                    .chain(&rendered.missing)
+                    .map(|d| (d.clone(), dest.clone())),
+            );
             if !rendered.missing.is_empty() {
                 continue;
             }
@@ -267,8 +273,8 @@ impl Runner {
                 }
             }
         }
-        for dep in wanted {
-            self.ensure_task(dep);
+        for (dep, destination) in wanted {
+            self.ensure_task(dep, destination);
         }
         for cmd in commands {
             if let Err(err) = render::run_command(&cmd, COMMAND_TIMEOUT).await {
@@ -279,7 +285,8 @@ impl Runner {
         Ok(self.templates.iter().all(|t| t.rendered_once))
     }
 
-    fn ensure_task(&mut self, dep: Dependency) {
+    /// `destination` is the first template using `dep`; `pkiCert` caches its certificate there.
+    fn ensure_task(&mut self, dep: Dependency, destination: PathBuf) {
         if self.tasks.contains_key(&dep) {
             return;
         }
@@ -292,6 +299,7 @@ impl Runner {
             self.fetcher.clone(),
             self.settings,
             seed,
+            matches!(dep, Dependency::PkiCert { .. }).then_some(destination),
             self.events_tx.clone(),
         ));
         self.tasks.insert(dep, task);

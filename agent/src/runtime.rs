@@ -161,7 +161,7 @@ impl Agent {
         let adopted = self.adopt().await;
         let token = match adopted {
             Some(handoff) => {
-                *brain.lock().expect("not poisoned") = handoff.brain();
+                *brain.lock().expect("not poisoned") = handoff.brain(crate::watch::unix_now());
                 handoff.token
             }
             None => match self.login_with_backoff(&mut shutdown).await? {
@@ -298,9 +298,18 @@ impl Agent {
                 Some(Ok(())) => return Ok(()),
                 Some(Err(err)) if err.is_invalid_token() => {
                     warn!(error = %err, "token rejected; logging in again");
-                    match token_channel.as_ref() {
-                        Some((_, reauth)) => {
+                    match token_channel.as_mut() {
+                        Some((rx, reauth)) => {
+                            // Wait for the keeper's new token; restarting with the rejected one
+                            // would only hammer Vault.
                             let _ = reauth.try_send(());
+                            tokio::select! {
+                                biased;
+                                _ = shutdown.wait() => return Ok(()),
+                                changed = rx.changed() => if changed.is_err() { return Ok(()) },
+                            }
+                            let token = rx.borrow_and_update().clone();
+                            *current.lock().expect("not poisoned") = token;
                         }
                         None => {
                             let token = match self.login_with_backoff(shutdown).await? {

@@ -86,10 +86,12 @@ pub enum RefreshError {
 }
 
 /// consul-template's `leaseCheckWait` base for a non-renewable response `envelope` (a Vault
-/// response body), evaluated at Unix time `now`. `default` is `static_secret_render_interval`.
+/// response body), evaluated at Unix time `now` (fractional seconds, so a certificate's
+/// whole-second `expiration` is not misjudged by up to a second). `default` is
+/// `static_secret_render_interval`.
 pub fn refresh_base(
     envelope: &Value,
-    now_unix: i64,
+    now: f64,
     default: Duration,
 ) -> Result<RefreshBase, RefreshError> {
     let lease_id = envelope
@@ -99,14 +101,14 @@ pub fn refresh_base(
     let mut base = envelope
         .get("lease_duration")
         .and_then(as_i64)
-        .unwrap_or(0);
+        .unwrap_or(0) as f64;
     if let Some(auth_lease) = envelope
         .get("auth")
         .and_then(|a| a.get("lease_duration"))
         .and_then(as_i64)
         .filter(|d| *d > 0)
     {
-        base = auth_lease;
+        base = auth_lease as f64;
     }
     let data = envelope.get("data");
     let field = |key: &str| data.and_then(|d| d.get(key));
@@ -114,12 +116,12 @@ pub fn refresh_base(
         if field("certificate").is_some()
             && let Some(expiration) = field("expiration").and_then(as_i64)
         {
-            base = expiration - now_unix;
+            base = expiration as f64 - now;
         }
         if field("secret_id").is_some()
             && let Some(ttl) = field("secret_id_ttl").and_then(as_i64).filter(|t| *t > 0)
         {
-            base = ttl + 1;
+            base = (ttl + 1) as f64;
         }
         if field("rotation_period").is_some() {
             let ttl = field("ttl").and_then(as_i64).unwrap_or(0);
@@ -129,10 +131,10 @@ pub fn refresh_base(
             return Ok(RefreshBase::Exact(Duration::from_secs(ttl as u64 + 1)));
         }
     }
-    if base <= 0 {
+    if base <= 0.0 {
         return Ok(RefreshBase::Jittered(default));
     }
-    Ok(RefreshBase::Jittered(Duration::from_secs(base as u64)))
+    Ok(RefreshBase::Jittered(Duration::from_secs_f64(base)))
 }
 
 /// Vault sends numbers; some engines send them as strings (`"ttl": "3600"`).
@@ -311,27 +313,27 @@ mod tests {
         let default = secs(300);
         let kv2 = json!({"lease_id": "", "lease_duration": 0, "renewable": false, "data": {"data": {}}});
         assert_eq!(
-            refresh_base(&kv2, 0, default),
+            refresh_base(&kv2, 0.0, default),
             Ok(RefreshBase::Jittered(default))
         );
         let leased = json!({"lease_id": "x/1", "lease_duration": 60, "renewable": false});
         assert_eq!(
-            refresh_base(&leased, 0, default),
+            refresh_base(&leased, 0.0, default),
             Ok(RefreshBase::Jittered(secs(60)))
         );
         let cert = json!({"lease_id": "", "lease_duration": 0, "data": {"certificate": "c", "expiration": 1_000_100}});
         assert_eq!(
-            refresh_base(&cert, 1_000_000, default),
+            refresh_base(&cert, 1_000_000.0, default),
             Ok(RefreshBase::Jittered(secs(100)))
         );
         let rotating = json!({"lease_id": "", "data": {"rotation_period": 60, "ttl": 17}});
         assert_eq!(
-            refresh_base(&rotating, 0, default),
+            refresh_base(&rotating, 0.0, default),
             Ok(RefreshBase::Exact(secs(18)))
         );
         let rotating_now = json!({"lease_id": "", "data": {"rotation_period": 60, "ttl": 0}});
         assert_eq!(
-            refresh_base(&rotating_now, 0, default),
+            refresh_base(&rotating_now, 0.0, default),
             Err(RefreshError::RotatingTtlZero)
         );
     }

@@ -85,10 +85,31 @@ impl HandOff {
         }
     }
 
-    pub fn brain(&self) -> BTreeMap<Dependency, Value> {
+    /// The handed-over responses as seen at Unix time `now`: lease durations shortened by the
+    /// time since the hand-off, and leases that ran out dropped (they are read again).
+    pub fn brain(&self, now: i64) -> BTreeMap<Dependency, Value> {
+        let elapsed = (now - self.written_at).max(0);
         self.dependencies
             .iter()
-            .filter_map(|e| Some((e.dependency()?, e.response.clone())))
+            .filter_map(|e| {
+                let mut response = e.response.clone();
+                let leased = response
+                    .get("lease_id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| !id.is_empty());
+                if leased {
+                    let duration = response
+                        .get("lease_duration")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
+                    let left = duration - elapsed;
+                    if left <= 0 {
+                        return None;
+                    }
+                    response["lease_duration"] = Value::from(left);
+                }
+                Some((e.dependency()?, response))
+            })
             .collect()
     }
 }
@@ -129,7 +150,7 @@ mod tests {
                 path: "database/creds/app".into(),
                 write: None,
             },
-            serde_json::json!({"lease_id": "database/creds/app/x", "renewable": true}),
+            serde_json::json!({"lease_id": "database/creds/app/x", "renewable": true, "lease_duration": 5}),
         );
         brain.insert(
             Dependency::List {
@@ -150,7 +171,9 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let back = load(dir.path()).unwrap();
         assert_eq!(back.token, token);
-        assert_eq!(back.brain(), brain);
+        assert_eq!(back.brain(back.written_at), brain);
+        let later = back.brain(back.written_at + 10);
+        assert_eq!(later.len(), 1, "the lease that ran out is read again");
         assert!(!format!("{back:?}").contains("s.secret"));
     }
 }

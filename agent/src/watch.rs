@@ -15,6 +15,7 @@ use tracing::{debug, info, warn};
 
 use crate::kv::{self, Access, SecretPath};
 use crate::metrics::Metrics;
+use crate::pki;
 use crate::schedule::{self, LifetimeSchedule, RefreshBase, RenewStep, RetryPolicy};
 use crate::template::Dependency;
 use crate::vault::{Session, VaultError};
@@ -166,17 +167,86 @@ impl Fetcher {
                 Ok(envelope)
             }
             Dependency::PkiCert { path, params } => {
-                let sp = SecretPath::parse(path);
-                let body: serde_json::Map<String, Value> = params
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect();
-                self.session
-                    .write(&sp.path, &Value::Object(body))
-                    .await?
-                    .ok_or(FetchError::NotFound(sp.path))
+                self.fetch_pki(path, params, None).await.map(|(answer, _)| answer)
             }
         }
+    }
+}
+
+impl Fetcher {
+    /// `pkiCert`: the certificate cached in `cache_file` if it is still good, else a new one.
+    /// Returns the template's answer and when to check again.
+    pub async fn fetch_pki(
+        &self,
+        path: &str,
+        params: &BTreeMap<String, String>,
+        cache_file: Option<&std::path::Path>,
+    ) -> Result<(Value, Duration), FetchError> {
+        let now = unix_now_f64();
+        let cached = cache_file
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .map(|text| pki::Bundle::from_pem(&text))
+            .unwrap_or_default();
+        let bundle = if cached.needs_issue(now) {
+            let sp = SecretPath::parse(path);
+            let body: serde_json::Map<String, Value> = params
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            let issued = self
+                .session
+                .write(&sp.path, &Value::Object(body))
+                .await?
+                .ok_or_else(|| FetchError::NotFound(sp.path.clone()))?;
+            info!(path = %sp.path, "issued certificate");
+            pki::Bundle::from_issue(&issued)
+        } else {
+            cached
+        };
+        let next = bundle.next_check(unix_now_f64());
+        Ok((bundle.answer(), next))
+    }
+}
+
+/// Keeps a `pkiCert` dependency current: re-checks at 90 % of the remaining validity.
+async fn watch_pki(
+    dep: Dependency,
+    name: String,
+    fetcher: Arc<Fetcher>,
+    settings: WatchSettings,
+    cache_file: Option<std::path::PathBuf>,
+    events: mpsc::Sender<Event>,
+) {
+    let Dependency::PkiCert { path, params } = &dep else {
+        return;
+    };
+    let mut last: Option<Value> = None;
+    loop {
+        let mut attempt = 0;
+        let (answer, next) = loop {
+            match fetcher.fetch_pki(path, params, cache_file.as_deref()).await {
+                Ok(found) => break found,
+                Err(err) => match settings.retry.delay(attempt) {
+                    Some(delay) => {
+                        warn!(dependency = %name, error = %err, retry = attempt + 1, after = ?delay, "certificate check failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        attempt += 1;
+                    }
+                    None => {
+                        let _ = events.send(Event::Failed(dep.clone(), err)).await;
+                        return;
+                    }
+                },
+            }
+        };
+        if last.as_ref() != Some(&answer) {
+            if events.send(Event::Data(dep.clone(), answer.clone())).await.is_err() {
+                return;
+            }
+            last = Some(answer);
+        }
+        // Never spin on a certificate that is already at the end of its life.
+        tokio::time::sleep(next.max(Duration::from_secs(1))).await;
     }
 }
 
@@ -208,9 +278,13 @@ pub async fn watch_dependency(
     fetcher: Arc<Fetcher>,
     settings: WatchSettings,
     seed: Option<Value>,
+    cache_file: Option<std::path::PathBuf>,
     events: mpsc::Sender<Event>,
 ) {
     let name = describe(&dep);
+    if matches!(dep, Dependency::PkiCert { .. }) {
+        return watch_pki(dep, name, fetcher, settings, cache_file, events).await;
+    }
     let mut current = seed;
     let mut last_poll: Option<Instant> = None;
     loop {
@@ -259,7 +333,7 @@ pub async fn watch_dependency(
         }
         let sleep = match &dep {
             Dependency::List { .. } => settings.static_interval,
-            _ => match schedule::refresh_base(&envelope, unix_now(), settings.static_interval) {
+            _ => match schedule::refresh_base(&envelope, unix_now_f64(), settings.static_interval) {
                 Ok(RefreshBase::Exact(d)) => d,
                 Ok(RefreshBase::Jittered(base)) => schedule::non_renewable_sleep(
                     base,
@@ -383,6 +457,13 @@ async fn keep_lease(
             }
         }
     }
+}
+
+fn unix_now_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 pub(crate) fn unix_now() -> i64 {

@@ -191,11 +191,30 @@ fn watch_loop(resolver: &ReloadingResolver, events: &mpsc::Receiver<()>, recheck
             Err(RecvTimeoutError::Disconnected) => return,
         }
         match resolver.reload() {
-            Ok(true) | Ok(false) => {}
+            Ok(true) => {}
+            Ok(false) => resolver.warn_if_ageing(),
             Err(error) => tracing::warn!(
                 %error,
                 "new certificate files are not usable; still serving the previous certificate"
             ),
+        }
+    }
+}
+
+impl ReloadingResolver {
+    /// Says so when the served certificate is in the last 10 % of its life and no newer one
+    /// has appeared: whatever should renew it (cert-manager, a CronJob, a person) is not.
+    fn warn_if_ageing(&self) {
+        let pair = self.current.load();
+        let now = crate::pem::unix_seconds(std::time::SystemTime::now());
+        let renew_at = pair.not_before + (pair.not_after - pair.not_before).max(0) * 9 / 10;
+        if now >= renew_at {
+            tracing::warn!(
+                cert = ?self.files.as_ref().map(|f| &f.cert),
+                not_after = pair.not_after,
+                expires_in_seconds = pair.not_after - now,
+                "the serving certificate is about to expire and has not been renewed"
+            );
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct OpenBao {
     cli_bin: PathBuf,
     child: Mutex<Option<Child>>,
     setup_steps: Mutex<Vec<Vec<String>>>,
+    /// Serializes check-then-enable setup sequences of concurrent tests sharing one server.
+    setup_lock: Mutex<()>,
 }
 
 impl OpenBao {
@@ -53,12 +55,14 @@ impl OpenBao {
     /// server exists, such as "OpenBao unreachable at pod start").
     pub fn start_on(port: u16) -> anyhow::Result<OpenBao> {
         let launcher = find_bao()?;
-        let dir = tempfile::Builder::new().prefix("kagi-openbao-").tempdir()?;
+        let dir = procs::scratch_dir("kagi-openbao-")?;
         let audit = dir.path().join("audit.log");
         std::fs::write(
             dir.path().join("config.hcl"),
             format!(
-                "audit \"file\" \"harness\" {{\n  options {{\n    file_path = \"{}\"\n  }}\n}}\n",
+                // log_raw: request bodies (lease ids, roles) stay readable for assertions; the
+                // log lives in this scratch dir and holds only test secrets.
+                "audit \"file\" \"harness\" {{\n  options {{\n    file_path = \"{}\"\n    log_raw = \"true\"\n  }}\n}}\n",
                 audit.display()
             ),
         )?;
@@ -69,6 +73,7 @@ impl OpenBao {
             port,
             child: Mutex::new(None),
             setup_steps: Mutex::new(Vec::new()),
+            setup_lock: Mutex::new(()),
         };
         bao.cli_bin = bao.spawn_server()?;
         Ok(bao)
@@ -202,6 +207,12 @@ impl OpenBao {
         Ok(value)
     }
 
+    /// Held by setup helpers around "enable unless already there" sequences, so tests
+    /// sharing a server can configure it concurrently.
+    pub fn setup_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.setup_lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The file audit device's log.
     pub fn audit_log(&self) -> PathBuf {
         self.dir.path().join("audit.log")
@@ -223,6 +234,17 @@ impl OpenBao {
             .iter()
             .filter(|e| e["type"] == "request" && e["request"]["path"] == path)
             .count()
+    }
+
+    /// Audit entries of type `request` for `path` whose request body satisfies `filter`
+    /// (bodies are logged raw), e.g. renewals of one lease:
+    /// `requests_matching("sys/leases/renew", |d| d["lease_id"].as_str().is_some_and(|l| l.starts_with("database/creds/app/")))`.
+    pub fn requests_matching(&self, path: &str, filter: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.audit_entries()
+            .into_iter()
+            .filter(|e| e["type"] == "request" && e["request"]["path"] == path)
+            .filter(|e| filter(&e["request"]["data"]))
+            .collect()
     }
 
     /// Is the server process running?

@@ -30,9 +30,7 @@ impl Postgres {
     pub fn start() -> anyhow::Result<Postgres> {
         let bin_dir = find_bin_dir()?;
         let (uid, gid) = os_user_ids(OS_USER)?;
-        let dir = tempfile::Builder::new()
-            .prefix("kagi-postgres-")
-            .tempdir()?;
+        let dir = procs::scratch_dir("kagi-postgres-")?;
         chown(dir.path(), Some(uid), Some(gid))
             .with_context(|| format!("chown {} to {OS_USER}", dir.path().display()))?;
         let pwfile = dir.path().join("pwfile");

@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::mpsc;
@@ -16,6 +17,28 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("binding 127.0.0.1:0 must work on a test machine")
+}
+
+/// Set in every process the harness starts (servers and pod containers) to the harness's pid,
+/// so a check can find leftovers of a given run in `/proc/*/environ`.
+pub const OWNER_ENV: &str = "KAGI_HARNESS_OWNER";
+
+/// Command lines of live processes started by the harness process `owner`.
+pub fn processes_owned_by(owner: u32) -> Vec<String> {
+    let marker = format!("{OWNER_ENV}={owner}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            std::fs::read(e.path().join("environ"))
+                .map(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()))
+                .unwrap_or(false)
+        })
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .collect()
 }
 
 type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
@@ -55,6 +78,10 @@ pub(crate) fn server_command(program: &Path, death_signal: &str, user: Option<&s
         ]);
     }
     command.arg("--").arg(program);
+    command.env(OWNER_ENV, std::process::id().to_string());
+    // Own process group: a Ctrl-C in the terminal reaches only the harness (or demo), which
+    // then stops its servers in order instead of having them all die at once.
+    command.process_group(0);
     command
 }
 
@@ -147,4 +174,50 @@ pub(crate) fn which(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
+}
+
+const OWNER_FILE: &str = ".kagi-harness-owner";
+
+/// This process's identity as `pid:starttime` (the start time guards against pid reuse).
+fn process_identity(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22 (starttime), counted after the parenthesised command name.
+    let after_name = stat.rsplit_once(')')?.1;
+    let start = after_name.split_whitespace().nth(19)?;
+    Some(format!("{pid}:{start}"))
+}
+
+/// A temp directory `<tmp>/<prefix>XXXX` marked with its owner process. Directories of
+/// harness processes that died without cleaning up (servers kept in a `static` are never
+/// dropped; Ctrl-C) are removed here, so repeated test runs do not fill `/tmp`.
+pub fn scratch_dir(prefix: &str) -> std::io::Result<tempfile::TempDir> {
+    sweep_stale_dirs();
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
+    if let Some(me) = process_identity(std::process::id()) {
+        std::fs::write(dir.path().join(OWNER_FILE), me)?;
+    }
+    Ok(dir)
+}
+
+fn sweep_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        if !entry.file_name().to_string_lossy().starts_with("kagi-") {
+            continue;
+        }
+        let Ok(owner) = std::fs::read_to_string(entry.path().join(OWNER_FILE)) else {
+            continue;
+        };
+        let alive = owner
+            .split(':')
+            .next()
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .and_then(process_identity)
+            .is_some_and(|now| now == owner.trim());
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }

@@ -40,6 +40,7 @@ pub fn enable_kv_v1(bao: &OpenBao, mount: &str) -> anyhow::Result<()> {
 
 /// Mounts KV v2 (no-op when `mount` already exists, as `secret/` does on a dev server).
 pub fn enable_kv_v2(bao: &OpenBao, mount: &str) -> anyhow::Result<()> {
+    let _guard = bao.setup_guard();
     if mount_exists(bao, &["secrets", "list"], mount)? {
         return Ok(());
     }
@@ -82,6 +83,7 @@ pub fn configure_kubernetes_auth_at(
     mount: &str,
     reviewer: &TokenReviewer,
 ) -> anyhow::Result<()> {
+    let _guard = bao.setup_guard();
     if !mount_exists(bao, &["auth", "list"], mount)? {
         bao.setup(&["auth", "enable", &format!("-path={mount}"), "kubernetes"])?;
     }
@@ -128,6 +130,7 @@ pub fn configure_jwt_auth(
     audience: &str,
     policies: &[&str],
 ) -> anyhow::Result<()> {
+    let _guard = bao.setup_guard();
     if !mount_exists(bao, &["auth", "list"], "jwt")? {
         bao.setup(&["auth", "enable", "jwt"])?;
     }
@@ -160,6 +163,7 @@ pub fn enable_database(
     default_ttl: &str,
     max_ttl: &str,
 ) -> anyhow::Result<()> {
+    let _guard = bao.setup_guard();
     if !mount_exists(bao, &["secrets", "list"], DATABASE_MOUNT)? {
         bao.setup(&[
             "secrets",
@@ -207,6 +211,7 @@ pub fn database_role(
 /// Enables PKI at `mount` with a generated root CA and a role issuing certificates for
 /// `*.example.com`, `*.svc`, `*.svc.cluster.local` and localhost with max TTL `ttl`.
 pub fn enable_pki(bao: &OpenBao, mount: &str, role: &str, ttl: &str) -> anyhow::Result<()> {
+    let _guard = bao.setup_guard();
     if !mount_exists(bao, &["secrets", "list"], mount)? {
         bao.setup(&["secrets", "enable", &format!("-path={mount}"), "pki"])?;
         bao.setup(&["secrets", "tune", "-max-lease-ttl=87600h", mount])?;

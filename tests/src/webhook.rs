@@ -48,7 +48,7 @@ impl Webhook {
     /// waits until `GET /health/ready` answers 200 over TLS.
     pub fn start(injector_args: &[&str]) -> anyhow::Result<Webhook> {
         let binary = bins::binary("kagi-webhook")?;
-        let mut dir = tempfile::Builder::new().prefix("kagi-webhook-").tempdir()?;
+        let dir = procs::scratch_dir("kagi-webhook-")?;
         let (ca_pem, cert_pem, key_pem) = serving_certificate()?;
         let cert_file = dir.path().join("tls.crt");
         let key_file = dir.path().join("tls.key");
@@ -77,25 +77,27 @@ impl Webhook {
                 .stdout(log.try_clone()?)
                 .stderr(log);
             let mut child = procs::spawn_server(command).context("starting kagi-webhook")?;
-            let mut webhook = Webhook {
-                dir,
-                addr,
-                tls: tls.clone(),
-                ca_pem: ca_pem.clone(),
-                child: None,
-            };
             let ready = procs::wait_for("kagi-webhook readiness", Duration::from_secs(30), || {
                 if let Ok(Some(status)) = child.try_wait() {
                     return Some(Err(status));
                 }
-                matches!(webhook.request("GET", "/health/ready", None), Ok((200, _)))
-                    .then_some(Ok(()))
+                matches!(
+                    https_request(&tls, addr, "GET", "/health/ready", None),
+                    Ok((200..=299, _))
+                )
+                .then_some(Ok(()))
             });
             match ready {
                 Ok(Ok(())) => {
-                    webhook.child = Some(child);
-                    return Ok(webhook);
+                    return Ok(Webhook {
+                        dir,
+                        addr,
+                        tls,
+                        ca_pem,
+                        child: Some(child),
+                    });
                 }
+                // Most likely the port was taken meanwhile: try another one.
                 Ok(Err(status)) => {
                     last_error = Some(anyhow::anyhow!(
                         "kagi-webhook exited ({status}):\n{}",
@@ -110,17 +112,8 @@ impl Webhook {
                     ));
                 }
             }
-            dir = webhook.into_dir();
         }
         Err(last_error.expect("at least one attempt"))
-    }
-
-    fn into_dir(mut self) -> TempDir {
-        if let Some(mut child) = self.child.take() {
-            procs::terminate(&mut child, Duration::from_secs(2));
-        }
-        let placeholder = tempfile::tempdir().expect("creating a temp dir");
-        std::mem::replace(&mut self.dir, placeholder)
     }
 
     /// `https://127.0.0.1:PORT`
@@ -158,7 +151,10 @@ impl Webhook {
         let answer: Value = serde_json::from_slice(&body).context("AdmissionReview response")?;
         let response = &answer["response"];
         if response["uid"] != uid {
-            bail!("response uid {} does not match request uid {uid}", response["uid"]);
+            bail!(
+                "response uid {} does not match request uid {uid}",
+                response["uid"]
+            );
         }
         let allowed = response["allowed"].as_bool().unwrap_or(false);
         let patch: json_patch::Patch = match response["patch"].as_str() {

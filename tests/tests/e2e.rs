@@ -66,16 +66,20 @@ fn pod(ns: &str, sa: &str, annotations: Value, args: &[&str], restart: &str) -> 
 
 fn run(env: &Env, ns: &str, manifest: &Value) -> (Admission, RunningPod) {
     let runner = PodRunner::new(ns, &env.issuer);
-    admit_and_run(&runner, &env.webhook, manifest).unwrap_or_else(|e| {
-        panic!("{e:#}\nwebhook log:\n{}", env.webhook.log())
-    })
+    admit_and_run(&runner, &env.webhook, manifest)
+        .unwrap_or_else(|e| panic!("{e:#}\nwebhook log:\n{}", env.webhook.log()))
 }
 
 #[test]
 fn kv_v2_secret_is_rendered_before_the_app_starts() {
     let env = env();
     let (ns, sa, role) = ("e2e-kv", "web", "e2e-kv");
-    setup::put_kv(&env.bao, "secret/e2e-kv/config", &[("password", "kv-pass-1")]).unwrap();
+    setup::put_kv(
+        &env.bao,
+        "secret/e2e-kv/config",
+        &[("password", "kv-pass-1")],
+    )
+    .unwrap();
     grant(
         env,
         role,
@@ -94,7 +98,12 @@ fn kv_v2_secret_is_rendered_before_the_app_starts() {
             "vault.hashicorp.com/agent-inject-template-config":
                 "{{ with secret \"secret/data/e2e-kv/config\" }}password={{ .Data.data.password }}{{ end }}",
         }),
-        &["--require", "/vault/secrets/config", "--print", "/vault/secrets/config"],
+        &[
+            "--require",
+            "/vault/secrets/config",
+            "--print",
+            "/vault/secrets/config",
+        ],
         "Always",
     );
     let (admission, pod) = run(env, ns, &manifest);
@@ -103,7 +112,9 @@ fn kv_v2_secret_is_rendered_before_the_app_starts() {
         "injected"
     );
     pod.wait_running(WAIT).unwrap();
-    let logs = pod.wait_log("app", "/config: password=kv-pass-1", WAIT).unwrap();
+    let logs = pod
+        .wait_log("app", "/config: password=kv-pass-1", WAIT)
+        .unwrap();
     assert!(!logs.contains("missing"), "{}", pod.describe());
     let status = pod.status();
     assert!(
@@ -117,4 +128,514 @@ fn kv_v2_secret_is_rendered_before_the_app_starts() {
     );
     let status = pod.delete();
     assert_eq!(status.container("app").unwrap().exit_codes, vec![0]);
+}
+
+fn annotations(role: &str, extra: &[(&str, &str)]) -> Value {
+    let mut map = serde_json::Map::new();
+    map.insert("vault.hashicorp.com/agent-inject".into(), json!("true"));
+    map.insert("vault.hashicorp.com/role".into(), json!(role));
+    for (key, value) in extra {
+        map.insert(format!("vault.hashicorp.com/{key}"), json!(value));
+    }
+    Value::Object(map)
+}
+
+/// A template rendering a PostgreSQL URL from `database/creds/<role>`.
+fn db_url_template(env: &Env, role: &str) -> String {
+    format!(
+        "{{{{ with secret \"database/creds/{role}\" }}}}postgresql://{{{{ .Data.username }}}}:{{{{ .Data.password }}}}@127.0.0.1:{}/postgres?sslmode=disable{{{{ end }}}}",
+        env.pg.port()
+    )
+}
+
+fn db_user(url: &str) -> String {
+    url.trim()
+        .strip_prefix("postgresql://")
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn leases_under(env: &Env, prefix: &str) -> Vec<String> {
+    env.bao
+        .bao_json(&["list", &format!("sys/leases/lookup/{prefix}")])
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn database_credentials_are_used_renewed_and_reissued_at_max_ttl() {
+    let env = env();
+    let (ns, sa, role) = ("e2e-db", "web", "e2e-db");
+    setup::enable_database(&env.bao, &env.pg, role, "4s", "12s").unwrap();
+    grant(
+        env,
+        role,
+        ns,
+        sa,
+        &format!(r#"path "database/creds/{role}" {{ capabilities = ["read"] }}"#),
+        &[],
+    );
+    let template = db_url_template(env, role);
+    let manifest = pod(
+        ns,
+        sa,
+        annotations(
+            role,
+            &[
+                ("agent-inject-secret-db", &format!("database/creds/{role}")),
+                ("agent-inject-template-db", &template),
+            ],
+        ),
+        &[
+            "--require",
+            "/vault/secrets/db",
+            "--db-url-file",
+            "/vault/secrets/db",
+            "--watch",
+        ],
+        "Always",
+    );
+    let (_, pod) = run(env, ns, &manifest);
+    pod.wait_running(WAIT).unwrap();
+    let first = db_user(&pod.read_file("app", "/vault/secrets/db").unwrap());
+    pod.wait_log("app", &format!("db-login-ok user={first}"), WAIT)
+        .unwrap();
+    assert!(env.pg.roles().contains(&first));
+
+    // The lease is renewed before it expires, then re-issued when max TTL is near: the file
+    // changes, the app logs in with the new user, and Vault drops the old one at expiry.
+    let second = kagi_tests::wait_for("a re-issued database user", WAIT, || {
+        let user = db_user(&pod.read_file("app", "/vault/secrets/db").ok()?);
+        (!user.is_empty() && user != first).then_some(user)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", pod.describe()));
+    pod.wait_log("app", &format!("db-login-ok user={second}"), WAIT)
+        .unwrap();
+    let renewals = env.bao.requests_matching("sys/leases/renew", |body| {
+        body["lease_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with(&format!("database/creds/{role}/")))
+    });
+    assert!(
+        !renewals.is_empty(),
+        "no renewal of this pod's lease reached OpenBao"
+    );
+    kagi_tests::wait_for("the old database user to be dropped", WAIT, || {
+        (!env.pg.roles().contains(&first)).then_some(())
+    })
+    .unwrap();
+    assert!(env.pg.roles().contains(&second));
+    pod.delete();
+}
+
+#[test]
+fn pki_certificate_is_rendered() {
+    let env = env();
+    let (ns, sa, role) = ("e2e-pki", "web", "e2e-pki");
+    setup::enable_pki(&env.bao, "pki", "e2e-web", "1h").unwrap();
+    grant(
+        env,
+        role,
+        ns,
+        sa,
+        r#"path "pki/issue/e2e-web" { capabilities = ["create", "update"] }"#,
+        &[],
+    );
+    let template = "{{ with secret \"pki/issue/e2e-web\" \"common_name=app.e2e-pki.svc.cluster.local\" \"ttl=10m\" }}{{ .Data.certificate }}\n{{ .Data.private_key }}\n{{ end }}";
+    let manifest = pod(
+        ns,
+        sa,
+        annotations(
+            role,
+            &[
+                ("agent-inject-secret-tls.pem", "pki/issue/e2e-web"),
+                ("agent-inject-template-tls.pem", template),
+            ],
+        ),
+        &["--require", "/vault/secrets/tls.pem"],
+        "Always",
+    );
+    let (_, pod) = run(env, ns, &manifest);
+    pod.wait_running(WAIT).unwrap();
+    let pem = pod.read_file("app", "/vault/secrets/tls.pem").unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    assert!(pem.contains("PRIVATE KEY-----"));
+    pod.delete();
+}
+
+#[test]
+fn classic_shape_creates_exactly_one_database_user() {
+    let env = env();
+    let (ns, sa, role) = ("e2e-classic", "web", "e2e-classic");
+    setup::enable_database(&env.bao, &env.pg, role, "1h", "2h").unwrap();
+    grant(
+        env,
+        role,
+        ns,
+        sa,
+        &format!(r#"path "database/creds/{role}" {{ capabilities = ["read"] }}"#),
+        &[],
+    );
+    let template = db_url_template(env, role);
+    let manifest = pod(
+        ns,
+        sa,
+        annotations(
+            role,
+            &[
+                ("agent-native-sidecar", "false"),
+                ("agent-inject-secret-db", &format!("database/creds/{role}")),
+                ("agent-inject-template-db", &template),
+            ],
+        ),
+        &[
+            "--require",
+            "/vault/secrets/db",
+            "--db-url-file",
+            "/vault/secrets/db",
+        ],
+        "Always",
+    );
+    let (admission, pod) = run(env, ns, &manifest);
+    let spec = &admission.object["spec"];
+    assert_eq!(spec["initContainers"][0]["name"], "vault-agent-init");
+    assert!(
+        spec["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "vault-agent")
+    );
+    pod.wait_running(WAIT).unwrap();
+    pod.wait_log("app", "db-login-ok user=", WAIT).unwrap();
+    // Give the sidecar time to settle (it adopts the init container's lease: no second issue).
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        env.bao.count_requests(&format!("database/creds/{role}")),
+        1,
+        "{}",
+        pod.describe()
+    );
+    assert_eq!(
+        leases_under(env, &format!("database/creds/{role}/")).len(),
+        1
+    );
+    pod.delete();
+}
+
+#[test]
+fn pre_populate_only_job_completes() {
+    let env = env();
+    let (ns, sa, role) = ("e2e-prepop", "job", "e2e-prepop");
+    setup::put_kv(&env.bao, "secret/e2e-prepop/config", &[("token", "abc")]).unwrap();
+    grant(
+        env,
+        role,
+        ns,
+        sa,
+        r#"path "secret/data/e2e-prepop/*" { capabilities = ["read"] }"#,
+        &[],
+    );
+    let manifest = json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": { "name": "migrate", "namespace": ns },
+        "spec": { "template": {
+            "metadata": { "annotations": annotations(role, &[
+                ("agent-pre-populate-only", "true"),
+                ("agent-inject-secret-config", "secret/data/e2e-prepop/config"),
+                ("agent-inject-template-config",
+                 "{{ with secret \"secret/data/e2e-prepop/config\" }}token={{ .Data.data.token }}{{ end }}"),
+            ]) },
+            "spec": {
+                "serviceAccountName": sa,
+                "restartPolicy": "Never",
+                "containers": [{ "name": "app", "image": "kagi-test-app:1",
+                    "args": ["--require", "/vault/secrets/config", "--print", "/vault/secrets/config", "--exit"] }]
+            }
+        } }
+    });
+    let (admission, pod) = run(env, ns, &manifest);
+    let containers = admission.object["spec"]["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1, "no sidecar in pre-populate-only");
+    let status = pod.wait_finished(WAIT).unwrap();
+    assert_eq!(status.phase, PodPhase::Succeeded, "{}", pod.describe());
+    assert!(pod.logs("app").contains("/config: token=abc"));
+    pod.delete();
+}
+
+#[test]
+fn native_sidecar_job_completes_and_the_agent_stops_after_the_app() {
+    let env = env();
+    let (ns, sa, role) = ("e2e-job", "job", "e2e-job");
+    setup::put_kv(&env.bao, "secret/e2e-job/config", &[("token", "xyz")]).unwrap();
+    grant(
+        env,
+        role,
+        ns,
+        sa,
+        r#"path "secret/data/e2e-job/*" { capabilities = ["read"] }"#,
+        &[],
+    );
+    let manifest = pod(
+        ns,
+        sa,
+        annotations(
+            role,
+            &[
+                ("agent-inject-secret-config", "secret/data/e2e-job/config"),
+                (
+                    "agent-inject-template-config",
+                    "{{ with secret \"secret/data/e2e-job/config\" }}token={{ .Data.data.token }}{{ end }}",
+                ),
+            ],
+        ),
+        &["--require", "/vault/secrets/config", "--exit"],
+        "Never",
+    );
+    let (_, pod) = run(env, ns, &manifest);
+    let status = pod.wait_finished(WAIT).unwrap();
+    assert_eq!(status.phase, PodPhase::Succeeded, "{}", pod.describe());
+    let app_exit = status.event_index("exited app code=0").unwrap();
+    let agent_term = status.event_index("SIGTERM vault-agent").unwrap();
+    assert!(app_exit < agent_term, "{:?}", status.events);
+    let agent = status.container("vault-agent").unwrap();
+    assert_eq!(agent.exit_codes.last(), Some(&0), "{}", pod.describe());
+    assert!(
+        !status.events.contains(&"SIGKILL vault-agent".to_string()),
+        "the agent must stop on SIGTERM: {}",
+        pod.describe()
+    );
+    pod.delete();
+}
+
+#[test]
+fn agent_waits_for_an_unreachable_openbao_and_the_app_starts_only_after() {
+    let env = env();
+    let (ns, sa, role) = ("e2e-outage", "web", "e2e-outage");
+    let port = kagi_tests::free_port();
+    let address = format!("http://127.0.0.1:{port}");
+    let manifest = pod(
+        ns,
+        sa,
+        annotations(
+            role,
+            &[
+                ("service", &address),
+                (
+                    "agent-inject-secret-config",
+                    "secret/data/e2e-outage/config",
+                ),
+                (
+                    "agent-inject-template-config",
+                    "{{ with secret \"secret/data/e2e-outage/config\" }}v={{ .Data.data.v }}{{ end }}",
+                ),
+            ],
+        ),
+        &[
+            "--require",
+            "/vault/secrets/config",
+            "--print",
+            "/vault/secrets/config",
+        ],
+        "Always",
+    );
+    let (_, pod) = run(env, ns, &manifest);
+    pod.wait_until("the agent to start", WAIT, |s| {
+        s.ever_started("vault-agent")
+    })
+    .unwrap();
+    // While OpenBao is down the agent keeps trying; the app is not started.
+    std::thread::sleep(Duration::from_secs(3));
+    let status = pod.status();
+    assert!(!status.ever_started("app"), "{}", pod.describe());
+
+    let bao = OpenBao::start_on(port).expect("OpenBao on the announced port");
+    setup::configure_kubernetes_auth(&bao, &env.reviewer, role, ns, sa, &[role]).unwrap();
+    setup::write_policy(
+        &bao,
+        role,
+        r#"path "secret/data/e2e-outage/*" { capabilities = ["read"] }"#,
+    )
+    .unwrap();
+    setup::put_kv(&bao, "secret/e2e-outage/config", &[("v", "late")]).unwrap();
+
+    pod.wait_running(WAIT).unwrap();
+    let logs = pod.wait_log("app", "/config: v=late", WAIT).unwrap();
+    assert!(!logs.contains("missing"));
+    pod.delete();
+}
+
+#[test]
+fn wrong_role_fails_with_the_role_named_and_the_app_never_starts() {
+    let env = env();
+    let (ns, sa) = ("e2e-wrong", "web");
+    let manifest = pod(
+        ns,
+        sa,
+        annotations(
+            "no-such-role",
+            &[("agent-inject-secret-config", "secret/data/e2e-wrong/config")],
+        ),
+        &["--require", "/vault/secrets/config"],
+        "Always",
+    );
+    let (_, pod) = run(env, ns, &manifest);
+    let logs = pod
+        .wait_log("vault-agent", "role \"no-such-role\"", WAIT)
+        .unwrap();
+    assert!(logs.contains("denied"), "{logs}");
+    let status = pod.status();
+    assert_eq!(status.phase, PodPhase::Pending);
+    assert!(!status.ever_started("app"), "{}", pod.describe());
+    let status = pod.delete();
+    assert!(!status.ever_started("app"));
+}
+
+#[test]
+fn revoke_on_shutdown_leaves_no_lease_behind() {
+    let env = env();
+    let (ns, sa, role) = ("e2e-revoke", "web", "e2e-revoke");
+    setup::enable_database(&env.bao, &env.pg, role, "1h", "2h").unwrap();
+    grant(
+        env,
+        role,
+        ns,
+        sa,
+        &format!(r#"path "database/creds/{role}" {{ capabilities = ["read"] }}"#),
+        &[],
+    );
+    let template = db_url_template(env, role);
+    let manifest = pod(
+        ns,
+        sa,
+        annotations(
+            role,
+            &[
+                ("agent-revoke-on-shutdown", "true"),
+                ("agent-inject-secret-db", &format!("database/creds/{role}")),
+                ("agent-inject-template-db", &template),
+            ],
+        ),
+        &[
+            "--require",
+            "/vault/secrets/db",
+            "--db-url-file",
+            "/vault/secrets/db",
+        ],
+        "Always",
+    );
+    let (_, pod) = run(env, ns, &manifest);
+    pod.wait_running(WAIT).unwrap();
+    let user = db_user(&pod.read_file("app", "/vault/secrets/db").unwrap());
+    pod.wait_log("app", &format!("db-login-ok user={user}"), WAIT)
+        .unwrap();
+    let prefix = format!("database/creds/{role}/");
+    assert_eq!(leases_under(env, &prefix).len(), 1);
+    let token = pod
+        .read_file("vault-agent", "/home/vault/.vault-token")
+        .unwrap();
+    assert!(env.bao.bao_json(&["token", "lookup", token.trim()]).is_ok());
+
+    let status = pod.delete();
+    assert_eq!(
+        status.container("vault-agent").unwrap().exit_codes.last(),
+        Some(&0),
+        "{:?}",
+        status.events
+    );
+    assert!(leases_under(env, &prefix).is_empty(), "lease left behind");
+    assert!(!env.pg.roles().contains(&user), "database user left behind");
+    assert!(
+        env.bao
+            .bao_json(&["token", "lookup", token.trim()])
+            .is_err(),
+        "the agent's token is still valid"
+    );
+}
+
+#[test]
+fn unannotated_pod_comes_back_untouched() {
+    let env = env();
+    let manifest = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "plain", "namespace": "e2e-plain",
+                      "annotations": { "team": "a" } },
+        "spec": { "containers": [{ "name": "app", "image": "kagi-test-app:1" }] }
+    });
+    let pod = kagi_tests::pod_runner::service_account_admission(&manifest);
+    let admission = env.webhook.admit(&pod, "e2e-plain").unwrap();
+    assert!(admission.allowed);
+    assert!(admission.patch.0.is_empty(), "{:?}", admission.patch);
+    assert_eq!(admission.object, pod);
+}
+
+#[test]
+fn jwt_auth_logs_in_without_any_token_review() {
+    let env = env();
+    let (ns, sa, role) = ("e2e-jwt", "web", "e2e-jwt");
+    setup::put_kv(&env.bao, "secret/e2e-jwt/config", &[("mode", "jwt")]).unwrap();
+    setup::write_policy(
+        &env.bao,
+        role,
+        r#"path "secret/data/e2e-jwt/*" { capabilities = ["read"] }"#,
+    )
+    .unwrap();
+    setup::configure_jwt_auth(
+        &env.bao,
+        &env.issuer,
+        role,
+        ns,
+        sa,
+        kagi_tests::kube::DEFAULT_ISSUER,
+        &[role],
+    )
+    .unwrap();
+    let manifest = pod(
+        ns,
+        sa,
+        annotations(
+            role,
+            &[
+                ("auth-type", "jwt"),
+                ("auth-path", "auth/jwt"),
+                (
+                    "auth-config-path",
+                    "/var/run/secrets/kubernetes.io/serviceaccount/token",
+                ),
+                ("agent-inject-secret-config", "secret/data/e2e-jwt/config"),
+                (
+                    "agent-inject-template-config",
+                    "{{ with secret \"secret/data/e2e-jwt/config\" }}mode={{ .Data.data.mode }}{{ end }}",
+                ),
+            ],
+        ),
+        &["--require", "/vault/secrets/config"],
+        "Always",
+    );
+    let logins_before = env.bao.count_requests("auth/jwt/login");
+    let (_, pod) = run(env, ns, &manifest);
+    pod.wait_running(WAIT).unwrap();
+    assert_eq!(
+        pod.read_file("app", "/vault/secrets/config").unwrap(),
+        "mode=jwt"
+    );
+    assert_eq!(
+        env.bao.count_requests("auth/jwt/login"),
+        logins_before + 1,
+        "{}",
+        pod.describe()
+    );
+    // OpenBao verified the token with the issuer's public key: no TokenReview for this account.
+    assert!(
+        !env.reviewer
+            .reviews()
+            .iter()
+            .any(|r| r.username.as_deref() == Some("system:serviceaccount:e2e-jwt:web")),
+    );
+    pod.delete();
 }

@@ -13,7 +13,12 @@ const WAIT: Duration = Duration::from_secs(30);
 /// A pod whose native sidecar "renders" /vault/secrets/config after a delay; its startup probe
 /// checks for the file; the app requires the file at start.
 fn pod(restart_policy: &str, app_args: &[&str]) -> serde_json::Value {
-    let mut app = vec!["--require", "/vault/secrets/config", "--print", "/vault/secrets/config"];
+    let mut app = vec![
+        "--require",
+        "/vault/secrets/config",
+        "--print",
+        "/vault/secrets/config",
+    ];
     app.extend_from_slice(app_args);
     json!({
         "apiVersion": "v1", "kind": "Pod",
@@ -51,7 +56,8 @@ fn native_sidecar_gates_the_app_and_stops_last() {
         .unwrap();
     let status = running.status();
     assert!(
-        status.event_index("ready vault-agent").unwrap() < status.event_index("started app").unwrap(),
+        status.event_index("ready vault-agent").unwrap()
+            < status.event_index("started app").unwrap(),
         "{}",
         running.describe()
     );
@@ -66,7 +72,9 @@ fn native_sidecar_gates_the_app_and_stops_last() {
     let status = running.delete();
     assert!(status.deleted);
     let app_term = status.event_index("SIGTERM app").expect("app got SIGTERM");
-    let agent_term = status.event_index("SIGTERM vault-agent").expect("agent got SIGTERM");
+    let agent_term = status
+        .event_index("SIGTERM vault-agent")
+        .expect("agent got SIGTERM");
     assert!(app_term < agent_term, "{:?}", status.events);
     assert_eq!(status.container("app").unwrap().exit_codes, vec![0]);
 }

@@ -7,6 +7,9 @@
 //! options (`left_delimiter`, `right_delimiter`, `error_on_missing_key`). In a template,
 //! `@@DIR@@` is the corpus directory and `@@OUT@@` the agent's output directory (for
 //! `writeToFile`). Files under `@@OUT@@` other than the rendered ones are compared too.
+//!
+//! `tests/templates/errors/` holds templates that must fail in both agents (same layout); each
+//! runs alone, since one failing template stops the whole agent.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,9 +31,8 @@ fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")
 }
 
-fn load_corpus() -> Vec<Case> {
-    let dir = corpus_dir();
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
+fn load_corpus(dir: &Path) -> Vec<Case> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .expect("tests/templates exists")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter_map(|n| n.strip_suffix(".tpl").map(str::to_owned))
@@ -44,7 +46,11 @@ fn load_corpus() -> Vec<Case> {
                 Ok(bytes) => serde_json::from_slice(&bytes).expect("options file is a JSON object"),
                 Err(_) => serde_json::Map::new(),
             };
-            Case { name, text, options }
+            Case {
+                name,
+                text,
+                options,
+            }
         })
         .collect()
 }
@@ -53,18 +59,25 @@ fn load_corpus() -> Vec<Case> {
 fn seed(bao: &OpenBao) {
     let dir = corpus_dir();
     let seed = std::fs::read_to_string(dir.join("_seed.txt")).unwrap();
-    for line in seed.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in seed
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let args: Vec<String> = line
             .split_whitespace()
             .map(|a| match a.split_once('@') {
-                Some((head, file)) if (head.is_empty() || head.ends_with('=')) && dir.join(file).is_file() => {
+                Some((head, file))
+                    if (head.is_empty() || head.ends_with('=')) && dir.join(file).is_file() =>
+                {
                     format!("{head}@{}", dir.join(file).display())
                 }
                 _ => a.to_owned(),
             })
             .collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        bao.setup(&args).unwrap_or_else(|e| panic!("seed `{line}`: {e:#}"));
+        bao.setup(&args)
+            .unwrap_or_else(|e| panic!("seed `{line}`: {e:#}"));
     }
 }
 
@@ -95,6 +108,8 @@ fn agent_config(bao: &OpenBao, work: &Path, out: &Path, cases: &[Case]) -> Value
             "sink": [ { "type": "file", "config": { "path": work.join("sink").display().to_string() } } ]
         },
         "exit_after_auth": true,
+        // A template error ends the run instead of retrying for minutes.
+        "template_config": { "exit_on_retry_failure": true },
         "template": templates,
     })
 }
@@ -102,8 +117,11 @@ fn agent_config(bao: &OpenBao, work: &Path, out: &Path, cases: &[Case]) -> Value
 /// Runs `cmd` to completion (at most 120 s); returns its exit status and combined log.
 fn run(mut cmd: Command, log: &Path) -> (bool, String) {
     let log_file = std::fs::File::create(log).unwrap();
-    cmd.stdin(Stdio::null()).stdout(log_file.try_clone().unwrap()).stderr(log_file);
-    cmd.env("KAGI_TPL_TEST", ENV_VALUE).env_remove("KAGI_TPL_UNSET");
+    cmd.stdin(Stdio::null())
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file);
+    cmd.env("KAGI_TPL_TEST", ENV_VALUE)
+        .env_remove("KAGI_TPL_UNSET");
     cmd.env_remove("VAULT_TOKEN").env_remove("VAULT_CONFIG");
     let mut child = cmd.spawn().expect("spawn agent");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -118,7 +136,18 @@ fn run(mut cmd: Command, log: &Path) -> (bool, String) {
         }
         std::thread::sleep(Duration::from_millis(25));
     };
-    (status.is_some_and(|s| s.success()), std::fs::read_to_string(log).unwrap_or_default())
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    // Keep failure messages readable: the end of the log says what went wrong.
+    let tail: String = text
+        .lines()
+        .rev()
+        .take(40)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
+    (status.is_some_and(|s| s.success()), tail)
 }
 
 /// Every file under `dir`, by name.
@@ -127,44 +156,46 @@ fn outputs(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_file())
-        .map(|e| (e.file_name().into_string().unwrap(), std::fs::read(e.path()).unwrap()))
+        .map(|e| {
+            (
+                e.file_name().into_string().unwrap(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
         .collect()
 }
 
 #[test]
 fn every_corpus_template_renders_byte_identical_to_bao_agent() {
-    let cases = load_corpus();
-    assert!(cases.len() >= 40, "the corpus has {} templates, want at least 40", cases.len());
-    let bao = OpenBao::start().expect("OpenBao dev server (is `bao` installed? run `make test-deps`)");
+    let cases = load_corpus(&corpus_dir());
+    assert!(
+        cases.len() >= 40,
+        "the corpus has {} templates, want at least 40",
+        cases.len()
+    );
+    let bao =
+        OpenBao::start().expect("OpenBao dev server (is `bao` installed? run `make test-deps`)");
     seed(&bao);
     let work = tempfile::tempdir().unwrap();
 
     let bao_out = work.path().join("bao-out");
     let kagi_out = work.path().join("kagi-out");
-    std::fs::create_dir_all(&bao_out).unwrap();
-    std::fs::create_dir_all(&kagi_out).unwrap();
-
-    let bao_cfg = work.path().join("bao-agent.json");
-    std::fs::write(&bao_cfg, serde_json::to_vec_pretty(&agent_config(&bao, work.path(), &bao_out, &cases)).unwrap())
-        .unwrap();
-    let mut bao_cmd = bao.cli();
-    bao_cmd.arg("agent").arg("-config").arg(&bao_cfg);
-    let (ok, bao_log) = run(bao_cmd, &work.path().join("bao-agent.log"));
-    assert!(ok, "bao agent failed on the corpus (fix the corpus):\n{bao_log}");
-
-    let kagi_cfg = work.path().join("kagi-agent.json");
-    std::fs::write(&kagi_cfg, serde_json::to_vec_pretty(&agent_config(&bao, work.path(), &kagi_out, &cases)).unwrap())
-        .unwrap();
-    let bin = kagi_tests::bins::binary("kagi-agent").expect("kagi-agent binary (cargo build --workspace --bins)");
-    let mut kagi_cmd = Command::new(bin);
-    kagi_cmd.arg("run").arg("-config").arg(&kagi_cfg).env_remove("VAULT_ADDR");
-    let (ok, kagi_log) = run(kagi_cmd, &work.path().join("kagi-agent.log"));
+    let (ok, bao_log) = run_agent(&bao, "bao", work.path(), &bao_out, &cases);
+    assert!(
+        ok,
+        "bao agent failed on the corpus (fix the corpus):\n{bao_log}"
+    );
+    let (ok, kagi_log) = run_agent(&bao, "kagi", work.path(), &kagi_out, &cases);
     assert!(ok, "kagi-agent failed on the corpus:\n{kagi_log}");
 
     let want = outputs(&bao_out);
     let got = outputs(&kagi_out);
     for c in &cases {
-        assert!(want.contains_key(&format!("{}.out", c.name)), "bao agent did not render {}:\n{bao_log}", c.name);
+        assert!(
+            want.contains_key(&format!("{}.out", c.name)),
+            "bao agent did not render {}:\n{bao_log}",
+            c.name
+        );
     }
     let mut mismatches = Vec::new();
     for (name, bytes) in &want {
@@ -188,4 +219,78 @@ fn every_corpus_template_renders_byte_identical_to_bao_agent() {
         want.len(),
         mismatches.join("\n")
     );
+}
+
+/// Runs one agent (`bao` or `kagi`) over `cases` writing into `out`; returns success and log tail.
+fn run_agent(
+    bao: &OpenBao,
+    which: &str,
+    work: &Path,
+    out: &Path,
+    cases: &[Case],
+) -> (bool, String) {
+    std::fs::create_dir_all(out).unwrap();
+    let cfg = work.join(format!("{which}.json"));
+    std::fs::write(
+        &cfg,
+        serde_json::to_vec_pretty(&agent_config(bao, work, out, cases)).unwrap(),
+    )
+    .unwrap();
+    let cmd = if which == "bao" {
+        let mut c = bao.cli();
+        c.arg("agent").arg("-config").arg(&cfg);
+        c
+    } else {
+        let mut c =
+            Command::new(kagi_tests::bins::binary("kagi-agent").expect("kagi-agent binary"));
+        c.arg("run")
+            .arg("-config")
+            .arg(&cfg)
+            .env_remove("VAULT_ADDR");
+        c
+    };
+    run(cmd, &work.join(format!("{which}.log")))
+}
+
+#[test]
+fn templates_that_fail_in_bao_agent_fail_in_kagi_and_write_nothing() {
+    let cases = load_corpus(&corpus_dir().join("errors"));
+    assert!(
+        cases.len() >= 5,
+        "the error corpus has {} templates",
+        cases.len()
+    );
+    let bao =
+        OpenBao::start().expect("OpenBao dev server (is `bao` installed? run `make test-deps`)");
+    seed(&bao);
+    for case in cases {
+        let work = tempfile::tempdir().unwrap();
+        let one = std::slice::from_ref(&case);
+        let dest = |dir: &str| work.path().join(dir).join(format!("{}.out", case.name));
+        let (bao_ok, bao_log) =
+            run_agent(&bao, "bao", work.path(), &work.path().join("bao-out"), one);
+        assert!(
+            !bao_ok,
+            "{}: bao agent rendered it, so it does not belong in errors/:\n{bao_log}",
+            case.name
+        );
+        assert!(!dest("bao-out").exists());
+        let (kagi_ok, kagi_log) = run_agent(
+            &bao,
+            "kagi",
+            work.path(),
+            &work.path().join("kagi-out"),
+            one,
+        );
+        assert!(
+            !kagi_ok,
+            "{}: kagi-agent rendered a template bao agent refuses:\n{kagi_log}",
+            case.name
+        );
+        assert!(
+            !dest("kagi-out").exists(),
+            "{}: kagi-agent wrote the destination",
+            case.name
+        );
+    }
 }

@@ -50,6 +50,25 @@ enum Command {
         #[command(flatten)]
         injector: InjectorSettings,
     },
+
+    /// Write a CA and a serving certificate (`ca.crt`, `tls.crt`, `tls.key`) for bring-your-own TLS.
+    GenCerts {
+        /// The webhook's Service name.
+        #[arg(long)]
+        service: String,
+        /// The webhook's namespace.
+        #[arg(long)]
+        namespace: String,
+        /// Directory to write into (created if absent).
+        #[arg(long)]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = kagi_certs::DEFAULT_GEN_DAYS)]
+        days: u32,
+        /// More DNS names or IP addresses for the certificate (comma-separated or repeated).
+        #[arg(long = "host", value_delimiter = ',')]
+        hosts: Vec<String>,
+    },
 }
 
 #[tokio::main]
@@ -98,6 +117,28 @@ async fn main() -> anyhow::Result<ExitCode> {
                 }
             }
             std::io::stdout().lock().write_all(injected.yaml.as_bytes())?;
+        }
+        Command::GenCerts {
+            service,
+            namespace,
+            out,
+            days,
+            hosts,
+        } => {
+            let request = kagi_certs::GenCertsRequest {
+                service,
+                namespace,
+                extra_hosts: hosts,
+                days,
+            };
+            let written = kagi_certs::write_bundle(&out, &request).context("gen-certs failed")?;
+            println!(
+                "wrote {}, {} and {} (valid {days} days for {})",
+                written.ca_cert.display(),
+                written.tls_cert.display(),
+                written.tls_key.display(),
+                written.hosts.join(", ")
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

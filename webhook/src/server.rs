@@ -147,6 +147,7 @@ pub fn router(settings: Arc<InjectorSettings>, metrics: Arc<Metrics>) -> Router 
     let webhook = Webhook { settings, metrics };
     let mutate_route = post(mutate)
         .layer(DefaultBodyLimit::max(admission::MAX_REVIEW_BYTES))
+        .layer(middleware::from_fn(refuse_announced_oversize))
         .layer(middleware::from_fn_with_state(webhook.clone(), count_in_flight));
     Router::new()
         .route("/mutate", mutate_route)
@@ -160,6 +161,27 @@ pub fn router(settings: Arc<InjectorSettings>, metrics: Arc<Metrics>) -> Router 
 async fn count_in_flight(State(webhook): State<Webhook>, request: Request, next: Next) -> Response {
     let _in_flight = webhook.metrics.in_flight();
     next.run(request).await
+}
+
+/// Refuses a body announced (by `content-length`) as larger than the limit before reading
+/// any of it; a body that only turns out too large is cut off by the body limit instead.
+async fn refuse_announced_oversize(request: Request, next: Next) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match announced {
+        Some(length) if length > admission::MAX_REVIEW_BYTES as u64 => {
+            let reason = format!(
+                "the request body ({length} bytes) is larger than the limit of {} bytes",
+                admission::MAX_REVIEW_BYTES
+            );
+            debug!(%reason, "refused a review");
+            (StatusCode::PAYLOAD_TOO_LARGE, reason).into_response()
+        }
+        _ => next.run(request).await,
+    }
 }
 
 async fn mutate(

@@ -15,6 +15,9 @@ use crate::annotations::{DefaultTemplate, parse_go_bool, validate_quantity};
 
 /// The default agent image: the kagi agent of the same release as this webhook.
 pub const DEFAULT_AGENT_IMAGE: &str = concat!("kagi-agent:", env!("CARGO_PKG_VERSION"));
+/// The image used with `--agent-flavor vault` when no image is configured (vault-k8s's own
+/// default), since the kagi image has no shell for the stock start command.
+pub const DEFAULT_VAULT_IMAGE: &str = "hashicorp/vault:2.0.4";
 
 // Agent resources. vault-k8s asks 250m/64Mi and caps at 500m/128Mi for the full `vault`
 // binary; users measured its sidecar at ~2m CPU / 13Mi and the kagi agent is a single small
@@ -72,15 +75,17 @@ pub struct InjectorSettings {
     )]
     pub proxy_address: String,
 
-    /// Default agent image (annotation `agent-image`).
-    #[arg(long = "vault-image", env = "AGENT_INJECT_VAULT_IMAGE", default_value = DEFAULT_AGENT_IMAGE)]
+    /// Default agent image (annotation `agent-image`); with `--agent-flavor vault` left at its
+    /// default, hashicorp/vault:2.0.4 is used instead.
+    #[arg(long = "vault-image", env = "AGENT_INJECT_VAULT_IMAGE", default_value = DEFAULT_AGENT_IMAGE, value_parser = image_or_default)]
     pub agent_image: String,
 
     /// Default auto-auth method type (annotation `auth-type`).
     #[arg(
         long = "vault-auth-type",
         env = "AGENT_INJECT_VAULT_AUTH_TYPE",
-        default_value = "kubernetes"
+        default_value = "kubernetes",
+        value_parser = auth_type_or_default
     )]
     pub auth_type: String,
 
@@ -88,7 +93,8 @@ pub struct InjectorSettings {
     #[arg(
         long = "vault-auth-path",
         env = "AGENT_INJECT_VAULT_AUTH_PATH",
-        default_value = "auth/kubernetes"
+        default_value = "auth/kubernetes",
+        value_parser = auth_path_or_default
     )]
     pub auth_path: String,
 
@@ -102,7 +108,7 @@ pub struct InjectorSettings {
 
     /// Default for `agent-revoke-on-shutdown`.
     #[arg(long = "revoke-on-shutdown", env = "AGENT_INJECT_REVOKE_ON_SHUTDOWN", default_value = "false",
-          value_parser = parse_go_bool, action = ArgAction::Set, num_args = 0..=1,
+          value_parser = go_bool_default_false, action = ArgAction::Set, num_args = 0..=1,
           require_equals = true, default_missing_value = "true")]
     pub revoke_on_shutdown: bool,
 
@@ -110,7 +116,8 @@ pub struct InjectorSettings {
     #[arg(
         long = "run-as-user",
         env = "AGENT_INJECT_RUN_AS_USER",
-        default_value_t = 100
+        default_value_t = 100,
+        value_parser = int_or::<100>
     )]
     pub run_as_user: i64,
 
@@ -118,19 +125,20 @@ pub struct InjectorSettings {
     #[arg(
         long = "run-as-group",
         env = "AGENT_INJECT_RUN_AS_GROUP",
-        default_value_t = 1000
+        default_value_t = 1000,
+        value_parser = int_or::<1000>
     )]
     pub run_as_group: i64,
 
     /// Default for `agent-run-as-same-user`.
     #[arg(long = "run-as-same-user", env = "AGENT_INJECT_RUN_AS_SAME_USER", default_value = "false",
-          value_parser = parse_go_bool, action = ArgAction::Set, num_args = 0..=1,
+          value_parser = go_bool_default_false, action = ArgAction::Set, num_args = 0..=1,
           require_equals = true, default_missing_value = "true")]
     pub run_as_same_user: bool,
 
     /// Whether agent containers get a UID/GID securityContext (false for OpenShift).
     #[arg(long = "set-security-context", env = "AGENT_INJECT_SET_SECURITY_CONTEXT", default_value = "true",
-          value_parser = parse_go_bool, action = ArgAction::Set, num_args = 0..=1,
+          value_parser = go_bool_default_true, action = ArgAction::Set, num_args = 0..=1,
           require_equals = true, default_missing_value = "true")]
     pub set_security_context: bool,
 
@@ -177,7 +185,7 @@ pub struct InjectorSettings {
     /// Default `template_config.exit_on_retry_failure`.
     #[arg(long = "template-config-exit-on-retry-failure",
           env = "AGENT_INJECT_TEMPLATE_CONFIG_EXIT_ON_RETRY_FAILURE", default_value = "true",
-          value_parser = parse_go_bool, action = ArgAction::Set, num_args = 0..=1,
+          value_parser = go_bool_default_true, action = ArgAction::Set, num_args = 0..=1,
           require_equals = true, default_missing_value = "true")]
     pub exit_on_retry_failure: bool,
 
@@ -192,7 +200,8 @@ pub struct InjectorSettings {
     #[arg(
         long = "template-max-connections-per-host",
         env = "AGENT_INJECT_TEMPLATE_MAX_CONNECTIONS_PER_HOST",
-        default_value_t = 0
+        default_value_t = 0,
+        value_parser = count_or_zero
     )]
     pub max_connections_per_host: u32,
 
@@ -201,7 +210,8 @@ pub struct InjectorSettings {
     #[arg(
         long = "template-lease-renewal-threshold",
         env = "AGENT_INJECT_TEMPLATE_LEASE_RENEWAL_THRESHOLD",
-        default_value_t = 0.0
+        default_value_t = 0.0,
+        value_parser = fraction_or_zero
     )]
     pub lease_renewal_threshold: f64,
 
@@ -234,7 +244,7 @@ pub struct InjectorSettings {
     /// Inject the agent as a native sidecar (restartable init container, Kubernetes 1.29+).
     /// Annotation `agent-native-sidecar` overrides it per pod.
     #[arg(long = "native-sidecar", env = "AGENT_INJECT_NATIVE_SIDECAR", default_value = "true",
-          value_parser = parse_go_bool, action = ArgAction::Set, num_args = 0..=1,
+          value_parser = go_bool_default_true, action = ArgAction::Set, num_args = 0..=1,
           require_equals = true, default_missing_value = "true")]
     pub native_sidecar: bool,
 
@@ -262,6 +272,15 @@ impl Default for InjectorSettings {
 }
 
 impl InjectorSettings {
+    /// The agent image for pods without `agent-image`.
+    pub fn default_agent_image(&self) -> &str {
+        if self.agent_flavor == AgentFlavor::Vault && self.agent_image == DEFAULT_AGENT_IMAGE {
+            DEFAULT_VAULT_IMAGE
+        } else {
+            &self.agent_image
+        }
+    }
+
     /// Re-applies every non-empty `AGENT_INJECT_*` variable over the parsed flags, as vault-k8s
     /// does (env wins over flag). `lookup` is `|name| std::env::var(name).ok()` in production.
     pub fn apply_env_precedence(
@@ -284,6 +303,81 @@ impl InjectorSettings {
         let matches = command.try_get_matches_from(argv)?;
         self.update_from_arg_matches(&matches)
     }
+}
+
+// vault-k8s ignores an empty `AGENT_INJECT_*` variable; clap hands it to the parser, so the
+// parsers of settings with a non-empty default map "" back to that default.
+
+fn go_bool_default_true(value: &str) -> Result<bool, String> {
+    if value.is_empty() {
+        Ok(true)
+    } else {
+        parse_go_bool(value)
+    }
+}
+
+fn go_bool_default_false(value: &str) -> Result<bool, String> {
+    if value.is_empty() {
+        Ok(false)
+    } else {
+        parse_go_bool(value)
+    }
+}
+
+fn image_or_default(value: &str) -> Result<String, String> {
+    Ok(if value.is_empty() {
+        DEFAULT_AGENT_IMAGE
+    } else {
+        value
+    }
+    .to_owned())
+}
+
+fn auth_type_or_default(value: &str) -> Result<String, String> {
+    Ok(if value.is_empty() {
+        "kubernetes"
+    } else {
+        value
+    }
+    .to_owned())
+}
+
+fn auth_path_or_default(value: &str) -> Result<String, String> {
+    Ok(if value.is_empty() {
+        "auth/kubernetes"
+    } else {
+        value
+    }
+    .to_owned())
+}
+
+fn int_or<const DEFAULT: i64>(value: &str) -> Result<i64, String> {
+    if value.is_empty() {
+        return Ok(DEFAULT);
+    }
+    value
+        .parse()
+        .map_err(|_| format!("{value:?} is not an integer"))
+}
+
+fn count_or_zero(value: &str) -> Result<u32, String> {
+    if value.is_empty() {
+        return Ok(0);
+    }
+    value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a non-negative integer"))
+}
+
+fn fraction_or_zero(value: &str) -> Result<f64, String> {
+    if value.is_empty() {
+        return Ok(0.0);
+    }
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|f| (0.0..=1.0).contains(f))
+        .ok_or_else(|| format!("{value:?} is not a number between 0 and 1"))
 }
 
 fn parse_quantity_flag(value: &str) -> Result<String, String> {
@@ -372,6 +466,9 @@ mod tests {
         assert_eq!(s.vault_address, "https://vault:8200");
         assert!(!s.native_sidecar && !s.set_security_context && s.revoke_on_shutdown);
         assert_eq!(s.agent_flavor, AgentFlavor::Vault);
+        assert_eq!(s.default_agent_image(), DEFAULT_VAULT_IMAGE);
+        let chosen = parse(&["--agent-flavor=vault", "--vault-image=openbao/openbao:2.4"]).unwrap();
+        assert_eq!(chosen.default_agent_image(), "openbao/openbao:2.4");
         assert_eq!(s.default_template, DefaultTemplate::Json);
         assert_eq!(s.cpu_limit, "");
         assert_eq!(s.run_as_user, 2000);
@@ -412,6 +509,17 @@ mod tests {
         assert_eq!(s.run_as_group, 3000);
         // Untouched fields keep their parsed values, not the defaults re-applied.
         assert_eq!(s.memory_request, "16Mi");
+
+        // An empty variable is ignored, as vault-k8s does, even through clap's own env reading.
+        let empty = parse(&[
+            "--set-security-context=",
+            "--run-as-user=",
+            "--vault-image=",
+        ])
+        .unwrap();
+        assert!(empty.set_security_context);
+        assert_eq!(empty.run_as_user, 100);
+        assert_eq!(empty.agent_image, DEFAULT_AGENT_IMAGE);
 
         let bad = |name: &str| (name == "AGENT_INJECT_RUN_AS_SAME_USER").then(|| "yes".to_owned());
         let err = parse(&[]).unwrap().apply_env_precedence(bad).unwrap_err();

@@ -215,21 +215,42 @@ fn head(method: &str, path: &str, content_type: Option<&str>, length: usize) -> 
     head
 }
 
+/// Reads one response: the head, then `content-length` bytes (a refused request's body may
+/// never be read by the server, so waiting for the connection to close could wait forever).
 async fn read_reply(mut stream: TlsStream<TcpStream>) -> std::io::Result<Reply> {
     let server_cert = stream.get_ref().1.peer_certificates().unwrap()[0].clone();
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("no HTTP head"))?;
+    let mut chunk = [0u8; 16 * 1024];
+    let split = loop {
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break split;
+        }
+        let read = stream.read(&mut chunk).await?;
+        if read == 0 {
+            return Err(std::io::Error::other("connection closed before the response head"));
+        }
+        raw.extend_from_slice(&chunk[..read]);
+    };
     let headers = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    assert!(!headers.contains("transfer-encoding: chunked"), "{headers}");
+    let length: usize = headers
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map(|value| value.trim().parse().unwrap())
+        .unwrap_or(0);
+    assert!(!headers.contains("transfer-encoding"), "{headers}");
+    let mut body = raw[split + 4..].to_vec();
+    while body.len() < length {
+        let read = stream.read(&mut chunk).await?;
+        if read == 0 {
+            return Err(std::io::Error::other("connection closed inside the body"));
+        }
+        body.extend_from_slice(&chunk[..read]);
+    }
     let status = headers[9..12].parse().unwrap();
     Ok(Reply {
         status,
         headers,
-        body: raw[split + 4..].to_vec(),
+        body,
         server_cert,
     })
 }
@@ -317,6 +338,7 @@ async fn refuses_wrong_content_type_unreadable_and_oversized_bodies() {
         .unwrap();
     let reply = read_reply(stream).await.unwrap();
     assert_eq!(reply.status, 413, "{}", reply.text());
+    assert!(reply.text().contains("larger than the limit"), "{}", reply.text());
 
     // Sent in full with a charset parameter: still a JSON review, still answered.
     let reply = send(&pki, server.addr, "POST", "/mutate", Some("application/json; charset=utf-8"), &review)

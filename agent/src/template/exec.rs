@@ -59,7 +59,10 @@ impl<'a> State<'a> {
     }
 
     pub fn err(&self, message: impl Into<String>) -> ExecError {
-        ExecError { pos: self.pos, message: message.into() }
+        ExecError {
+            pos: self.pos,
+            message: message.into(),
+        }
     }
 
     /// Records a dependency; returns what the environment knows about it.
@@ -158,10 +161,8 @@ impl<'a> State<'a> {
         };
         let decl = &c.pipe.decl;
         let mut r = Ok(Flow::Normal);
-        if items.is_empty() {
-            if let Some(e) = &c.else_list {
-                r = self.walk_list(dot, e, out);
-            }
+        if let (true, Some(e)) = (items.is_empty(), &c.else_list) {
+            r = self.walk_list(dot, e, out);
         }
         for (k, v) in items {
             self.iterations += 1;
@@ -204,7 +205,12 @@ impl<'a> State<'a> {
     }
 
     fn var(&self, name: &str) -> Value {
-        self.vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or(Value::Nil)
+        self.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or(Value::Nil)
     }
 
     /// The pipeline's value, without binding its declared variables.
@@ -241,13 +247,21 @@ impl<'a> State<'a> {
         self.arg(dot, first)
     }
 
-    fn call(&mut self, dot: &Value, name: &str, args: &[Arg], final_: Option<Value>) -> EResult<Value> {
+    fn call(
+        &mut self,
+        dot: &Value,
+        name: &str,
+        args: &[Arg],
+        final_: Option<Value>,
+    ) -> EResult<Value> {
         // `and`/`or` evaluate lazily and return the deciding operand.
         if name == "and" || name == "or" {
             let want = name == "or";
             let n = args.len() + usize::from(final_.is_some());
             if n == 0 {
-                return Err(self.err(format!("wrong number of args for {name}: want at least 1 got 0")));
+                return Err(self.err(format!(
+                    "wrong number of args for {name}: want at least 1 got 0"
+                )));
             }
             let mut last = Value::Nil;
             for a in args {
@@ -271,7 +285,10 @@ impl<'a> State<'a> {
         let pos = self.pos;
         let r = funcs::call(self, name, vals);
         self.pos = pos;
-        r.map_err(|m| ExecError { pos, message: format!("error calling {name}: {m}") })
+        r.map_err(|m| ExecError {
+            pos,
+            message: format!("error calling {name}: {m}"),
+        })
     }
 
     fn arg(&mut self, dot: &Value, a: &Arg) -> EResult<Value> {
@@ -342,11 +359,17 @@ impl<'a> State<'a> {
                 }
                 match s.field(name) {
                     Some(v) => Ok((v.clone(), false)),
-                    None => Err(self.err(format!("can't evaluate field {name} in type *{}", s.type_name))),
+                    None => Err(self.err(format!(
+                        "can't evaluate field {name} in type {}",
+                        s.type_name
+                    ))),
                 }
             }
-            Value::NilPtr(t) => Err(self.err(format!("nil pointer evaluating *{t}.{name}"))),
-            other => Err(self.err(format!("can't evaluate field {name} in type {}", other.type_name()))),
+            Value::NilPtr(t) => Err(self.err(format!("nil pointer evaluating {t}.{name}"))),
+            other => Err(self.err(format!(
+                "can't evaluate field {name} in type {}",
+                other.type_name()
+            ))),
         }
     }
 }
@@ -355,7 +378,11 @@ impl<'a> State<'a> {
 fn range_items(v: &Value) -> Result<Vec<(Value, Value)>, String> {
     Ok(match v {
         Value::Nil => Vec::new(),
-        Value::List(l) => l.iter().enumerate().map(|(i, e)| (Value::Int(i as i64), e.clone())).collect(),
+        Value::List(l) => l
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (Value::Int(i as i64), e.clone()))
+            .collect(),
         Value::Strings(l) => l
             .iter()
             .flat_map(|l| l.iter())
@@ -363,12 +390,17 @@ fn range_items(v: &Value) -> Result<Vec<(Value, Value)>, String> {
             .map(|(i, e)| (Value::Int(i as i64), Value::str(e)))
             .collect(),
         Value::Map(m) => m.iter().map(|(k, e)| (Value::str(k), e.clone())).collect(),
-        Value::StrMap(m) => m.iter().map(|(k, e)| (Value::str(k), Value::str(e))).collect(),
+        Value::StrMap(m) => m
+            .iter()
+            .map(|(k, e)| (Value::str(k), Value::str(e)))
+            .collect(),
         Value::Int(n) => {
             if *n > MAX_ITERATIONS as i64 {
                 return Err("range: too many iterations".into());
             }
-            (0..(*n).max(0)).map(|i| (Value::Int(i), Value::Int(i))).collect()
+            (0..(*n).max(0))
+                .map(|i| (Value::Int(i), Value::Int(i)))
+                .collect()
         }
         other => return Err(format!("range can't iterate over {}", other.type_name())),
     })
@@ -379,17 +411,22 @@ pub(crate) fn secret_from_envelope(j: &serde_json::Value) -> Value {
     use super::value::Struct;
     let s = |k: &str| Value::str(j.get(k).and_then(|v| v.as_str()).unwrap_or(""));
     let int = |v: Option<&serde_json::Value>| Value::Int(v.and_then(|v| v.as_i64()).unwrap_or(0));
-    let boolean = |v: Option<&serde_json::Value>| Value::Bool(v.and_then(|v| v.as_bool()).unwrap_or(false));
+    let boolean =
+        |v: Option<&serde_json::Value>| Value::Bool(v.and_then(|v| v.as_bool()).unwrap_or(false));
     let data = match j.get("data") {
-        Some(serde_json::Value::Object(o)) => {
-            Value::Map(Rc::new(o.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect()))
-        }
+        Some(serde_json::Value::Object(o)) => Value::Map(Rc::new(
+            o.iter()
+                .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                .collect(),
+        )),
         _ => Value::Map(Rc::new(BTreeMap::new())),
     };
     let strings = |v: Option<&serde_json::Value>| match v.and_then(|v| v.as_array()) {
-        Some(a) if !a.is_empty() => {
-            Value::strings(a.iter().map(|e| e.as_str().unwrap_or_default().to_string()).collect())
-        }
+        Some(a) if !a.is_empty() => Value::strings(
+            a.iter()
+                .map(|e| e.as_str().unwrap_or_default().to_string())
+                .collect(),
+        ),
         _ => Value::Strings(None),
     };
     let auth = match j.get("auth") {
@@ -397,13 +434,23 @@ pub(crate) fn secret_from_envelope(j: &serde_json::Value) -> Value {
             let meta: BTreeMap<String, String> = a
                 .get("metadata")
                 .and_then(|m| m.as_object())
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
                 .unwrap_or_default();
             Value::Struct(Rc::new(Struct {
-                type_name: "dependency.SecretAuth",
+                type_name: "*dependency.SecretAuth",
                 fields: vec![
-                    ("ClientToken", Value::str(a.get("client_token").and_then(|v| v.as_str()).unwrap_or(""))),
-                    ("Accessor", Value::str(a.get("accessor").and_then(|v| v.as_str()).unwrap_or(""))),
+                    (
+                        "ClientToken",
+                        Value::str(a.get("client_token").and_then(|v| v.as_str()).unwrap_or("")),
+                    ),
+                    (
+                        "Accessor",
+                        Value::str(a.get("accessor").and_then(|v| v.as_str()).unwrap_or("")),
+                    ),
                     ("Policies", strings(a.get("policies"))),
                     ("Metadata", Value::StrMap(Rc::new(meta))),
                     ("LeaseDuration", int(a.get("lease_duration"))),
@@ -411,10 +458,10 @@ pub(crate) fn secret_from_envelope(j: &serde_json::Value) -> Value {
                 ],
             }))
         }
-        _ => Value::NilPtr("dependency.SecretAuth"),
+        _ => Value::NilPtr("*dependency.SecretAuth"),
     };
     Value::Struct(Rc::new(Struct {
-        type_name: "dependency.Secret",
+        type_name: "*dependency.Secret",
         fields: vec![
             ("RequestID", s("request_id")),
             ("LeaseID", s("lease_id")),
@@ -423,22 +470,50 @@ pub(crate) fn secret_from_envelope(j: &serde_json::Value) -> Value {
             ("Data", data),
             ("Warnings", strings(j.get("warnings"))),
             ("Auth", auth),
-            ("WrapInfo", Value::NilPtr("dependency.SecretWrapInfo")),
+            ("WrapInfo", Value::NilPtr("*dependency.SecretWrapInfo")),
         ],
     }))
 }
 
 /// Builds consul-template's `dependency.PemEncoded` from the runtime's answer
-/// for a [`Dependency::PkiCert`] (see its documentation for the shape).
+/// for a [`Dependency::PkiCert`]: either the documented
+/// `{"Cert","Key","CA"}` object, or the raw `pki/issue` response
+/// envelope, whose PEM strings are taken as Vault returns them (standard
+/// 64-column blocks) and given the trailing newline Go's PEM encoder adds.
 pub(crate) fn pem_from_json(j: &serde_json::Value) -> Value {
     use super::value::Struct;
-    let s = |k: &str| Value::str(j.get(k).and_then(|v| v.as_str()).unwrap_or(""));
-    let chain = match j.get("CAChain").and_then(|v| v.as_array()) {
-        Some(a) => Value::strings(a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect()),
-        None => Value::Strings(None),
+    let pem = |v: Option<&serde_json::Value>| {
+        v.and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("{s}\n"))
+            .unwrap_or_default()
     };
+    let (cert, key, ca) = if j.get("Cert").is_some() {
+        (pem(j.get("Cert")), pem(j.get("Key")), pem(j.get("CA")))
+    } else {
+        let data = j.get("data").unwrap_or(&serde_json::Value::Null);
+        let chain_last = data
+            .get("ca_chain")
+            .and_then(|v| v.as_array())
+            .and_then(|a| a.last());
+        let ca = match pem(chain_last) {
+            s if s.is_empty() => pem(data.get("issuing_ca")),
+            s => s,
+        };
+        (
+            pem(data.get("certificate")),
+            pem(data.get("private_key")),
+            ca,
+        )
+    };
+    // OpenBao's consul-template has exactly these three fields (no CAChain).
     Value::Struct(Rc::new(Struct {
         type_name: "dependency.PemEncoded",
-        fields: vec![("Cert", s("Cert")), ("Key", s("Key")), ("CA", s("CA")), ("CAChain", chain)],
+        fields: vec![
+            ("Cert", Value::str(&cert)),
+            ("Key", Value::str(&key)),
+            ("CA", Value::str(&ca)),
+        ],
     }))
 }

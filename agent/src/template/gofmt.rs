@@ -183,13 +183,64 @@ fn sign_int(s: String, neg: bool, spec: Spec) -> String {
 
 fn format_arg(out: &mut String, arg: &Value, verb: char, spec: Spec) {
     match arg {
-        Value::List(_) | Value::Strings(_) | Value::Map(_) | Value::StrMap(_) | Value::Struct(_)
-            if verb != 'T' =>
-        {
-            // Containers format element-wise; keep %v's shape for them.
-            let mut s = String::new();
-            fmt_v(arg, &mut s, true);
-            pad(out, &s, spec, false);
+        // Containers apply the verb (and width) to each element, as Go does.
+        Value::List(l) if verb != 'T' => {
+            out.push('[');
+            for (i, e) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                format_elem(out, e, verb, spec);
+            }
+            out.push(']');
+        }
+        Value::Strings(l) if verb != 'T' => {
+            out.push('[');
+            for (i, e) in l.iter().flat_map(|l| l.iter()).enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                format_arg(out, &Value::str(e), verb, spec);
+            }
+            out.push(']');
+        }
+        Value::Map(m) if verb != 'T' => {
+            out.push_str("map[");
+            for (i, (k, e)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                format_arg(out, &Value::str(k), verb, spec);
+                out.push(':');
+                format_elem(out, e, verb, spec);
+            }
+            out.push(']');
+        }
+        Value::StrMap(m) if verb != 'T' => {
+            out.push_str("map[");
+            for (i, (k, e)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                format_arg(out, &Value::str(k), verb, spec);
+                out.push(':');
+                format_arg(out, &Value::str(e), verb, spec);
+            }
+            out.push(']');
+        }
+        Value::Struct(st) if verb != 'T' => {
+            out.push_str(if st.type_name.starts_with('*') {
+                "&{"
+            } else {
+                "{"
+            });
+            for (i, (_, e)) in st.fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                format_elem(out, e, verb, spec);
+            }
+            out.push('}');
         }
         _ if verb == 'T' => pad(out, arg.type_name(), spec, false),
         _ if verb == 'v' => {
@@ -199,7 +250,12 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, spec: Spec) {
                 Value::Str(x) | Value::Number(x) if spec.sharp => s = go_quote(x),
                 _ => fmt_v(arg, &mut s, true),
             }
-            pad(out, &s, spec, matches!(arg, Value::Int(_) | Value::Uint(_) | Value::Float(_)));
+            pad(
+                out,
+                &s,
+                spec,
+                matches!(arg, Value::Int(_) | Value::Uint(_) | Value::Float(_)),
+            );
         }
         Value::Str(s) | Value::Number(s) => match verb {
             's' => {
@@ -211,7 +267,16 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, spec: Spec) {
             }
             'q' => pad(out, &go_quote(s), spec, false),
             'x' | 'X' => {
-                let h: String = s.bytes().map(|b| if verb == 'x' { format!("{b:02x}") } else { format!("{b:02X}") }).collect();
+                let h: String = s
+                    .bytes()
+                    .map(|b| {
+                        if verb == 'x' {
+                            format!("{b:02x}")
+                        } else {
+                            format!("{b:02X}")
+                        }
+                    })
+                    .collect();
                 pad(out, &h, spec, false);
             }
             _ => bad_verb(out, arg, verb),
@@ -280,6 +345,14 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, spec: Spec) {
     }
 }
 
+/// An element inside a container: a nil there prints as `<nil>` whatever the verb.
+fn format_elem(out: &mut String, v: &Value, verb: char, spec: Spec) {
+    match v {
+        Value::Nil => pad(out, "<nil>", spec, false),
+        v => format_arg(out, v, verb, spec),
+    }
+}
+
 /// `%e` with `prec` digits after the point and a two-digit exponent.
 fn go_exp(f: f64, prec: usize) -> String {
     let s = format!("{f:.prec$e}");
@@ -303,8 +376,29 @@ fn civil(days: i64) -> (i64, u32, u32) {
 
 /// Go's `time.Time.Format` in UTC for the common layout elements.
 pub(crate) fn format_time(unix: i64, layout: &str) -> String {
-    const MONTHS: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-    const DAYS: [&str; 7] = ["Thursday", "Friday", "Saturday", "Sunday", "Monday", "Tuesday", "Wednesday"];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    const DAYS: [&str; 7] = [
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+    ];
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
     let (y, m, d) = civil(days);
@@ -326,7 +420,10 @@ pub(crate) fn format_time(unix: i64, layout: &str) -> String {
         ("02", format!("{d:02}")),
         ("_2", format!("{d:>2}")),
         ("15", format!("{hh:02}")),
-        ("03", format!("{:02}", if hh % 12 == 0 { 12 } else { hh % 12 })),
+        (
+            "03",
+            format!("{:02}", if hh % 12 == 0 { 12 } else { hh % 12 }),
+        ),
         ("04", format!("{mm:02}")),
         ("05", format!("{ss:02}")),
         ("06", format!("{:02}", y % 100)),
@@ -363,24 +460,66 @@ mod tests {
     fn printf_like_go() {
         let a = [Value::str("db"), Value::Int(5432)];
         assert_eq!(sprintf("%s:%d", &a), "db:5432");
-        assert_eq!(sprintf("%q|%5s|%-5s|%05d", &[Value::str("x"), Value::str("ab"), Value::str("ab"), Value::Int(-42)]), "\"x\"|   ab|ab   |-0042");
+        assert_eq!(
+            sprintf(
+                "%q|%5s|%-5s|%05d",
+                &[
+                    Value::str("x"),
+                    Value::str("ab"),
+                    Value::str("ab"),
+                    Value::Int(-42)
+                ]
+            ),
+            "\"x\"|   ab|ab   |-0042"
+        );
         assert_eq!(sprintf("%d", &[Value::str("x")]), "%!d(string=x)");
         assert_eq!(sprintf("%s %s", &[Value::str("x")]), "x %!s(MISSING)");
-        assert_eq!(sprintf("%s", &[Value::str("x"), Value::Int(1)]), "x%!(EXTRA int=1)");
-        assert_eq!(sprintf("%.2f %v %x", &[Value::Float(3.14159), Value::Float(2.5), Value::Int(255)]), "3.14 2.5 ff");
+        assert_eq!(
+            sprintf("%s", &[Value::str("x"), Value::Int(1)]),
+            "x%!(EXTRA int=1)"
+        );
+        assert_eq!(
+            sprintf(
+                "%.2f %v %x",
+                &[Value::Float(1.23456), Value::Float(2.5), Value::Int(255)]
+            ),
+            "1.23 2.5 ff"
+        );
         assert_eq!(sprintf("%s", &[Value::Nil]), "%!s(<nil>)");
+        let list = Value::from_json(&serde_json::json!(["a", 1, null]));
+        assert_eq!(
+            sprintf("%q|%v|%3v", &[list.clone(), list.clone(), list]),
+            "[\"a\" \"1\" <nil>]|[a 1 <nil>]|[  a   1 <nil>]"
+        );
     }
 
     #[test]
     fn sprint_spacing() {
-        assert_eq!(sprint(&[Value::str("a"), Value::Int(1), Value::Int(2), Value::str("b")], false), "a1 2b");
+        assert_eq!(
+            sprint(
+                &[
+                    Value::str("a"),
+                    Value::Int(1),
+                    Value::Int(2),
+                    Value::str("b")
+                ],
+                false
+            ),
+            "a1 2b"
+        );
         assert_eq!(sprint(&[Value::str("a"), Value::str("b")], true), "a b\n");
     }
 
     #[test]
     fn time_format() {
         // 2009-11-10T23:00:00Z, a Tuesday
-        assert_eq!(format_time(1_257_894_000, "2006-01-02T15:04:05Z07:00"), "2009-11-10T23:00:00Z");
-        assert_eq!(format_time(1_257_894_000, "Mon Jan _2 3:04PM 2006"), "Tue Nov 10 11:00PM 2009");
+        assert_eq!(
+            format_time(1_257_894_000, "2006-01-02T15:04:05Z07:00"),
+            "2009-11-10T23:00:00Z"
+        );
+        assert_eq!(
+            format_time(1_257_894_000, "Mon Jan _2 3:04PM 2006"),
+            "Tue Nov 10 11:00PM 2009"
+        );
     }
 }

@@ -83,7 +83,11 @@ pub(crate) fn lex(input: &str, left: &str, right: &str) -> Result<Vec<Token>, Le
         }
         let Some(delim_at) = next else {
             if !text.is_empty() {
-                toks.push(Token { kind: Tok::Text(text.to_string()), pos: start, space_before: false });
+                toks.push(Token {
+                    kind: Tok::Text(text.to_string()),
+                    pos: start,
+                    space_before: false,
+                });
             }
             break;
         };
@@ -95,19 +99,28 @@ pub(crate) fn lex(input: &str, left: &str, right: &str) -> Result<Vec<Token>, Le
             text = text.trim_end_matches([' ', '\t', '\r', '\n']);
         }
         if !text.is_empty() {
-            toks.push(Token { kind: Tok::Text(text.to_string()), pos: start, space_before: false });
+            toks.push(Token {
+                kind: Tok::Text(text.to_string()),
+                pos: start,
+                space_before: false,
+            });
         }
         let mut p = after_left + if trim_left { 2 } else { 0 };
         // A comment must follow the delimiter (and trim marker) directly.
         if input[p..].starts_with("/*") {
             let Some(end) = input[p + 2..].find("*/") else {
-                return Err(LexError { pos: delim_at, message: "unclosed comment".into() });
+                return Err(LexError {
+                    pos: delim_at,
+                    message: "unclosed comment".into(),
+                });
             };
             p = p + 2 + end + 2;
             let rest = &input[p..];
             if rest.starts_with(right) {
                 pos = p + right.len();
-            } else if rest.len() >= 2 && is_space(rest.as_bytes()[0]) && rest[1..].starts_with('-')
+            } else if rest.len() >= 2
+                && is_space(rest.as_bytes()[0])
+                && rest[1..].starts_with('-')
                 && rest[2..].starts_with(right)
             {
                 pos = p + 2 + right.len();
@@ -120,7 +133,11 @@ pub(crate) fn lex(input: &str, left: &str, right: &str) -> Result<Vec<Token>, Le
             }
             continue;
         }
-        toks.push(Token { kind: Tok::LeftDelim, pos: delim_at, space_before: false });
+        toks.push(Token {
+            kind: Tok::LeftDelim,
+            pos: delim_at,
+            space_before: false,
+        });
         let (np, trim) = lex_action(input, p, right, &mut toks)?;
         pos = np;
         trim_next = trim;
@@ -143,21 +160,38 @@ fn lex_action(
         let rest = &input[p..];
         if rest.starts_with(right) {
             if paren_depth > 0 {
-                return Err(LexError { pos: p, message: "unclosed left paren".into() });
+                return Err(LexError {
+                    pos: p,
+                    message: "unclosed left paren".into(),
+                });
             }
-            toks.push(Token { kind: Tok::RightDelim, pos: p, space_before: space });
+            toks.push(Token {
+                kind: Tok::RightDelim,
+                pos: p,
+                space_before: space,
+            });
             return Ok((p + right.len(), false));
         }
         let Some(c) = rest.chars().next() else {
-            return Err(LexError { pos: p, message: "unclosed action".into() });
+            return Err(LexError {
+                pos: p,
+                message: "unclosed action".into(),
+            });
         };
         if is_space(c as u8) && c.is_ascii() {
             // " -}}" closes the action with trimming.
             if rest.len() >= 2 && rest.as_bytes()[1] == b'-' && rest[2..].starts_with(right) {
                 if paren_depth > 0 {
-                    return Err(LexError { pos: p, message: "unclosed left paren".into() });
+                    return Err(LexError {
+                        pos: p,
+                        message: "unclosed left paren".into(),
+                    });
                 }
-                toks.push(Token { kind: Tok::RightDelim, pos: p, space_before: true });
+                toks.push(Token {
+                    kind: Tok::RightDelim,
+                    pos: p,
+                    space_before: true,
+                });
                 return Ok((p + 2 + right.len(), true));
             }
             space = true;
@@ -166,7 +200,11 @@ fn lex_action(
         }
         let start = p;
         let push = |toks: &mut Vec<Token>, kind: Tok| {
-            toks.push(Token { kind, pos: start, space_before: space });
+            toks.push(Token {
+                kind,
+                pos: start,
+                space_before: space,
+            });
         };
         match c {
             '(' => {
@@ -176,7 +214,10 @@ fn lex_action(
             }
             ')' => {
                 if paren_depth == 0 {
-                    return Err(LexError { pos: p, message: "unexpected right paren".into() });
+                    return Err(LexError {
+                        pos: p,
+                        message: "unexpected right paren".into(),
+                    });
                 }
                 paren_depth -= 1;
                 push(toks, Tok::RParen);
@@ -196,7 +237,10 @@ fn lex_action(
             }
             ':' => {
                 if bytes.get(p + 1) != Some(&b'=') {
-                    return Err(LexError { pos: p, message: "expected :=".into() });
+                    return Err(LexError {
+                        pos: p,
+                        message: "expected :=".into(),
+                    });
                 }
                 push(toks, Tok::Declare);
                 p += 2;
@@ -208,7 +252,10 @@ fn lex_action(
             }
             '`' => {
                 let Some(end) = input[p + 1..].find('`') else {
-                    return Err(LexError { pos: p, message: "unterminated raw quoted string".into() });
+                    return Err(LexError {
+                        pos: p,
+                        message: "unterminated raw quoted string".into(),
+                    });
                 };
                 let raw = input[p + 1..p + 1 + end].replace('\r', "");
                 push(toks, Tok::Str(raw));
@@ -294,7 +341,10 @@ fn check_terminator(input: &str, q: usize, right: &str) -> Result<usize, LexErro
         Some(c) if c.is_ascii() && is_space(c as u8) => Ok(q),
         Some('.' | ',' | '|' | ':' | ')' | '(' | '=') => Ok(q),
         Some(_) if rest.starts_with(right) => Ok(q),
-        Some(c) => Err(LexError { pos: q, message: format!("bad character {c:?}") }),
+        Some(c) => Err(LexError {
+            pos: q,
+            message: format!("bad character {c:?}"),
+        }),
     }
 }
 
@@ -307,7 +357,10 @@ fn lex_number(input: &str, p: usize) -> Result<usize, LexError> {
     let hex = b.get(q) == Some(&b'0') && matches!(b.get(q + 1), Some(b'x' | b'X'));
     if hex {
         q += 2;
-        while b.get(q).is_some_and(|c| c.is_ascii_hexdigit() || *c == b'_') {
+        while b
+            .get(q)
+            .is_some_and(|c| c.is_ascii_hexdigit() || *c == b'_')
+        {
             q += 1;
         }
     } else {
@@ -331,7 +384,10 @@ fn lex_number(input: &str, p: usize) -> Result<usize, LexError> {
         }
     }
     if input[q..].chars().next().is_some_and(is_alnum) || q == p {
-        return Err(LexError { pos: p, message: "bad number syntax".into() });
+        return Err(LexError {
+            pos: p,
+            message: "bad number syntax".into(),
+        });
     }
     Ok(q)
 }
@@ -340,13 +396,18 @@ fn lex_number(input: &str, p: usize) -> Result<usize, LexError> {
 fn lex_quote(input: &str, p: usize) -> Result<(String, usize), LexError> {
     let mut out = String::new();
     let mut it = input[p + 1..].char_indices();
-    let err = |m: &str| LexError { pos: p, message: m.to_string() };
+    let err = |m: &str| LexError {
+        pos: p,
+        message: m.to_string(),
+    };
     while let Some((i, c)) = it.next() {
         match c {
             '"' => return Ok((out, p + 1 + i + 1)),
             '\n' => return Err(err("unterminated quoted string")),
             '\\' => {
-                let Some((_, e)) = it.next() else { return Err(err("unterminated quoted string")) };
+                let Some((_, e)) = it.next() else {
+                    return Err(err("unterminated quoted string"));
+                };
                 match e {
                     'a' => out.push('\x07'),
                     'b' => out.push('\x08'),
@@ -365,7 +426,9 @@ fn lex_quote(input: &str, p: usize) -> Result<(String, usize), LexError> {
                         };
                         let mut v = 0u32;
                         for _ in 0..n {
-                            let Some((_, h)) = it.next() else { return Err(err("bad escape")) };
+                            let Some((_, h)) = it.next() else {
+                                return Err(err("bad escape"));
+                            };
                             v = v * 16 + h.to_digit(16).ok_or_else(|| err("bad escape"))?;
                         }
                         if e == 'x' {
@@ -378,7 +441,9 @@ fn lex_quote(input: &str, p: usize) -> Result<(String, usize), LexError> {
                     '0'..='7' => {
                         let mut v = e.to_digit(8).unwrap_or(0);
                         for _ in 0..2 {
-                            let Some((_, o)) = it.next() else { return Err(err("bad escape")) };
+                            let Some((_, o)) = it.next() else {
+                                return Err(err("bad escape"));
+                            };
                             v = v * 8 + o.to_digit(8).ok_or_else(|| err("bad escape"))?;
                         }
                         out.push(char::from_u32(v).filter(|_| v < 0x80).unwrap_or('\u{FFFD}'));
@@ -394,7 +459,10 @@ fn lex_quote(input: &str, p: usize) -> Result<(String, usize), LexError> {
 
 fn lex_char(input: &str, p: usize) -> Result<(char, usize), LexError> {
     let Some(end) = input[p + 1..].find('\'') else {
-        return Err(LexError { pos: p, message: "unterminated character constant".into() });
+        return Err(LexError {
+            pos: p,
+            message: "unterminated character constant".into(),
+        });
     };
     let body = &input[p + 1..p + 1 + end];
     let mut end = end;
@@ -402,7 +470,10 @@ fn lex_char(input: &str, p: usize) -> Result<(char, usize), LexError> {
         // '\'' : the quote is escaped; the literal ends at the next quote.
         end += 1;
         if input.as_bytes().get(p + 1 + end) != Some(&b'\'') {
-            return Err(LexError { pos: p, message: "bad character constant".into() });
+            return Err(LexError {
+                pos: p,
+                message: "bad character constant".into(),
+            });
         }
         '\''
     } else if let Some(esc) = body.strip_prefix('\\') {
@@ -411,13 +482,23 @@ fn lex_char(input: &str, p: usize) -> Result<(char, usize), LexError> {
         let mut cs = s.chars();
         match (cs.next(), cs.next()) {
             (Some(c), None) => c,
-            _ => return Err(LexError { pos: p, message: "bad character constant".into() }),
+            _ => {
+                return Err(LexError {
+                    pos: p,
+                    message: "bad character constant".into(),
+                });
+            }
         }
     } else {
         let mut cs = body.chars();
         match (cs.next(), cs.next()) {
             (Some(c), None) => c,
-            _ => return Err(LexError { pos: p, message: "bad character constant".into() }),
+            _ => {
+                return Err(LexError {
+                    pos: p,
+                    message: "bad character constant".into(),
+                });
+            }
         }
     };
     Ok((ch, p + 1 + end + 1))

@@ -14,13 +14,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+mod builtins;
 mod encode;
 mod exec;
 mod funcs;
 mod gofmt;
 mod lex;
 mod parse;
+mod toml;
 mod value;
+mod yaml;
 
 /// A parsed template, ready to render any number of times.
 #[derive(Debug, Clone)]
@@ -34,14 +37,31 @@ pub struct Template {
 impl Template {
     /// Parses `text`. `name` is used in errors; empty delimiters mean `{{` and `}}`.
     /// Unknown functions and undefined variables are parse errors, as in Go.
-    pub fn parse(name: &str, text: &str, left_delim: &str, right_delim: &str) -> Result<Template, TemplateError> {
+    pub fn parse(
+        name: &str,
+        text: &str,
+        left_delim: &str,
+        right_delim: &str,
+    ) -> Result<Template, TemplateError> {
         let parse_err = |pos: usize, message: String| {
             let (line, column) = line_col(text, pos);
-            TemplateError::Parse { name: name.to_string(), line, column, message }
+            TemplateError::Parse {
+                name: name.to_string(),
+                line,
+                column,
+                message,
+            }
         };
-        let toks = lex::lex(text, left_delim, right_delim).map_err(|e| parse_err(e.pos, e.message))?;
-        let parsed = parse::parse(&toks, text.len(), &funcs::is_function).map_err(|e| parse_err(e.pos, e.message))?;
-        Ok(Template { name: name.to_string(), text: text.to_string(), root: parsed.root, defines: parsed.defines })
+        let toks =
+            lex::lex(text, left_delim, right_delim).map_err(|e| parse_err(e.pos, e.message))?;
+        let parsed = parse::parse(&toks, text.len(), &funcs::is_function)
+            .map_err(|e| parse_err(e.pos, e.message))?;
+        Ok(Template {
+            name: name.to_string(),
+            text: text.to_string(),
+            root: parsed.root,
+            defines: parsed.defines,
+        })
     }
 
     /// The name given to [`Template::parse`].
@@ -76,7 +96,10 @@ pub enum Dependency {
     /// `secret "p"` (a read) or `secret "p" "k=v"...` (a write whose body is
     /// `write`: keys and values trimmed, values always strings, empty
     /// arguments skipped). `lookup` answers with the Vault response envelope.
-    Secret { path: String, write: Option<BTreeMap<String, String>> },
+    Secret {
+        path: String,
+        write: Option<BTreeMap<String, String>>,
+    },
     /// `secrets "p"` (a LIST). `lookup` answers with the response envelope whose
     /// `data.keys` holds the names; the engine sorts them. A 404 should be
     /// answered with `{}` (an empty list), not `None`.
@@ -97,15 +120,22 @@ pub enum Dependency {
     ///    new one: `PUT <path>` with `params` as the body, then take every
     ///    string value of `data` (each followed by `\n`) plus the `ca_chain`
     ///    entries and split them as in step 1.
-    /// 3. Answer `{"Cert": ..., "Key": ..., "CA": ..., "CAChain": [...]}`, each
-    ///    PEM block re-encoded in standard form (64-column base64, a trailing
-    ///    newline), missing parts as `""` / `[]`.
+    /// 3. Answer `{"Cert": ..., "Key": ..., "CA": ...}`, each PEM block
+    ///    re-encoded in standard form (64-column base64, a trailing newline),
+    ///    missing parts as `""`. (OpenBao's consul-template has no `CAChain`
+    ///    field; the template sees `.Cert`, `.Key`, `.CA` and `.Data.*` of them.)
+    ///    As a fallback the engine also accepts the raw `pki/issue` response
+    ///    envelope (`data.certificate`, `data.private_key`, `data.ca_chain`,
+    ///    `data.issuing_ca`), which gives the same fields but no caching.
     /// 4. Schedule the next check at about 90 % of the remaining validity.
     ///
     /// The destination must contain the certificate (and the key, if it is to
     /// be recovered on restart), which is why templates render `.Cert` and
     /// `.Key` into it; `writeToFile` may copy parts elsewhere.
-    PkiCert { path: String, params: BTreeMap<String, String> },
+    PkiCert {
+        path: String,
+        params: BTreeMap<String, String>,
+    },
 }
 
 /// What the engine may ask of the outside world.
@@ -166,9 +196,19 @@ pub struct Rendered {
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("template {name}:{line}:{column}: {message}")]
-    Parse { name: String, line: usize, column: usize, message: String },
+    Parse {
+        name: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("template {name}:{line}:{column}: executing: {message}")]
-    Exec { name: String, line: usize, column: usize, message: String },
+    Exec {
+        name: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }
 
 /// Renders `template` once against `env`.
@@ -176,7 +216,11 @@ pub enum TemplateError {
 /// While dependencies are still missing, execution errors are not reported
 /// (data the template chains through may simply not be there yet): the result
 /// lists what is missing, and the next pass reports any error that remains.
-pub fn render(template: &Template, env: &dyn Environment, opts: &RenderOptions) -> Result<Rendered, TemplateError> {
+pub fn render(
+    template: &Template,
+    env: &dyn Environment,
+    opts: &RenderOptions,
+) -> Result<Rendered, TemplateError> {
     let mut st = exec::State::new(template, env, opts);
     let mut text = String::new();
     let result = st.walk_list(&value::Value::Nil, &template.root, &mut text);
@@ -191,10 +235,17 @@ pub fn render(template: &Template, env: &dyn Environment, opts: &RenderOptions) 
         Err(_) if !st.missing.is_empty() => Ok(rendered(String::new(), st)),
         Err(e) => {
             let (line, column) = line_col(&template.text, e.pos);
-            Err(TemplateError::Exec { name: template.name.clone(), line, column, message: e.message })
+            Err(TemplateError::Exec {
+                name: template.name.clone(),
+                line,
+                column,
+                message: e.message,
+            })
         }
     }
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,11 @@ pub(crate) enum Node {
     If(Control),
     With(Control),
     Range(Control),
-    Template { pos: usize, name: String, pipe: Option<Pipe> },
+    Template {
+        pos: usize,
+        name: String,
+        pipe: Option<Pipe>,
+    },
     Break,
     Continue,
 }
@@ -97,7 +101,11 @@ enum ListEnd {
     Else,
 }
 
-pub(crate) fn parse(toks: &[Token], end_pos: usize, is_func: &dyn Fn(&str) -> bool) -> PResult<Parsed> {
+pub(crate) fn parse(
+    toks: &[Token],
+    end_pos: usize,
+    is_func: &dyn Fn(&str) -> bool,
+) -> PResult<Parsed> {
     let mut p = Parser {
         toks,
         i: 0,
@@ -110,7 +118,10 @@ pub(crate) fn parse(toks: &[Token], end_pos: usize, is_func: &dyn Fn(&str) -> bo
     };
     let (root, end) = p.list(true)?;
     match end {
-        ListEnd::Eof => Ok(Parsed { root, defines: p.defines }),
+        ListEnd::Eof => Ok(Parsed {
+            root,
+            defines: p.defines,
+        }),
         ListEnd::End => Err(p.err_prev("unexpected {{end}}")),
         ListEnd::Else => Err(p.err_prev("unexpected {{else}}")),
     }
@@ -132,12 +143,21 @@ impl Parser<'_> {
     }
 
     fn err(&self, m: impl Into<String>) -> ParseError {
-        ParseError { pos: self.pos(), message: m.into() }
+        ParseError {
+            pos: self.pos(),
+            message: m.into(),
+        }
     }
 
     fn err_prev(&self, m: impl Into<String>) -> ParseError {
-        let pos = self.toks.get(self.i.saturating_sub(1)).map_or(self.end_pos, |t| t.pos);
-        ParseError { pos, message: m.into() }
+        let pos = self
+            .toks
+            .get(self.i.saturating_sub(1))
+            .map_or(self.end_pos, |t| t.pos);
+        ParseError {
+            pos,
+            message: m.into(),
+        }
     }
 
     fn expect_right(&mut self, ctx: &str) -> PResult<()> {
@@ -161,7 +181,9 @@ impl Parser<'_> {
     fn list(&mut self, top: bool) -> PResult<(Vec<Node>, ListEnd)> {
         let mut nodes = Vec::new();
         loop {
-            let Some(tok) = self.next() else { return Ok((nodes, ListEnd::Eof)) };
+            let Some(tok) = self.next() else {
+                return Ok((nodes, ListEnd::Eof));
+            };
             match &tok.kind {
                 Tok::Text(t) => nodes.push(Node::Text(t.clone())),
                 Tok::LeftDelim => {
@@ -211,10 +233,15 @@ impl Parser<'_> {
             }
             Keyword::Break | Keyword::Continue => {
                 if self.range_depth == 0 {
-                    return Err(self.err_prev(format!("{{{{{kw:?}}}}} outside {{{{range}}}}").to_lowercase()));
+                    return Err(self
+                        .err_prev(format!("{{{{{kw:?}}}}} outside {{{{range}}}}").to_lowercase()));
                 }
                 self.expect_right("break/continue")?;
-                Ok(if kw == Keyword::Break { Node::Break } else { Node::Continue })
+                Ok(if kw == Keyword::Break {
+                    Node::Break
+                } else {
+                    Node::Continue
+                })
             }
             Keyword::Template => {
                 let name = match self.next().map(|t| &t.kind) {
@@ -243,9 +270,15 @@ impl Parser<'_> {
                     return Err(self.err_prev("unexpected EOF in block"));
                 }
                 self.defines.insert(name.clone(), body);
-                Ok(Node::Template { pos, name, pipe: Some(pipe) })
+                Ok(Node::Template {
+                    pos,
+                    name,
+                    pipe: Some(pipe),
+                })
             }
-            Keyword::Else | Keyword::End | Keyword::Define => Err(self.err_prev("unexpected keyword")),
+            Keyword::Else | Keyword::End | Keyword::Define => {
+                Err(self.err_prev("unexpected keyword"))
+            }
         }
     }
 
@@ -262,10 +295,22 @@ impl Parser<'_> {
         if !matches!(end, ListEnd::End) {
             return Err(self.err_prev("unexpected EOF in define"));
         }
-        // Go keeps an earlier non-empty definition over a later empty one.
-        let empty = body.iter().all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()));
-        if !(empty && self.defines.contains_key(&name)) {
-            self.defines.insert(name, body);
+        // Go keeps an earlier non-empty definition over a later empty one, and
+        // refuses two non-empty ones.
+        let is_empty = |b: &[Node]| {
+            b.iter()
+                .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
+        };
+        match self.defines.get(&name) {
+            Some(old) if !is_empty(old) && !is_empty(&body) => {
+                return Err(self.err_prev(format!(
+                    "template: multiple definition of template {name:?}"
+                )));
+            }
+            Some(old) if !is_empty(old) => {}
+            _ => {
+                self.defines.insert(name, body);
+            }
         }
         Ok(())
     }
@@ -283,18 +328,27 @@ impl Parser<'_> {
                 // `{{else if ...}}` / `{{else with ...}}` chain into one nested node
                 // that shares the final `{{end}}`.
                 match (ctx, self.peek()) {
-                    ("if", Some(Tok::Keyword(Keyword::If))) | ("with", Some(Tok::Keyword(Keyword::With))) => {
+                    ("if", Some(Tok::Keyword(Keyword::If)))
+                    | ("with", Some(Tok::Keyword(Keyword::With))) => {
                         self.i += 1;
                         let inner = self.control(ctx)?;
-                        Some(vec![if ctx == "if" { Node::If(inner) } else { Node::With(inner) }])
+                        Some(vec![if ctx == "if" {
+                            Node::If(inner)
+                        } else {
+                            Node::With(inner)
+                        }])
                     }
                     _ => {
                         self.expect_right("else")?;
                         let (else_list, end) = self.list(false)?;
                         match end {
                             ListEnd::End => Some(else_list),
-                            ListEnd::Else => return Err(self.err_prev("expected end; found {{else}}")),
-                            ListEnd::Eof => return Err(self.err(format!("unexpected EOF in {ctx}"))),
+                            ListEnd::Else => {
+                                return Err(self.err_prev("expected end; found {{else}}"));
+                            }
+                            ListEnd::Eof => {
+                                return Err(self.err(format!("unexpected EOF in {ctx}")));
+                            }
                         }
                     }
                 }
@@ -302,7 +356,11 @@ impl Parser<'_> {
         };
         self.vars.truncate(mark);
         self.depth -= 1;
-        Ok(Control { pipe, list, else_list })
+        Ok(Control {
+            pipe,
+            list,
+            else_list,
+        })
     }
 
     /// A pipeline through the closing delimiter (or `)` when nested).
@@ -337,12 +395,8 @@ impl Parser<'_> {
                 _ => self.i = save,
             }
         }
-        for v in &decl {
-            if is_assign {
-                if !self.vars.contains(v) {
-                    return Err(self.err_prev(format!("undefined variable {v:?}")));
-                }
-            }
+        if let Some(v) = decl.iter().find(|v| is_assign && !self.vars.contains(v)) {
+            return Err(self.err_prev(format!("undefined variable {v:?}")));
         }
         let mut cmds = Vec::new();
         loop {
@@ -376,10 +430,17 @@ impl Parser<'_> {
             return Err(self.err_prev(format!("missing value for {ctx}")));
         }
         for (i, c) in cmds.iter().enumerate() {
-            if i > 0 && !matches!(c.args.first(), Some(Arg::Func(_) | Arg::Field(_) | Arg::Var(..) | Arg::Chain(..)))
+            if i > 0
+                && !matches!(
+                    c.args.first(),
+                    Some(Arg::Func(_) | Arg::Field(_) | Arg::Var(..) | Arg::Chain(..))
+                )
                 && !matches!(c.args.first(), Some(Arg::Dot))
             {
-                return Err(ParseError { pos: c.pos, message: "non executable command in pipeline stage".into() });
+                return Err(ParseError {
+                    pos: c.pos,
+                    message: "non executable command in pipeline stage".into(),
+                });
             }
         }
         if !is_assign {
@@ -387,7 +448,12 @@ impl Parser<'_> {
                 self.vars.push(v.clone());
             }
         }
-        Ok(Pipe { pos, decl, is_assign, cmds })
+        Ok(Pipe {
+            pos,
+            decl,
+            is_assign,
+            cmds,
+        })
     }
 
     fn command(&mut self) -> PResult<Command> {
@@ -407,7 +473,10 @@ impl Parser<'_> {
             return Err(self.err("empty command"));
         }
         if let [Arg::Nil] = args.as_slice() {
-            return Err(ParseError { pos, message: "nil is not a command".into() });
+            return Err(ParseError {
+                pos,
+                message: "nil is not a command".into(),
+            });
         }
         Ok(Command { pos, args })
     }
@@ -442,12 +511,17 @@ impl Parser<'_> {
     }
 
     fn term(&mut self) -> PResult<Arg> {
-        let Some(tok) = self.next() else { return Err(self.err("unexpected EOF")) };
+        let Some(tok) = self.next() else {
+            return Err(self.err("unexpected EOF"));
+        };
         let pos = tok.pos;
         Ok(match tok.kind.clone() {
             Tok::Ident(name) => {
                 if !(self.is_func)(&name) {
-                    return Err(ParseError { pos, message: format!("function {name:?} not defined") });
+                    return Err(ParseError {
+                        pos,
+                        message: format!("function {name:?} not defined"),
+                    });
                 }
                 Arg::Func(name)
             }
@@ -455,7 +529,10 @@ impl Parser<'_> {
             Tok::Nil => Arg::Nil,
             Tok::Variable(v) => {
                 if !self.vars.contains(&v) {
-                    return Err(ParseError { pos, message: format!("undefined variable {v:?}") });
+                    return Err(ParseError {
+                        pos,
+                        message: format!("undefined variable {v:?}"),
+                    });
                 }
                 Arg::Var(v, Vec::new())
             }
@@ -473,7 +550,12 @@ impl Parser<'_> {
                 self.depth -= 1;
                 Arg::Pipe(Box::new(p))
             }
-            _ => return Err(ParseError { pos, message: "unexpected token in operand".into() }),
+            _ => {
+                return Err(ParseError {
+                    pos,
+                    message: "unexpected token in operand".into(),
+                });
+            }
         })
     }
 }

@@ -36,7 +36,8 @@ pub(crate) enum Value {
     NilPtr(&'static str),
 }
 
-/// A Go struct: its type name and its fields in declaration order.
+/// A Go struct: its type name (with a leading `*` when templates see a
+/// pointer to it) and its fields in declaration order.
 #[derive(Debug)]
 pub(crate) struct Struct {
     pub type_name: &'static str,
@@ -63,11 +64,15 @@ impl Value {
         match j {
             serde_json::Value::Null => Value::Nil,
             serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => Value::Number(Rc::from(n.to_string().as_str())),
+            serde_json::Value::Number(n) => Value::Number(Rc::from(number_text(n).as_str())),
             serde_json::Value::String(s) => Value::str(s),
-            serde_json::Value::Array(a) => Value::List(Rc::new(a.iter().map(Value::from_json).collect())),
+            serde_json::Value::Array(a) => {
+                Value::List(Rc::new(a.iter().map(Value::from_json).collect()))
+            }
             serde_json::Value::Object(o) => Value::Map(Rc::new(
-                o.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect(),
+                o.iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect(),
             )),
         }
     }
@@ -122,6 +127,24 @@ impl Value {
             Value::Nil => out.push_str("<no value>"),
             v => fmt_v(v, out, true),
         }
+    }
+}
+
+/// The digits of a JSON number as Vault sent them. Integers round-trip
+/// exactly; for floats serde_json keeps only the value, so the exponent is
+/// written the usual way (`1e-06`, `1e+21`: sign and at least two digits).
+fn number_text(n: &serde_json::Number) -> String {
+    let text = n.to_string();
+    match text.split_once(['e', 'E']) {
+        Some((mant, exp)) if n.is_f64() => {
+            let (sign, digits) = match exp.as_bytes().first() {
+                Some(b'-') => ('-', &exp[1..]),
+                Some(b'+') => ('+', &exp[1..]),
+                _ => ('+', exp),
+            };
+            format!("{mant}e{sign}{digits:0>2}")
+        }
+        _ => text,
     }
 }
 
@@ -184,7 +207,7 @@ pub(crate) fn fmt_v(v: &Value, out: &mut String, top: bool) {
             out.push(']');
         }
         Value::Struct(s) => {
-            if top {
+            if top && s.type_name.starts_with('*') {
                 out.push('&');
             }
             out.push('{');
@@ -216,10 +239,18 @@ pub(crate) fn format_float_g(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let (digits, dp) = shortest_digits(f);
     let sign = if f < 0.0 { "-" } else { "" };

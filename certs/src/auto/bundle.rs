@@ -228,7 +228,7 @@ mod tests {
             &[a.clone(), b.clone()],
             &[b.clone(), a.clone(), a.clone()]
         ));
-        assert!(!same_cas(std::slice::from_ref(&a), &[a, b]));
+        assert!(!same_cas(std::slice::from_ref(&a), &[a.clone(), b]));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //!   the old one as `previous-ca.crt`; the bundle carries both until the old one expires, and
 //!   a replica switches its serving certificate to the new CA only after the bundle holds it.
 //!
-//! Usage from the webhook binary:
+//! Usage from the webhook binary (in one call: [`spawn`]):
 //! ```no_run
 //! # async fn demo(client: kube::Client) -> Result<(), kagi_certs::CertError> {
 //! use kagi_certs::auto::{AutoTls, AutoTlsSettings};
@@ -42,6 +42,62 @@ use self::bundle::{
 use crate::generate::{BACKDATE, CertificateAuthority, Validity, service_hosts};
 use crate::pem::unix_seconds;
 use crate::{CertError, ReloadingResolver};
+
+/// Where Kubernetes mounts the pod's namespace next to its service-account token.
+const SERVICE_ACCOUNT_NAMESPACE_FILE: &str =
+    "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// Self-managed TLS running in the background; dropping it stops renewals.
+pub struct AutoTlsHandle {
+    resolver: Arc<ReloadingResolver>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AutoTlsHandle {
+    /// The resolver to hand to rustls.
+    pub fn resolver(&self) -> Arc<ReloadingResolver> {
+        Arc::clone(&self.resolver)
+    }
+}
+
+impl Drop for AutoTlsHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Everything `--tls-auto NAME` needs, in one call: connects to the API server with the
+/// in-cluster (or kubeconfig) credentials, finds the injector's namespace (env `NAMESPACE`,
+/// else the service-account namespace file), waits for the first certificate trusted by the
+/// MutatingWebhookConfiguration `webhook_config`, then keeps renewing in the background.
+/// `hosts` are the certificate's names; empty means the names of Service `service`.
+pub async fn spawn(
+    webhook_config: &str,
+    service: &str,
+    hosts: Vec<String>,
+) -> Result<AutoTlsHandle, CertError> {
+    let namespace = match std::env::var("NAMESPACE") {
+        Ok(ns) if !ns.trim().is_empty() => ns.trim().to_string(),
+        _ => std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE_FILE)
+            .map(|ns| ns.trim().to_string())
+            .map_err(|source| CertError::Read {
+                what: "namespace (set NAMESPACE)",
+                path: SERVICE_ACCOUNT_NAMESPACE_FILE.into(),
+                source,
+            })?,
+    };
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| CertError::kube("connecting to the Kubernetes API", e))?;
+    let mut settings = AutoTlsSettings::new(webhook_config, &namespace, service);
+    if !hosts.is_empty() {
+        settings.hosts = hosts;
+    }
+    let auto = AutoTls::start(client, settings).await?;
+    let resolver = auto.resolver();
+    let task = tokio::spawn(auto.run());
+    Ok(AutoTlsHandle { resolver, task })
+}
 
 /// Default name of the Secret holding the shared CA.
 pub const DEFAULT_CA_SECRET: &str = "kagi-webhook-ca";
@@ -94,7 +150,7 @@ impl AutoTlsSettings {
             resync: Duration::from_secs(30),
             retry_min: Duration::from_millis(500),
             retry_max: Duration::from_secs(30),
-            start_attempts: 10,
+            start_attempts: 6,
             bundle_propagation: Duration::from_secs(30),
         }
     }
@@ -165,7 +221,8 @@ impl AutoTls {
         }
     }
 
-    /// The resolver to hand to rustls; `None` before the first successful pass.
+    /// The resolver to hand to rustls. Panics before the first successful pass, which
+    /// [`Self::start`] guarantees.
     pub fn resolver(&self) -> Arc<ReloadingResolver> {
         self.resolver
             .clone()

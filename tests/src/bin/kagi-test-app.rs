@@ -9,7 +9,7 @@
 //! `db-login-ok user=NAME`, `db-login-failed ...`, `sigterm`, `exiting code=N`.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -59,7 +59,7 @@ fn parse() -> Result<Options, String> {
     Ok(options)
 }
 
-fn show(path: &PathBuf, contents: &str, mask: bool) -> String {
+fn show(path: &Path, contents: &str, mask: bool) -> String {
     let shown = if mask {
         contents
             .lines()
@@ -76,12 +76,12 @@ fn show(path: &PathBuf, contents: &str, mask: bool) -> String {
 }
 
 /// Logs in with the URL in the file, as the app would; returns the user on success.
-fn db_login(url_file: &PathBuf) -> Result<String, String> {
+fn db_login(url_file: &Path) -> Result<String, String> {
     let url = std::fs::read_to_string(url_file).map_err(|e| format!("reading url: {e}"))?;
     let url = url.trim();
     let psql = ["/usr/bin/psql", "psql"]
         .into_iter()
-        .find(|p| !p.starts_with('/') || std::path::Path::new(p).exists())
+        .find(|p| !p.starts_with('/') || Path::new(p).exists())
         .unwrap_or("psql");
     let output = Command::new(psql)
         .args(["-X", "-A", "-t", "-c", "SELECT current_user", url])
@@ -96,7 +96,7 @@ fn db_login(url_file: &PathBuf) -> Result<String, String> {
     }
 }
 
-fn check_db(url_file: &PathBuf) {
+fn check_db(url_file: &Path) {
     match db_login(url_file) {
         Ok(user) => println!("db-login-ok user={user}"),
         Err(e) => println!("db-login-failed {e}"),

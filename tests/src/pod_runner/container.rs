@@ -42,8 +42,7 @@ impl PathMap {
         self.entries.iter().find_map(|(container, host)| {
             let container = container.trim_end_matches('/');
             let rest = path.strip_prefix(container)?;
-            (rest.is_empty() || rest.starts_with('/'))
-                .then(|| format!("{}{rest}", host.display()))
+            (rest.is_empty() || rest.starts_with('/')).then(|| format!("{}{rest}", host.display()))
         })
     }
 
@@ -52,10 +51,10 @@ impl PathMap {
         if let Some(mapped) = self.map(word) {
             return mapped;
         }
-        if let Some((flag, value)) = word.split_once('=') {
-            if let Some(mapped) = self.map(value) {
-                return format!("{flag}={mapped}");
-            }
+        if let Some((flag, value)) = word.split_once('=')
+            && let Some(mapped) = self.map(value)
+        {
+            return format!("{flag}={mapped}");
         }
         word.to_string()
     }
@@ -264,7 +263,10 @@ mod tests {
         assert_eq!(map.map("/vault/secrets/db/y").unwrap(), "/tmp/p/custom/y");
         assert_eq!(map.map("/home/vault").unwrap(), "/tmp/p/home");
         assert_eq!(map.map("/home/vaultx"), None);
-        assert_eq!(map.map_word("-config=/home/vault/c.json"), "-config=/tmp/p/home/c.json");
+        assert_eq!(
+            map.map_word("-config=/home/vault/c.json"),
+            "-config=/tmp/p/home/c.json"
+        );
         assert_eq!(map.map_word("run"), "run");
     }
 

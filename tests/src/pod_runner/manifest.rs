@@ -157,8 +157,6 @@ mod tests {
         );
         let mut opted_out = pod.clone();
         opted_out["spec"]["automountServiceAccountToken"] = json!(false);
-        assert!(
-            service_account_admission(&opted_out)["spec"]["volumes"].is_null()
-        );
+        assert!(service_account_admission(&opted_out)["spec"]["volumes"].is_null());
     }
 }

@@ -12,6 +12,7 @@
 pub mod container;
 pub mod manifest;
 mod process;
+mod status;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ use crate::bins;
 use crate::kube::{ServiceAccountIssuer, TokenRequest};
 use container::{ContainerKind, PathMap, PodFacts, Programs};
 pub use manifest::{load_manifests, parse_manifests, pod_from_manifest, service_account_admission};
-pub use process::{ContainerStatus, PodPhase, PodStatus};
+pub use status::{ContainerState, ContainerStatus, PodPhase, PodStatus};
 
 /// Runs pods; cheap to configure, one per test.
 #[derive(Clone)]
@@ -93,7 +94,7 @@ impl PodRunner {
 
     /// Starts the pod and returns at once; the kubelet work goes on in a thread.
     pub fn run(&self, pod: &Value) -> anyhow::Result<RunningPod> {
-        let root = tempfile::Builder::new().prefix("kagi-pod-").tempdir()?;
+        let root = crate::procs::scratch_dir("kagi-pod-")?;
         let name = pod["metadata"]["name"]
             .as_str()
             .or_else(|| pod["metadata"]["generateName"].as_str())
@@ -123,13 +124,12 @@ impl PodRunner {
             ("containers", ContainerKind::App),
         ] {
             for spec in pod["spec"][list].as_array().into_iter().flatten() {
-                let kind = if default_kind == ContainerKind::Init
-                    && spec["restartPolicy"] == "Always"
-                {
-                    ContainerKind::Sidecar
-                } else {
-                    default_kind
-                };
+                let kind =
+                    if default_kind == ContainerKind::Init && spec["restartPolicy"] == "Always" {
+                        ContainerKind::Sidecar
+                    } else {
+                        default_kind
+                    };
                 specs.push(self.prepare_container(spec, kind, &facts, &volumes, root.path())?);
             }
         }
@@ -209,7 +209,11 @@ impl PodRunner {
             };
             self.write_object(object, items, dir)?;
         }
-        for item in source["downwardAPI"]["items"].as_array().into_iter().flatten() {
+        for item in source["downwardAPI"]["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let path = item["path"].as_str().unwrap_or("value");
             let value = match item["fieldRef"]["fieldPath"].as_str() {
                 Some("metadata.namespace") => facts.namespace.clone(),
@@ -305,7 +309,7 @@ fn write_file(path: &Path, contents: &str) -> anyhow::Result<()> {
 /// A pod being run; dropping it kills whatever still runs (use [`RunningPod::delete`] for the
 /// graceful path).
 pub struct RunningPod {
-    shared: Arc<process::Shared>,
+    shared: Arc<status::Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
     root: TempDir,
     paths: BTreeMap<String, PathMap>,
@@ -340,15 +344,31 @@ impl RunningPod {
 
     /// Combined stdout and stderr of a container (all restarts).
     pub fn logs(&self, container: &str) -> String {
-        crate::procs::log_tail(&self.root.path().join("logs").join(format!("{container}.log")), 1 << 20)
+        crate::procs::log_tail(
+            &self
+                .root
+                .path()
+                .join("logs")
+                .join(format!("{container}.log")),
+            1 << 20,
+        )
     }
 
     /// Waits until a container's log contains `needle`.
-    pub fn wait_log(&self, container: &str, needle: &str, timeout: Duration) -> anyhow::Result<String> {
-        crate::wait_for(&format!("{needle:?} in the log of {container}"), timeout, || {
-            let logs = self.logs(container);
-            logs.contains(needle).then_some(logs)
-        })
+    pub fn wait_log(
+        &self,
+        container: &str,
+        needle: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
+        crate::wait_for(
+            &format!("{needle:?} in the log of {container}"),
+            timeout,
+            || {
+                let logs = self.logs(container);
+                logs.contains(needle).then_some(logs)
+            },
+        )
         .map_err(|e| anyhow::anyhow!("{e}\n{}", self.describe()))
     }
 
@@ -366,7 +386,12 @@ impl RunningPod {
     ) -> anyhow::Result<PodStatus> {
         self.shared
             .wait_until(timeout, |s| predicate(s))
-            .ok_or_else(|| anyhow::anyhow!("timed out after {timeout:?} waiting for {what}\n{}", self.describe()))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "timed out after {timeout:?} waiting for {what}\n{}",
+                    self.describe()
+                )
+            })
     }
 
     /// Waits until every app container has started.

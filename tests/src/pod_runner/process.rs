@@ -13,6 +13,7 @@ use tempfile::TempDir;
 
 use super::RunningPod;
 use super::container::{ContainerKind, PathMap, Programs};
+use super::status::{ContainerState, ContainerStatus, PodPhase, PodStatus, Requests, Shared};
 use crate::procs;
 
 /// First restart delay of a crashed container (the kubelet uses 10 s; tests cannot wait that).
@@ -41,152 +42,6 @@ pub(super) struct PodPlan {
     pub grace: Duration,
     pub probe_interval: Duration,
     pub programs: Programs,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PodPhase {
-    /// Init containers (and native sidecars' startup probes) are in progress.
-    Pending,
-    /// Every app container has been started.
-    Running,
-    /// All app containers exited 0 and will not restart.
-    Succeeded,
-    /// An init container failed under `restartPolicy: Never`, or an app container failed for good.
-    Failed,
-}
-
-impl PodPhase {
-    pub fn is_finished(self) -> bool {
-        matches!(self, PodPhase::Succeeded | PodPhase::Failed)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ContainerState {
-    Waiting,
-    Running { pid: u32 },
-    Terminated { exit_code: i32 },
-}
-
-#[derive(Debug, Clone)]
-pub struct ContainerStatus {
-    pub name: String,
-    pub kind: ContainerKind,
-    pub state: ContainerState,
-    /// Startup probe passed (or none) — for app containers: has been started.
-    pub started: bool,
-    pub restarts: u32,
-    /// Exit code of every run so far, in order.
-    pub exit_codes: Vec<i32>,
-}
-
-#[derive(Debug, Clone)]
-pub struct PodStatus {
-    pub name: String,
-    pub namespace: String,
-    pub phase: PodPhase,
-    /// `delete` was called and termination finished.
-    pub deleted: bool,
-    pub containers: Vec<ContainerStatus>,
-    /// Kubelet actions in order, e.g. `started vault-agent`, `SIGTERM app`, `exited app code=0`.
-    pub events: Vec<String>,
-}
-
-impl PodStatus {
-    pub fn container(&self, name: &str) -> Option<&ContainerStatus> {
-        self.containers.iter().find(|c| c.name == name)
-    }
-
-    /// Has this container ever been started?
-    pub fn ever_started(&self, name: &str) -> bool {
-        self.container(name)
-            .is_some_and(|c| c.state != ContainerState::Waiting || !c.exit_codes.is_empty())
-    }
-
-    /// Index of the first event equal to `event`.
-    pub fn event_index(&self, event: &str) -> Option<usize> {
-        self.events.iter().position(|e| e == event)
-    }
-}
-
-#[derive(Default)]
-struct Requests {
-    delete: bool,
-    kill: bool,
-}
-
-pub(super) struct Shared {
-    state: Mutex<(PodStatus, Requests)>,
-    changed: Condvar,
-}
-
-impl Shared {
-    pub fn snapshot(&self) -> PodStatus {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
-    }
-
-    pub fn wait_until(
-        &self,
-        timeout: Duration,
-        mut predicate: impl FnMut(&PodStatus) -> bool,
-    ) -> Option<PodStatus> {
-        let deadline = Instant::now() + timeout;
-        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if predicate(&guard.0) {
-                return Some(guard.0.clone());
-            }
-            let left = deadline.checked_duration_since(Instant::now())?;
-            guard = self
-                .changed
-                .wait_timeout(guard, left.min(Duration::from_millis(200)))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-
-    pub fn request_delete(&self) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).1.delete = true;
-        self.changed.notify_all();
-    }
-
-    pub fn request_kill(&self) {
-        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        guard.1.delete = true;
-        guard.1.kill = true;
-        drop(guard);
-        self.changed.notify_all();
-    }
-
-    fn update(&self, f: impl FnOnce(&mut PodStatus)) {
-        f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).0);
-        self.changed.notify_all();
-    }
-
-    fn event(&self, event: String) {
-        self.update(|s| s.events.push(event));
-    }
-
-    fn stop_requested(&self) -> bool {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).1.delete
-    }
-
-    fn kill_requested(&self) -> bool {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).1.kill
-    }
-
-    /// Sleeps up to `duration`; true when a stop was requested meanwhile.
-    fn pause(&self, duration: Duration) -> bool {
-        let guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.1.delete {
-            return true;
-        }
-        let (guard, _) = self
-            .changed
-            .wait_timeout_while(guard, duration, |s| !s.1.delete)
-            .unwrap_or_else(|e| e.into_inner());
-        guard.1.delete
-    }
 }
 
 pub(super) fn start(plan: PodPlan) -> anyhow::Result<RunningPod> {
@@ -399,7 +254,9 @@ impl Kubelet {
                     continue;
                 }
                 let kind = self.containers[index].kind;
-                if kind == ContainerKind::Init || self.children[index].is_none() && kind == ContainerKind::Sidecar {
+                if kind == ContainerKind::Init
+                    || self.children[index].is_none() && kind == ContainerKind::Sidecar
+                {
                     continue;
                 }
                 let Some(code) = self.reap_or_missing(index) else {
@@ -472,6 +329,7 @@ impl Kubelet {
             .args(&plan.args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env(procs::OWNER_ENV, std::process::id().to_string())
             .envs(plan.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&plan.working_dir)
             .stdin(Stdio::null());
@@ -488,7 +346,9 @@ impl Kubelet {
                 let pid = child.id();
                 let name = plan.name.clone();
                 let restarted = self.children[index].is_some()
-                    || !self.shared.snapshot().containers[index].exit_codes.is_empty();
+                    || !self.shared.snapshot().containers[index]
+                        .exit_codes
+                        .is_empty();
                 self.children[index] = Some(child);
                 self.shared.update(|s| {
                     let c = &mut s.containers[index];
@@ -502,8 +362,10 @@ impl Kubelet {
             }
             Err(e) => {
                 let name = plan.name.clone();
-                self.shared
-                    .event(format!("failed {name}: cannot start {}: {e}", plan.program.display()));
+                self.shared.event(format!(
+                    "failed {name}: cannot start {}: {e}",
+                    plan.program.display()
+                ));
                 false
             }
         }
@@ -616,7 +478,12 @@ impl Kubelet {
                 self.shared.event(format!("SIGTERM {name}"));
             }
         }
-        let deadline = Instant::now() + if kill_now { Duration::from_secs(5) } else { self.grace };
+        let deadline = Instant::now()
+            + if kill_now {
+                Duration::from_secs(5)
+            } else {
+                self.grace
+            };
         loop {
             let mut left = false;
             for &index in &running {

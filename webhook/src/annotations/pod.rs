@@ -272,9 +272,14 @@ impl PodSettings {
             pre_populate_only: a.bool_or("agent-pre-populate-only", false)?,
             explicit_pre_populate: a.get("agent-pre-populate").is_some(),
             init_first: a.bool_opt("agent-init-first")?,
-            inject_containers: a
-                .get("agent-inject-containers")
-                .map(|v| v.split(',').map(str::to_owned).collect()),
+            // Trimmed, unlike vault-k8s; an empty value targets no app container, as there.
+            inject_containers: a.get("agent-inject-containers").map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
             configmap: a.text("agent-configmap"),
             json_patch: patch("agent-json-patch")?,
             init_json_patch: patch("agent-init-json-patch")?,
@@ -298,18 +303,21 @@ impl PodSettings {
                         "a non-negative integer",
                         |t| t.parse().ok(),
                     )?
-                    .or((s.max_connections_per_host > 0).then_some(s.max_connections_per_host)),
+                    .or(Some(s.max_connections_per_host))
+                    // Zero means the agent's default, as vault-k8s omits it.
+                    .filter(|n| *n > 0),
                 lease_renewal_threshold: a
                     .parsed(
                         "template-lease-renewal-threshold",
                         "a number between 0 and 1 such as 0.9",
                         |t| t.parse::<f64>().ok().filter(|f| (0.0..=1.0).contains(f)),
                     )?
-                    .or((s.lease_renewal_threshold > 0.0).then_some(s.lease_renewal_threshold)),
+                    .or(Some(s.lease_renewal_threshold))
+                    .filter(|f| *f > 0.0),
             },
             image: a
                 .text("agent-image")
-                .unwrap_or_else(|| s.agent_image.clone()),
+                .unwrap_or_else(|| s.default_agent_image().to_owned()),
             resources: AgentResources {
                 cpu_request: quantity("agent-requests-cpu", &s.cpu_request)?,
                 memory_request: quantity("agent-requests-mem", &s.memory_request)?,

@@ -3,11 +3,35 @@
 //! [`mutate`] follows vault-k8s's decision rules (reference §5), then builds the agent
 //! containers and volumes on a clone of the typed Pod. The caller diffs the two Pods into a
 //! JSON patch, so nothing here deals with patch paths.
+//!
+//! Deliberate differences from vault-k8s:
+//! - Shape: a native sidecar by default (`vault-agent` as a restartable init container with a
+//!   startup probe, first among init containers). `agent-pre-populate=false`,
+//!   `agent-pre-populate-only=true` and `agent-configmap` select the classic shape; combining
+//!   them with an explicit `agent-native-sidecar=true` is a denial.
+//! - Refused instead of producing a pod the API server rejects or that silently lacks
+//!   secrets: existing container/volume names the injection adds, a mount path clash with the
+//!   secrets volume, unknown names in `agent-inject-containers` / `agent-copy-volume-mounts`,
+//!   `agent-inject-file` leaving the volume, and values vault-k8s passes through unchecked
+//!   (perms, log level/format, client timeout/retries, go-max-procs, cache port and token mode,
+//!   connection lists, lease threshold range).
+//! - Templates are sorted by secret name; copied mounts never shadow the agent's own; the
+//!   token mount prefers the standard path over an EKS IRSA mount listed first.
+//! - `agent-share-process-namespace` applies in every shape (vault-k8s: only with the init
+//!   container); `agent-inject-containers` entries are trimmed; an empty `agent-run-as-user`
+//!   means the default, not root.
+//! - Agents always get the UID-free hardening (read-only root, no privilege escalation, drop
+//!   ALL, seccomp RuntimeDefault); `agent-set-security-context=false` only drops the UID/GID.
+//! - kagi flavour: `kagi-agent run` reads `VAULT_CONFIG` itself; revocation is the agent's own
+//!   (`kagi.revoke_on_shutdown`), with a `preStop` sleep of the grace period in the classic
+//!   shape only; init and sidecar share the agent-only `kagi-agent-state` volume.
 
 mod agent_config;
 mod containers;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_options;
 #[cfg(test)]
 mod tests_shapes;
 mod token;

@@ -36,9 +36,17 @@ pub fn parse_level(text: &str) -> Result<LevelFilter, String> {
 impl LogArgs {
     /// Installs the global subscriber, writing to stderr (stdout carries command output).
     pub fn init(&self) {
-        let filter = EnvFilter::builder()
-            .with_default_directive(self.log_level.into())
-            .parse_lossy("");
+        // The level is for kagi's own logs; libraries (hyper, h2, rustls) only speak up when
+        // something is wrong, or when asked for by name in RUST_LOG.
+        let directives = format!(
+            "warn,kagi_webhook={level},kagi_certs={level}",
+            level = self.log_level
+        );
+        let directives = match std::env::var("RUST_LOG") {
+            Ok(extra) if !extra.trim().is_empty() => format!("{directives},{extra}"),
+            _ => directives,
+        };
+        let filter = EnvFilter::builder().parse_lossy(directives);
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr);

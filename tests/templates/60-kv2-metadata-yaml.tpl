@@ -1,0 +1,2 @@
+{{ with secret "secret/app" }}{{ .Data.metadata | toYAML }}
+{{ .Data.metadata | toJSON }}{{ end }}

@@ -1,0 +1,1 @@
+{{ with secret "kv1/cfg" }}{{ .Data }} {{ .Warnings }} {{ .Auth }} {{ .WrapInfo }}{{ end }}

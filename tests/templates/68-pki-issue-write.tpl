@@ -1,0 +1,1 @@
+{{ with secret "pki/issue/web" "common_name=a.example.com" "ttl=1h" }}{{ .Data.certificate | contains "BEGIN CERTIFICATE" }} {{ .Data.private_key_type }} {{ len .Data.ca_chain }} {{ .Data.issuing_ca | contains "END CERTIFICATE" }} {{ .LeaseID }}{{ end }}

@@ -1,0 +1,1 @@
+{{ with secret "kv1/typed" }}{{ printf "%q" .Data.hosts }}|{{ printf "%5v|" .Data.tags }}|{{ printf "%s" .Data.nested }}|{{ printf "%v" .Data.list_of_maps }}|{{ printf "%d" .Data.port }}|{{ printf "%q" .Data.port }}|{{ printf "%T %T %T %T %T" .Data.port .Data.hosts .Data.nested 1 "s" }}|{{ printf "%T" . }}{{ end }}

@@ -1,0 +1,1 @@
+{{ print nil }} {{ with secret "kv1/typed" }}{{ len .Data.port }} {{ slice .Data.port 1 }} {{ eq .Data.port .Data.port }} {{ .Data.list_of_maps | toJSON }} {{ index .Data.num_str 0 }}{{ end }} {{ with $x := secret "kv1/cfg" }}{{ $x.Data.color }}{{ end }} {{ "a" | printf "%s-%s" "b" }}

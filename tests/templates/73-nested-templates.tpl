@@ -1,0 +1,1 @@
+{{ define "a" }}[a:{{ template "b" . }}]{{ end }}{{ define "b" }}b={{ . }}{{ end }}{{ define "list" }}{{ range . }}{{ executeTemplate "b" . }};{{ end }}{{ end }}{{ template "a" "x" }} {{ template "list" (split "," "p,q") }} {{ executeTemplate "a" 5 }}
