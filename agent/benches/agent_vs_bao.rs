@@ -55,9 +55,8 @@ fn config(bao: &OpenBao, dir: &Path, out: &Path) -> PathBuf {
 }
 
 fn rendered(out: &Path) -> bool {
-    (0..TEMPLATES).all(|i| {
-        std::fs::metadata(out.join(format!("t{i}.txt"))).is_ok_and(|m| m.len() > 0)
-    })
+    (0..TEMPLATES)
+        .all(|i| std::fs::metadata(out.join(format!("t{i}.txt"))).is_ok_and(|m| m.len() > 0))
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -89,7 +88,11 @@ fn run_once(c: &Contender, out: &Path) -> (Duration, u64) {
         if let Ok(Some(status)) = running.0.try_wait() {
             panic!("{} exited early: {status}", c.name);
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "{} did not render", c.name);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} did not render",
+            c.name
+        );
         std::thread::sleep(Duration::from_micros(500));
     }
     let first_render = started.elapsed();
@@ -109,7 +112,12 @@ fn main() {
     }
     let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
     for i in 0..TEMPLATES {
-        setup::put_kv(&bao, &format!("secret/app{i}"), &[("password", "bench-pass")]).unwrap();
+        setup::put_kv(
+            &bao,
+            &format!("secret/app{i}"),
+            &[("password", "bench-pass")],
+        )
+        .unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&bao, dir.path(), &dir.path().join("out"));
@@ -131,7 +139,9 @@ fn main() {
     );
     let mut results = Vec::new();
     for c in &contenders {
-        let runs: Vec<(Duration, u64)> = (0..RUNS).map(|_| run_once(c, &dir.path().join("out"))).collect();
+        let runs: Vec<(Duration, u64)> = (0..RUNS)
+            .map(|_| run_once(c, &dir.path().join("out")))
+            .collect();
         let ttfr = median(runs.iter().map(|r| r.0).collect());
         let rss = median(runs.iter().map(|r| r.1).collect());
         println!(

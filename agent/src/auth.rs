@@ -58,20 +58,22 @@ pub enum LoginError {
     },
     #[error("{what} at {path} is empty")]
     EmptyCredentials { what: &'static str, path: String },
-    #[error("login denied: {method} login at auth/{mount} with role {role:?}{account} was refused ({source})")]
+    #[error(
+        "login denied: {method} login at auth/{mount} with role {role:?}{account} was refused ({source})"
+    )]
     Denied {
         method: &'static str,
         mount: String,
         role: String,
         /// `" for service account ns/name"` when the JWT names one.
         account: String,
-        source: VaultError,
+        source: Box<VaultError>,
     },
     #[error("{method} login at auth/{mount} failed: {source}")]
     Vault {
         method: &'static str,
         mount: String,
-        source: VaultError,
+        source: Box<VaultError>,
     },
 }
 
@@ -193,13 +195,13 @@ impl Method {
                     .and_then(service_account_of)
                     .map(|sa| format!(" for service account {sa}"))
                     .unwrap_or_default(),
-                source,
+                source: Box::new(source),
             }
         } else {
             LoginError::Vault {
                 method: self.kind(),
                 mount: self.mount().to_owned(),
-                source,
+                source: Box::new(source),
             }
         }
     }

@@ -118,7 +118,9 @@ fn decode_env(value: &str) -> Result<Vec<u8>, CliError> {
     let compact: String = value.split_whitespace().collect();
     base64::engine::general_purpose::STANDARD
         .decode(&compact)
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(compact.trim_end_matches('=')))
+        .or_else(|_| {
+            base64::engine::general_purpose::STANDARD_NO_PAD.decode(compact.trim_end_matches('='))
+        })
         .map_err(CliError::Base64)
 }
 
@@ -196,10 +198,14 @@ mod tests {
 
     #[test]
     fn vault_config_env_is_base64_json() {
-        let json = r#"{"vault":{"address":"http://127.0.0.1:8200"},"kagi":{"ready_file":"/tmp/r"}}"#;
+        let json =
+            r#"{"vault":{"address":"http://127.0.0.1:8200"},"kagi":{"ready_file":"/tmp/r"}}"#;
         let encoded = base64::engine::general_purpose::STANDARD.encode(json);
         let loaded = load_config(None, Some(&encoded)).unwrap();
-        assert_eq!(loaded.config.vault.unwrap().address, "http://127.0.0.1:8200");
+        assert_eq!(
+            loaded.config.vault.unwrap().address,
+            "http://127.0.0.1:8200"
+        );
         assert!(load_config(None, Some(json)).is_ok());
         assert!(matches!(load_config(None, None), Err(CliError::NoConfig)));
         assert!(matches!(

@@ -160,7 +160,8 @@ mod tests {
     #[test]
     fn soft_deleted_versions_are_detected() {
         let live = json!({"data": {"data": {"a": 1}, "metadata": {"deletion_time": ""}}});
-        let gone = json!({"data": {"data": null, "metadata": {"deletion_time": "2026-01-01T00:00:00Z"}}});
+        let gone =
+            json!({"data": {"data": null, "metadata": {"deletion_time": "2026-01-01T00:00:00Z"}}});
         assert!(!is_soft_deleted(&live));
         assert!(is_soft_deleted(&gone));
     }

@@ -34,7 +34,11 @@ impl Metrics {
             ("kagi_agent_renders_total", &self.renders),
         ];
         for (name, value) in counters {
-            let _ = writeln!(out, "# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
         }
         let now = crate::watch::unix_now();
         let _ = writeln!(out, "# TYPE kagi_agent_lease_seconds_remaining gauge");

@@ -101,7 +101,10 @@ pub fn write_side_file(write: &crate::template::FileWrite) -> io::Result<()> {
     }
     if write.append {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::DirBuilder::new().recursive(true).mode(0o755).create(dir)?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(dir)?;
         }
         let mut file = OpenOptions::new()
             .append(true)
@@ -254,7 +257,11 @@ mod tests {
     fn commands_use_a_shell_only_for_shell_syntax() {
         assert_eq!(
             invocation(&Command::Line("kill -HUP 1".into())),
-            Some(Invocation::Argv(vec!["kill".into(), "-HUP".into(), "1".into()]))
+            Some(Invocation::Argv(vec![
+                "kill".into(),
+                "-HUP".into(),
+                "1".into()
+            ]))
         );
         assert_eq!(
             invocation(&Command::Line("pkill -HUP app || true".into())),
@@ -265,9 +272,12 @@ mod tests {
 
     #[tokio::test]
     async fn command_failures_and_timeouts_are_reported() {
-        run_command(&Invocation::Argv(vec!["true".into()]), Duration::from_secs(5))
-            .await
-            .unwrap();
+        run_command(
+            &Invocation::Argv(vec!["true".into()]),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
         let err = run_command(&Invocation::Shell("exit 3".into()), Duration::from_secs(5))
             .await
             .unwrap_err();

@@ -122,12 +122,15 @@ impl Environment for CacheEnv<'_> {
     }
 }
 
+/// Called with the dependency cache after data changed and was rendered.
+pub type ChangeHook = Box<dyn FnMut(&BTreeMap<Dependency, Value>) + Send>;
+
 /// Hooks the runtime gives the runner.
 pub struct Hooks {
     /// Called once, after every template has rendered at least once.
     pub on_all_rendered: Box<dyn FnMut() + Send>,
     /// Called after data changed and was rendered (state hand-off).
-    pub on_change: Box<dyn FnMut(&BTreeMap<Dependency, Value>) + Send>,
+    pub on_change: ChangeHook,
 }
 
 /// One runner per token.

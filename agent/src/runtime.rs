@@ -58,7 +58,11 @@ struct Agent {
 }
 
 /// Runs the agent until it is done (`exit_after_auth`), shut down, or failed.
-pub async fn run(config: AgentConfig, trigger: Trigger, shutdown: Shutdown) -> Result<(), AgentError> {
+pub async fn run(
+    config: AgentConfig,
+    trigger: Trigger,
+    shutdown: Shutdown,
+) -> Result<(), AgentError> {
     let agent = Agent::new(config)?;
     let metrics = agent.metrics.clone();
     if !agent.config.listener.is_empty() {
@@ -133,7 +137,10 @@ impl Agent {
     }
 
     fn state_dir(&self) -> Option<PathBuf> {
-        self.kagi().state_dir.filter(|d| !d.is_empty()).map(PathBuf::from)
+        self.kagi()
+            .state_dir
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
     }
 
     fn exit_on_retry_failure(&self) -> bool {
@@ -175,7 +182,9 @@ impl Agent {
         if self.config.exit_after_auth {
             // Init container: render once, hand the state to the sidecar, exit 0. No revoke: the
             // sidecar adopts these leases.
-            let done = self.render_loop(&current, &brain, true, &mut shutdown, None).await;
+            let done = self
+                .render_loop(&current, &brain, true, &mut shutdown, None)
+                .await;
             self.save_state(&current, &brain);
             return done;
         }
@@ -193,7 +202,13 @@ impl Agent {
             shutdown.clone(),
         ));
         let result = self
-            .render_loop(&current, &brain, false, &mut shutdown, Some((token_rx, reauth_tx)))
+            .render_loop(
+                &current,
+                &brain,
+                false,
+                &mut shutdown,
+                Some((token_rx, reauth_tx)),
+            )
             .await;
         keeper.abort();
         if self.kagi().revoke_on_shutdown {
@@ -348,7 +363,10 @@ impl Agent {
         let handoff = state::load(&dir)?;
         let session = self.vault.with_token(&handoff.token.client_token);
         match session.lookup_self(&handoff.token.client_token).await {
-            Ok(found) if found.lease_duration > Duration::from_secs(1) || found.lease_duration.is_zero() => {
+            Ok(found)
+                if found.lease_duration > Duration::from_secs(1)
+                    || found.lease_duration.is_zero() =>
+            {
                 info!(
                     accessor = %found.accessor,
                     ttl = found.lease_duration.as_secs(),
@@ -376,14 +394,19 @@ impl Agent {
             let token = current.lock().expect("not poisoned").clone();
             let handoff = HandOff::new(&token, &brain.lock().expect("not poisoned"));
             match state::save(&dir, &handoff) {
-                Ok(()) => info!(dir = %dir.display(), secrets = handoff.dependencies.len(), "saved state for the sidecar"),
+                Ok(()) => {
+                    info!(dir = %dir.display(), secrets = handoff.dependencies.len(), "saved state for the sidecar")
+                }
                 Err(err) => warn!(error = %err, "cannot save state for the sidecar"),
             }
         }
     }
 
     /// Logs in, retrying with backoff; `Ok(None)` if shutdown came first.
-    async fn login_with_backoff(&self, shutdown: &mut Shutdown) -> Result<Option<Token>, AgentError> {
+    async fn login_with_backoff(
+        &self,
+        shutdown: &mut Shutdown,
+    ) -> Result<Option<Token>, AgentError> {
         let exit_on_err = self.config.auth_method().is_some_and(|m| m.exit_on_err);
         login_with_backoff(
             &self.vault,
@@ -577,7 +600,9 @@ fn check_sinks(sinks: &[Sink]) -> Result<(), AgentError> {
 fn sink_mode(sink: &Sink) -> u32 {
     match sink.config.get("mode") {
         Some(serde_json::Value::Number(n)) => n.as_u64().map(|m| m as u32).unwrap_or(0o640),
-        Some(serde_json::Value::String(s)) => u32::from_str_radix(s.trim_start_matches("0o"), 8).unwrap_or(0o640),
+        Some(serde_json::Value::String(s)) => {
+            u32::from_str_radix(s.trim_start_matches("0o"), 8).unwrap_or(0o640)
+        }
         _ => 0o640,
     }
 }
@@ -586,7 +611,13 @@ fn write_sinks(sinks: &[Sink], token: &Token) {
     for sink in sinks {
         let Some(path) = sink.path() else { continue };
         let mode = sink_mode(sink);
-        match crate::render::write_atomic(Path::new(path), token.client_token.as_bytes(), Some(mode), mode, true) {
+        match crate::render::write_atomic(
+            Path::new(path),
+            token.client_token.as_bytes(),
+            Some(mode),
+            mode,
+            true,
+        ) {
             Ok(_) => info!(path, "token written to sink"),
             Err(err) => error!(path, error = %err, "cannot write token sink"),
         }

@@ -98,10 +98,7 @@ pub fn refresh_base(
         .get("lease_id")
         .and_then(Value::as_str)
         .unwrap_or("");
-    let mut base = envelope
-        .get("lease_duration")
-        .and_then(as_i64)
-        .unwrap_or(0) as f64;
+    let mut base = envelope.get("lease_duration").and_then(as_i64).unwrap_or(0) as f64;
     if let Some(auth_lease) = envelope
         .get("auth")
         .and_then(|a| a.get("lease_duration"))
@@ -191,7 +188,10 @@ impl RetryPolicy {
         if attempt > doublings {
             Some(self.max)
         } else {
-            Some(base.saturating_mul(1 << attempt.min(30)).min(self.max.max(base)))
+            Some(
+                base.saturating_mul(1 << attempt.min(30))
+                    .min(self.max.max(base)),
+            )
         }
     }
 }
@@ -311,7 +311,8 @@ mod tests {
     #[test]
     fn refresh_base_follows_lease_check_wait() {
         let default = secs(300);
-        let kv2 = json!({"lease_id": "", "lease_duration": 0, "renewable": false, "data": {"data": {}}});
+        let kv2 =
+            json!({"lease_id": "", "lease_duration": 0, "renewable": false, "data": {"data": {}}});
         assert_eq!(
             refresh_base(&kv2, 0.0, default),
             Ok(RefreshBase::Jittered(default))

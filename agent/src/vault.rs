@@ -176,8 +176,8 @@ impl Vault {
             ca_certs.push(ca.clone());
         }
         if let Some(dir) = conn.ca_path.as_ref().filter(|c| !c.is_empty()) {
-            let entries =
-                std::fs::read_dir(dir).map_err(|e| VaultError::Setup(format!("ca_path {dir}: {e}")))?;
+            let entries = std::fs::read_dir(dir)
+                .map_err(|e| VaultError::Setup(format!("ca_path {dir}: {e}")))?;
             for entry in entries.flatten() {
                 if entry.path().is_file() {
                     ca_certs.push(entry.path().to_string_lossy().into_owned());
@@ -248,7 +248,11 @@ impl Session {
     }
 
     /// `GET /v1/<path>`: the whole response envelope. 404 → `Ok(None)`.
-    pub async fn read(&self, path: &str, version: Option<&str>) -> Result<Option<Value>, VaultError> {
+    pub async fn read(
+        &self,
+        path: &str,
+        version: Option<&str>,
+    ) -> Result<Option<Value>, VaultError> {
         let endpoint = LogicalRead {
             path: path.to_owned(),
             version: version.map(str::to_owned),
@@ -299,7 +303,12 @@ impl Session {
     }
 
     /// `PUT auth/<mount>/login` through vaultrs's typed Kubernetes login.
-    pub async fn login_kubernetes(&self, mount: &str, role: &str, jwt: &str) -> Result<Token, VaultError> {
+    pub async fn login_kubernetes(
+        &self,
+        mount: &str,
+        role: &str,
+        jwt: &str,
+    ) -> Result<Token, VaultError> {
         vaultrs::auth::kubernetes::login(&self.client, mount, role, jwt)
             .await
             .map(Token::from_auth)
@@ -315,7 +324,12 @@ impl Session {
     }
 
     /// `PUT auth/<mount>/login` through vaultrs's typed AppRole login.
-    pub async fn login_approle(&self, mount: &str, role_id: &str, secret_id: &str) -> Result<Token, VaultError> {
+    pub async fn login_approle(
+        &self,
+        mount: &str,
+        role_id: &str,
+        secret_id: &str,
+    ) -> Result<Token, VaultError> {
         vaultrs::auth::approle::login(&self.client, mount, role_id, secret_id)
             .await
             .map(Token::from_auth)
@@ -325,12 +339,15 @@ impl Session {
     /// `GET auth/token/lookup-self` with this session's token.
     pub async fn lookup_self(&self, token: &str) -> Result<Token, VaultError> {
         let path = "auth/token/lookup-self";
-        let envelope = self.read(path, None).await?.ok_or_else(|| VaultError::Api {
-            code: 404,
-            method: "GET",
-            path: path.into(),
-            errors: "no token information".into(),
-        })?;
+        let envelope = self
+            .read(path, None)
+            .await?
+            .ok_or_else(|| VaultError::Api {
+                code: 404,
+                method: "GET",
+                path: path.into(),
+                errors: "no token information".into(),
+            })?;
         let data = envelope.get("data").cloned().unwrap_or(Value::Null);
         Ok(Token {
             client_token: token.to_owned(),
@@ -339,8 +356,13 @@ impl Session {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
-            lease_duration: Duration::from_secs(data.get("ttl").and_then(Value::as_u64).unwrap_or(0)),
-            renewable: data.get("renewable").and_then(Value::as_bool).unwrap_or(false),
+            lease_duration: Duration::from_secs(
+                data.get("ttl").and_then(Value::as_u64).unwrap_or(0),
+            ),
+            renewable: data
+                .get("renewable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         })
     }
 
@@ -351,7 +373,10 @@ impl Session {
         match self.read("auth/token/lookup-self", None).await {
             Ok(Some(_)) => Some(true),
             Ok(None) => Some(false),
-            Err(VaultError::Api { code: 403 | 400 | 401, .. }) => Some(false),
+            Err(VaultError::Api {
+                code: 403 | 400 | 401,
+                ..
+            }) => Some(false),
             Err(_) => None,
         }
     }
@@ -372,9 +397,13 @@ impl Session {
     }
 }
 
-fn not_found_is_none(result: Result<Option<Value>, VaultError>) -> Result<Option<Value>, VaultError> {
+fn not_found_is_none(
+    result: Result<Option<Value>, VaultError>,
+) -> Result<Option<Value>, VaultError> {
     match result {
-        Err(VaultError::Api { code: 404, errors, .. }) if errors.is_empty() => Ok(None),
+        Err(VaultError::Api {
+            code: 404, errors, ..
+        }) if errors.is_empty() => Ok(None),
         other => other,
     }
 }
@@ -445,7 +474,12 @@ pub fn list_keys(envelope: Option<&Value>) -> Vec<String> {
         .and_then(|e| e.get("data"))
         .and_then(|d| d.get("keys"))
         .and_then(Value::as_array)
-        .map(|keys| keys.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|keys| {
+            keys.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     keys.sort();
     keys

@@ -166,9 +166,10 @@ impl Fetcher {
                 envelope["data"] = json!({ "keys": keys });
                 Ok(envelope)
             }
-            Dependency::PkiCert { path, params } => {
-                self.fetch_pki(path, params, None).await.map(|(answer, _)| answer)
-            }
+            Dependency::PkiCert { path, params } => self
+                .fetch_pki(path, params, None)
+                .await
+                .map(|(answer, _)| answer),
         }
     }
 }
@@ -240,7 +241,11 @@ async fn watch_pki(
             }
         };
         if last.as_ref() != Some(&answer) {
-            if events.send(Event::Data(dep.clone(), answer.clone())).await.is_err() {
+            if events
+                .send(Event::Data(dep.clone(), answer.clone()))
+                .await
+                .is_err()
+            {
                 return;
             }
             last = Some(answer);
@@ -299,7 +304,11 @@ pub async fn watch_dependency(
                 last_poll = Some(Instant::now());
                 match fetch_with_retries(&dep, &name, &fetcher, settings.retry).await {
                     Ok(envelope) => {
-                        if events.send(Event::Data(dep.clone(), envelope.clone())).await.is_err() {
+                        if events
+                            .send(Event::Data(dep.clone(), envelope.clone()))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                         envelope
@@ -333,18 +342,20 @@ pub async fn watch_dependency(
         }
         let sleep = match &dep {
             Dependency::List { .. } => settings.static_interval,
-            _ => match schedule::refresh_base(&envelope, unix_now_f64(), settings.static_interval) {
-                Ok(RefreshBase::Exact(d)) => d,
-                Ok(RefreshBase::Jittered(base)) => schedule::non_renewable_sleep(
-                    base,
-                    settings.renewal_threshold,
-                    schedule::jitter(),
-                ),
-                Err(err) => {
-                    warn!(dependency = %name, error = %err, "cannot schedule refresh; retrying");
-                    settings.retry.delay(0).unwrap_or(Duration::from_secs(1))
+            _ => {
+                match schedule::refresh_base(&envelope, unix_now_f64(), settings.static_interval) {
+                    Ok(RefreshBase::Exact(d)) => d,
+                    Ok(RefreshBase::Jittered(base)) => schedule::non_renewable_sleep(
+                        base,
+                        settings.renewal_threshold,
+                        schedule::jitter(),
+                    ),
+                    Err(err) => {
+                        warn!(dependency = %name, error = %err, "cannot schedule refresh; retrying");
+                        settings.retry.delay(0).unwrap_or(Duration::from_secs(1))
+                    }
                 }
-            },
+            }
         };
         debug!(dependency = %name, sleep = ?sleep, "next refresh scheduled");
         tokio::time::sleep(sleep).await;
@@ -354,7 +365,11 @@ pub async fn watch_dependency(
                 last_poll = Some(Instant::now());
                 if !same_secret(&fresh, &envelope) {
                     info!(dependency = %name, "secret changed");
-                    if events.send(Event::Data(dep.clone(), fresh.clone())).await.is_err() {
+                    if events
+                        .send(Event::Data(dep.clone(), fresh.clone()))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }

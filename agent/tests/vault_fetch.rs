@@ -19,7 +19,10 @@ fn fetcher(bao: &OpenBao) -> Fetcher {
         ..VaultConnection::default()
     };
     let vault = Vault::new(&conn, None).expect("client");
-    Fetcher::new(vault.with_token(bao.root_token()), Arc::new(Metrics::default()))
+    Fetcher::new(
+        vault.with_token(bao.root_token()),
+        Arc::new(Metrics::default()),
+    )
 }
 
 fn read(path: &str) -> Dependency {
@@ -43,7 +46,10 @@ async fn fetches_kv_v1_v2_versions_lists_and_writes() {
     assert_eq!(latest["data"]["data"]["user"], "bob");
     assert_eq!(latest["data"]["metadata"]["version"], 2);
 
-    let pinned = fetcher.fetch(&read(" /secret/app?version=1")).await.unwrap();
+    let pinned = fetcher
+        .fetch(&read(" /secret/app?version=1"))
+        .await
+        .unwrap();
     assert_eq!(pinned["data"]["data"]["user"], "alice");
 
     let explicit = fetcher.fetch(&read("secret/data/app")).await.unwrap();
@@ -51,7 +57,10 @@ async fn fetches_kv_v1_v2_versions_lists_and_writes() {
 
     let v1 = fetcher.fetch(&read("kv1/cfg")).await.unwrap();
     assert_eq!(v1["data"]["color"], "blue");
-    assert_eq!(v1["lease_duration"], 2764800, "KV v1 carries the mount's default lease");
+    assert_eq!(
+        v1["lease_duration"], 2764800,
+        "KV v1 carries the mount's default lease"
+    );
 
     let list = fetcher
         .fetch(&Dependency::List {
@@ -77,7 +86,10 @@ async fn fetches_kv_v1_v2_versions_lists_and_writes() {
         })
         .await
         .unwrap();
-    assert_eq!(written["data"]["version"], 3, "a KV v2 write goes to data/ wrapped in data");
+    assert_eq!(
+        written["data"]["version"], 3,
+        "a KV v2 write goes to data/ wrapped in data"
+    );
     let after = fetcher.fetch(&read("secret/app")).await.unwrap();
     assert_eq!(after["data"]["data"]["user"], "carol");
 

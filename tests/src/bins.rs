@@ -1,6 +1,7 @@
 //! Paths of the built workspace binaries (`kagi-agent`, `kagi-webhook`, the test programs).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// The directory cargo puts binaries in for the running profile (`target/<profile>/`),
 /// found from the running executable (`target/<profile>/deps/<test>-<hash>` for tests,
@@ -18,14 +19,53 @@ pub fn target_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// The path of a built binary of this workspace, or an error saying how to build it.
+/// Warns (on stderr) when the binary is older than its package's sources: `cargo test -p
+/// kagi-tests` does not rebuild other packages' binaries.
 pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
     let path = target_dir()?.join(name);
-    if path.is_file() {
-        Ok(path)
-    } else {
+    if !path.is_file() {
         anyhow::bail!(
             "{} is not built: run `cargo build --workspace --bins` first (`make test` does)",
             path.display()
         )
     }
+    if let Some(sources) = package_sources(name)
+        && let (Some(built), Some(edited)) = (modified(&path), newest_modification(&sources))
+        && edited > built
+    {
+        eprintln!(
+            "kagi-tests: warning: {} is older than {}; run `cargo build --workspace --bins`",
+            path.display(),
+            sources.display()
+        );
+    }
+    Ok(path)
+}
+
+/// `webhook/src` for `kagi-webhook`, `agent/src` for `kagi-agent`.
+fn package_sources(binary: &str) -> Option<PathBuf> {
+    let package = binary.strip_prefix("kagi-")?;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(package)
+        .join("src");
+    dir.is_dir().then_some(dir)
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).ok()?.modified().ok()
+}
+
+fn newest_modification(dir: &Path) -> Option<SystemTime> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.filter_map(Result::ok) {
+        let path = entry.path();
+        let time = if path.is_dir() {
+            newest_modification(&path)
+        } else {
+            modified(&path)
+        };
+        newest = newest.max(time);
+    }
+    newest
 }

@@ -1,9 +1,43 @@
 //! End-to-end harness for kagi: a real OpenBao dev server, a real PostgreSQL, a service-account
-//! token issuer with a TokenReview responder, and (see `pod_runner`) a kubelet-like pod runner
-//! over the real webhook and agent binaries.
+//! token issuer with a TokenReview responder, the real `kagi-webhook` over TLS, and a
+//! kubelet-like pod runner that runs the mutated pod with the real `kagi-agent`.
 //!
-//! Every server is a real process on a free loopback port, stopped on drop; long-lived servers
-//! also die with the test binary (parent-death signal), so nothing outlives a test run.
+//! Every server is a real process on a free loopback port, stopped on drop. Processes also die
+//! with the test binary (parent-death signal) and their scratch directories are swept by the
+//! next run, so servers may live in a `static` shared by the tests of one binary.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use kagi_tests::{kube, openbao::OpenBao, pod_runner, setup, webhook::Webhook};
+//! use serde_json::json;
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let bao = OpenBao::start()?; // `make test-deps` installs `bao` when missing
+//! let issuer = kube::ServiceAccountIssuer::new()?;
+//! let reviewer = kube::TokenReviewer::start(&issuer)?;
+//! setup::put_kv(&bao, "secret/app/config", &[("password", "s3cr3t")])?;
+//! setup::write_policy(&bao, "app", r#"path "secret/data/app/*" { capabilities = ["read"] }"#)?;
+//! setup::configure_kubernetes_auth(&bao, &reviewer, "app", "team-a", "web", &["app"])?;
+//!
+//! let webhook = Webhook::start(&["--vault-address", &bao.addr()])?;
+//! let manifest = json!({
+//!     "apiVersion": "v1", "kind": "Pod",
+//!     "metadata": { "name": "web", "namespace": "team-a", "annotations": {
+//!         "vault.hashicorp.com/agent-inject": "true",
+//!         "vault.hashicorp.com/role": "app",
+//!         "vault.hashicorp.com/agent-inject-secret-config": "secret/data/app/config" } },
+//!     "spec": { "serviceAccountName": "web", "containers": [{ "name": "app",
+//!         "image": "kagi-test-app:1", "args": ["--require", "/vault/secrets/config"] }] }
+//! });
+//! let runner = pod_runner::PodRunner::new("team-a", &issuer);
+//! let (_admission, pod) = pod_runner::admit_and_run(&runner, &webhook, &manifest)?;
+//! pod.wait_running(Duration::from_secs(60))?;
+//! let rendered = pod.read_file("app", "/vault/secrets/config")?;
+//! let status = pod.delete(); // SIGTERM: app first, then the agent
+//! # let _ = (rendered, status);
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod bins;

@@ -18,7 +18,12 @@ fn init_then_sidecar_creates_one_database_user() {
     let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
     let pg = Postgres::start().expect("PostgreSQL (run `make test-deps`)");
     setup::enable_database(&bao, &pg, "app", "4s", "1m").unwrap();
-    setup::write_policy(&bao, "app", "path \"database/creds/*\" { capabilities = [\"read\"] }").unwrap();
+    setup::write_policy(
+        &bao,
+        "app",
+        "path \"database/creds/*\" { capabilities = [\"read\"] }",
+    )
+    .unwrap();
     let issuer = ServiceAccountIssuer::new().unwrap();
     let reviewer = TokenReviewer::start(&issuer).unwrap();
     setup::configure_kubernetes_auth(&bao, &reviewer, "app", "shop", "web", &["app"]).unwrap();
@@ -34,7 +39,10 @@ fn init_then_sidecar_creates_one_database_user() {
         &bao.addr(),
         method,
         &dir.path().join("token"),
-        vec![template(&out, "{{ with secret \"database/creds/app\" }}{{ .Data.username }}{{ end }}")],
+        vec![template(
+            &out,
+            "{{ with secret \"database/creds/app\" }}{{ .Data.username }}{{ end }}",
+        )],
     );
     cfg["kagi"] = json!({ "state_dir": state_dir.display().to_string() });
 
@@ -47,14 +55,36 @@ fn init_then_sidecar_creates_one_database_user() {
 
     let sidecar = Agent::start(dir.path(), "sidecar", &cfg);
     eventually(&sidecar, "adoption", Duration::from_secs(10), || {
-        sidecar.log().contains("adopted token and leases").then_some(())
+        sidecar
+            .log()
+            .contains("adopted token and leases")
+            .then_some(())
     });
-    eventually(&sidecar, "two renewals of the adopted lease", Duration::from_secs(15), || {
-        (sidecar.log().matches("renewed lease").count() >= 2).then_some(())
-    });
-    assert_eq!(read(&out).as_deref(), Some(user.as_str()), "the sidecar keeps the init's credential");
-    let created: Vec<String> = pg.roles().into_iter().filter(|r| !before.contains(r)).collect();
+    eventually(
+        &sidecar,
+        "two renewals of the adopted lease",
+        Duration::from_secs(15),
+        || (sidecar.log().matches("renewed lease").count() >= 2).then_some(()),
+    );
+    assert_eq!(
+        read(&out).as_deref(),
+        Some(user.as_str()),
+        "the sidecar keeps the init's credential"
+    );
+    let created: Vec<String> = pg
+        .roles()
+        .into_iter()
+        .filter(|r| !before.contains(r))
+        .collect();
     assert_eq!(created, vec![user], "exactly one database user for the pod");
-    assert_eq!(bao.count_requests("auth/kubernetes/login"), 1, "one login for the pod");
-    assert_eq!(bao.count_requests("database/creds/app"), 1, "one credential issued");
+    assert_eq!(
+        bao.count_requests("auth/kubernetes/login"),
+        1,
+        "one login for the pod"
+    );
+    assert_eq!(
+        bao.count_requests("database/creds/app"),
+        1,
+        "one credential issued"
+    );
 }

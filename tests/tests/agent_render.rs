@@ -18,7 +18,12 @@ use serde_json::{Value, json};
 const PASSWORD: &str = "p4ss-kagi-7731";
 
 fn seed(bao: &OpenBao) {
-    setup::put_kv(bao, "secret/app", &[("user", "alice"), ("pass", "first-pass-0042")]).unwrap();
+    setup::put_kv(
+        bao,
+        "secret/app",
+        &[("user", "alice"), ("pass", "first-pass-0042")],
+    )
+    .unwrap();
     setup::put_kv(bao, "secret/app", &[("user", "bob"), ("pass", PASSWORD)]).unwrap();
     setup::put_kv(bao, "secret/team/one", &[("k", "v")]).unwrap();
     setup::enable_kv_v1(bao, "kv1").unwrap();
@@ -73,12 +78,21 @@ fn init_mode_renders_every_template_once_and_exits_zero() {
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, bao.root_token()).unwrap();
     let source = dir.path().join("app.tpl");
-    std::fs::write(&source, "{{ with secret \"secret/app\" }}user={{ .Data.data.user }}{{ end }}\n").unwrap();
+    std::fs::write(
+        &source,
+        "{{ with secret \"secret/app\" }}user={{ .Data.data.user }}{{ end }}\n",
+    )
+    .unwrap();
     let out = dir.path().join("kagi");
     std::fs::create_dir(&out).unwrap();
     let sink = dir.path().join("kagi-token");
     let ready = dir.path().join("ready");
-    let mut cfg = config(&bao.addr(), token_file_method(&token_file), &sink, templates(&out, &source));
+    let mut cfg = config(
+        &bao.addr(),
+        token_file_method(&token_file),
+        &sink,
+        templates(&out, &source),
+    );
     cfg["exit_after_auth"] = json!(true);
     cfg["kagi"] = json!({ "ready_file": ready.display().to_string() });
 
@@ -93,11 +107,17 @@ fn init_mode_renders_every_template_once_and_exits_zero() {
 
     let mut agent = Agent::start(dir.path(), "init", &cfg);
     assert!(!probe(&agent.config_path) || ready.exists());
-    let status = agent.wait_exit(Duration::from_secs(30)).expect("agent exits");
+    let status = agent
+        .wait_exit(Duration::from_secs(30))
+        .expect("agent exits");
     let log = agent.log();
     assert!(status.success(), "exit {status:?}\n{log}");
     for (name, want) in expected() {
-        assert_eq!(read(&out.join(name)).as_deref(), Some(want.as_str()), "{name}\n{log}");
+        assert_eq!(
+            read(&out.join(name)).as_deref(),
+            Some(want.as_str()),
+            "{name}\n{log}"
+        );
     }
     assert_eq!(mode(&out.join("kv2.txt")), 0o644);
     assert_eq!(mode(&out.join("pinned.txt")), 0o600);
@@ -108,19 +128,31 @@ fn init_mode_renders_every_template_once_and_exits_zero() {
     assert_log_clean(&log, &[PASSWORD, "first-pass-0042"]);
 
     // A second run with nothing changed rewrites nothing (mtimes stay).
-    let before = std::fs::metadata(out.join("kv2.txt")).unwrap().modified().unwrap();
+    let before = std::fs::metadata(out.join("kv2.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(20));
     let mut again = Agent::start(dir.path(), "again", &cfg);
     assert!(again.wait_exit(Duration::from_secs(30)).unwrap().success());
-    let after = std::fs::metadata(out.join("kv2.txt")).unwrap().modified().unwrap();
+    let after = std::fs::metadata(out.join("kv2.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
     assert_eq!(before, after, "unchanged output is not rewritten");
 
     // The same config through VAULT_CONFIG (base64), as the webhook injects it.
     let env_out = dir.path().join("env-out");
     std::fs::create_dir(&env_out).unwrap();
-    let mut env_cfg = config(&bao.addr(), token_file_method(&token_file), &sink, templates(&env_out, &source));
+    let mut env_cfg = config(
+        &bao.addr(),
+        token_file_method(&token_file),
+        &sink,
+        templates(&env_out, &source),
+    );
     env_cfg["exit_after_auth"] = json!(true);
-    let encoded = base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&env_cfg).unwrap());
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&env_cfg).unwrap());
     let status = Command::new(kagi_tests::bins::binary("kagi-agent").unwrap())
         .arg("run")
         .env("VAULT_CONFIG", encoded)
@@ -140,7 +172,11 @@ fn bao_agent_accepts_the_same_config_and_renders_the_same_bytes() {
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, bao.root_token()).unwrap();
     let source = dir.path().join("app.tpl");
-    std::fs::write(&source, "{{ with secret \"secret/app\" }}user={{ .Data.data.user }}{{ end }}\n").unwrap();
+    std::fs::write(
+        &source,
+        "{{ with secret \"secret/app\" }}user={{ .Data.data.user }}{{ end }}\n",
+    )
+    .unwrap();
     let (kagi_out, bao_out) = (dir.path().join("kagi"), dir.path().join("bao"));
     for (out, name) in [(&kagi_out, "kagi"), (&bao_out, "bao")] {
         std::fs::create_dir(out).unwrap();
@@ -161,7 +197,12 @@ fn bao_agent_accepts_the_same_config_and_renders_the_same_bytes() {
                 .status()
                 .unwrap()
         } else {
-            let output = bao.cli().args(["agent", "-config"]).arg(&path).output().unwrap();
+            let output = bao
+                .cli()
+                .args(["agent", "-config"])
+                .arg(&path)
+                .output()
+                .unwrap();
             assert!(
                 output.status.success(),
                 "bao agent rejected the config: {}",
@@ -172,7 +213,11 @@ fn bao_agent_accepts_the_same_config_and_renders_the_same_bytes() {
         assert!(status.success(), "{name} failed");
     }
     for (name, want) in expected() {
-        assert_eq!(read(&kagi_out.join(name)).as_deref(), Some(want.as_str()), "{name}");
+        assert_eq!(
+            read(&kagi_out.join(name)).as_deref(),
+            Some(want.as_str()),
+            "{name}"
+        );
         assert_eq!(
             read(&kagi_out.join(name)),
             read(&bao_out.join(name)),

@@ -34,26 +34,54 @@ fn sigterm_with_revoke_revokes_leases_and_token_and_exits_zero() {
     let out = dir.path().join("db.txt");
     let sink = dir.path().join("token");
     let method = json!({ "type": "kubernetes", "config": { "role": "app", "token_path": sa_token.display().to_string() } });
-    let mut cfg = config(&bao.addr(), method, &sink, vec![template(&out, "{{ with secret \"database/creds/app\" }}{{ .Data.username }}{{ end }}")]);
+    let mut cfg = config(
+        &bao.addr(),
+        method,
+        &sink,
+        vec![template(
+            &out,
+            "{{ with secret \"database/creds/app\" }}{{ .Data.username }}{{ end }}",
+        )],
+    );
     cfg["kagi"] = json!({ "revoke_on_shutdown": true });
     let mut agent = Agent::start(dir.path(), "revoke", &cfg);
-    let user = eventually(&agent, "credential rendered", Duration::from_secs(20), || read(&out));
+    let user = eventually(
+        &agent,
+        "credential rendered",
+        Duration::from_secs(20),
+        || read(&out),
+    );
     let token = read(&sink).unwrap();
     assert!(pg.roles().contains(&user));
-    let leases = bao.bao_json(&["list", "sys/leases/lookup/database/creds/app"]).unwrap();
+    let leases = bao
+        .bao_json(&["list", "sys/leases/lookup/database/creds/app"])
+        .unwrap();
     assert_eq!(leases.as_array().map(Vec::len), Some(1), "{leases}");
 
     agent.signal("TERM");
-    let status = agent.wait_exit(Duration::from_secs(10)).expect("agent exits after SIGTERM");
+    let status = agent
+        .wait_exit(Duration::from_secs(10))
+        .expect("agent exits after SIGTERM");
     assert!(status.success(), "exit {status:?}\n{}", agent.log());
-    assert!(bao.bao_json(&["token", "lookup", &token]).is_err(), "token revoked");
+    assert!(
+        bao.bao_json(&["token", "lookup", &token]).is_err(),
+        "token revoked"
+    );
     let leases = bao.bao_json(&["list", "sys/leases/lookup/database/creds/app"]);
     assert!(
-        leases.as_ref().map_or(true, |l| l.is_null() || l.as_array().is_some_and(Vec::is_empty)),
+        leases.as_ref().map_or(true, |l| l.is_null()
+            || l.as_array().is_some_and(Vec::is_empty)),
         "leases revoked: {leases:?}"
     );
-    assert!(!pg.roles().contains(&user), "database user dropped on revoke");
-    assert_eq!(read(&out).as_deref(), Some(user.as_str()), "rendered file stays");
+    assert!(
+        !pg.roles().contains(&user),
+        "database user dropped on revoke"
+    );
+    assert_eq!(
+        read(&out).as_deref(),
+        Some(user.as_str()),
+        "rendered file stays"
+    );
     assert!(agent.log().contains("revoked lease"), "{}", agent.log());
 }
 
@@ -64,21 +92,34 @@ fn quit_endpoint_stops_the_agent_when_enabled() {
     let token_file = dir.path().join("root-token");
     std::fs::write(&token_file, bao.root_token()).unwrap();
     let port = kagi_tests::free_port();
-    let mut cfg = config(&bao.addr(), token_file_method(&token_file), &dir.path().join("sink"), vec![]);
+    let mut cfg = config(
+        &bao.addr(),
+        token_file_method(&token_file),
+        &dir.path().join("sink"),
+        vec![],
+    );
     cfg["listener"] = json!([{ "type": "tcp", "address": format!("127.0.0.1:{port}"), "tls_disable": true, "agent_api": { "enable_quit": true } }]);
     let mut agent = Agent::start(dir.path(), "quit", &cfg);
     let request = |method: &str| -> Option<String> {
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-        write!(stream, "{method} /agent/v1/quit HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").ok()?;
+        write!(
+            stream,
+            "{method} /agent/v1/quit HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        )
+        .ok()?;
         let mut answer = String::new();
         stream.read_to_string(&mut answer).ok()?;
         Some(answer)
     };
-    let answer = eventually(&agent, "listener up", Duration::from_secs(10), || request("GET"));
+    let answer = eventually(&agent, "listener up", Duration::from_secs(10), || {
+        request("GET")
+    });
     assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
     assert!(agent.is_running());
     let answer = request("POST").expect("quit answered");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let status = agent.wait_exit(Duration::from_secs(10)).expect("agent exits after quit");
+    let status = agent
+        .wait_exit(Duration::from_secs(10))
+        .expect("agent exits after quit");
     assert!(status.success(), "{}", agent.log());
 }

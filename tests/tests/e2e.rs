@@ -639,3 +639,21 @@ fn jwt_auth_logs_in_without_any_token_review() {
     );
     pod.delete();
 }
+
+#[test]
+fn invalid_annotation_is_denied_with_a_message_naming_it() {
+    let env = env();
+    let manifest = pod(
+        "e2e-invalid",
+        "web",
+        annotations("any", &[("agent-native-sidecar", "nope")]),
+        &[],
+        "Always",
+    );
+    let pod = kagi_tests::pod_runner::service_account_admission(&manifest);
+    let admission = env.webhook.admit(&pod, "e2e-invalid").unwrap();
+    assert!(!admission.allowed);
+    let message = admission.message.unwrap_or_default();
+    assert!(message.contains("agent-native-sidecar"), "{message}");
+    assert!(admission.patch.0.is_empty());
+}

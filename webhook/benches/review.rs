@@ -28,7 +28,10 @@ fn pod_with_five_secrets() -> serde_json::Value {
         ("redis", "secret/data/web/redis"),
         ("smtp", "secret/data/shared/smtp"),
     ] {
-        annotations.insert(format!("vault.hashicorp.com/agent-inject-secret-{name}"), json!(path));
+        annotations.insert(
+            format!("vault.hashicorp.com/agent-inject-secret-{name}"),
+            json!(path),
+        );
     }
     annotations.insert(
         "vault.hashicorp.com/agent-inject-template-db".into(),
@@ -81,7 +84,8 @@ fn pod_with_five_secrets() -> serde_json::Value {
 }
 
 fn review(c: &mut Criterion) {
-    let settings = Flags::parse_from(["bench", "--vault-address", "https://vault.vault:8200"]).settings;
+    let settings =
+        Flags::parse_from(["bench", "--vault-address", "https://vault.vault:8200"]).settings;
     let body = serde_json::to_vec(&pod_with_five_secrets()).expect("json");
     let reviewed = admission::review(&body, &settings).expect("reviewable");
     // A bench of a skipped review would measure the wrong thing.

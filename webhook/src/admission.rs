@@ -2,9 +2,9 @@
 //! `review`, so what the command prints is byte for byte what the server answers.
 //!
 //! Only Pod CREATEs are looked at; everything else is allowed untouched. The patch is the
-//! `json_patch::diff` of the typed Pod before and after the mutation, both serialized from the
-//! same k8s-openapi struct: a field the struct does not know (a cluster newer than the crate)
-//! is in neither side, so the patch never touches it.
+//! diff of the typed Pod before and after the mutation, both serialized from the same
+//! k8s-openapi struct: a field the struct does not know (a cluster newer than the crate) is in
+//! neither side, so the patch never touches it.
 
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::{Container, Pod};
@@ -24,7 +24,10 @@ pub const API_VERSIONS: [&str; 2] = ["admission.k8s.io/v1", "admission.k8s.io/v1
 pub const MAX_REVIEW_BYTES: usize = 3 * 1024 * 1024;
 
 /// The annotations that ask for injection; a Pod carrying one is never let through silently.
-const INJECT_ANNOTATIONS: [&str; 2] = ["vault.hashicorp.com/agent-inject", "openbao.org/agent-inject"];
+const INJECT_ANNOTATIONS: [&str; 2] = [
+    "vault.hashicorp.com/agent-inject",
+    "openbao.org/agent-inject",
+];
 
 /// An answered review: the encoded AdmissionReview response and what was decided.
 #[derive(Debug)]
@@ -131,7 +134,10 @@ fn answer(
         Ok(pod) => pod,
         Err(error) if asks_for_injection(&object.metadata) => {
             let message = format!("the Pod could not be read: {error}");
-            return (allowed.deny(&message), Outcome::Denied { namespace, message });
+            return (
+                allowed.deny(&message),
+                Outcome::Denied { namespace, message },
+            );
         }
         Err(error) => {
             // Not ours to judge: the API server validates Pods, we only inject into them.
@@ -143,13 +149,25 @@ fn answer(
     match mutation_patch(&pod, settings, &namespace) {
         Ok(PodChange::Unchanged { reason }) => (allowed, Outcome::Skipped { namespace, reason }),
         Ok(PodChange::Patched { patch, injection }) => match allowed.clone().with_patch(patch) {
-            Ok(response) => (response, Outcome::Injected { namespace, injection }),
+            Ok(response) => (
+                response,
+                Outcome::Injected {
+                    namespace,
+                    injection,
+                },
+            ),
             Err(error) => {
                 let message = format!("failed to encode the patch: {error}");
-                (allowed.deny(&message), Outcome::Denied { namespace, message })
+                (
+                    allowed.deny(&message),
+                    Outcome::Denied { namespace, message },
+                )
             }
         },
-        Err(Denial { message }) => (allowed.deny(&message), Outcome::Denied { namespace, message }),
+        Err(Denial { message }) => (
+            allowed.deny(&message),
+            Outcome::Denied { namespace, message },
+        ),
     }
 }
 
@@ -191,9 +209,10 @@ pub fn mutation_patch(
 }
 
 /// The JSON patch from `before` to `after`, both serialized from the typed struct (never from
-/// the raw request, whose unknown fields the patch would otherwise remove).
+/// the raw request, whose unknown fields the patch would otherwise remove). Arrays the
+/// mutation only inserted into are patched element by element ([`patch`] says why).
 pub fn pod_patch(before: &Pod, after: &Pod) -> Result<json_patch::Patch, serde_json::Error> {
-    Ok(json_patch::diff(
+    Ok(patch::diff(
         &serde_json::to_value(before)?,
         &serde_json::to_value(after)?,
     ))
@@ -250,10 +269,11 @@ fn typed_pod(object: &DynamicObject) -> Result<Pod, serde_json::Error> {
 }
 
 fn asks_for_injection(metadata: &ObjectMeta) -> bool {
-    metadata
-        .annotations
-        .as_ref()
-        .is_some_and(|annotations| INJECT_ANNOTATIONS.iter().any(|key| annotations.contains_key(*key)))
+    metadata.annotations.as_ref().is_some_and(|annotations| {
+        INJECT_ANNOTATIONS
+            .iter()
+            .any(|key| annotations.contains_key(*key))
+    })
 }
 
 fn object_name(request: &AdmissionRequest<DynamicObject>) -> String {
@@ -276,10 +296,13 @@ fn encode(response: AdmissionResponse) -> Result<Vec<u8>, ReviewError> {
     let mut review = serde_json::to_value(response.into_review()).map_err(ReviewError::Encode)?;
     if let Some(patch) = review.pointer_mut("/response/patch") {
         let bytes: Vec<u8> = serde_json::from_value(patch.take()).map_err(ReviewError::Encode)?;
-        *patch = base64::engine::general_purpose::STANDARD.encode(bytes).into();
+        *patch = base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .into();
     }
     serde_json::to_vec(&review).map_err(ReviewError::Encode)
 }
 
+mod patch;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -13,9 +13,9 @@
 //! at the default path the agent is configured with.
 
 use k8s_openapi::api::core::v1::{
-    ConfigMapProjection, Container, DownwardAPIProjection, DownwardAPIVolumeFile,
-    KeyToPath, ObjectFieldSelector, Pod, ProjectedVolumeSource, ServiceAccountTokenProjection,
-    Volume, VolumeMount, VolumeProjection,
+    ConfigMapProjection, Container, DownwardAPIProjection, DownwardAPIVolumeFile, KeyToPath,
+    ObjectFieldSelector, Pod, ProjectedVolumeSource, ServiceAccountTokenProjection, Volume,
+    VolumeMount, VolumeProjection,
 };
 use serde_json::Value;
 
@@ -133,9 +133,7 @@ fn visit(
     }
     let api_version = document["apiVersion"].as_str().unwrap_or_default();
     let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
-    let Some((_, _, template_at)) = WORKLOADS
-        .iter()
-        .find(|(g, k, _)| *g == group && *k == kind)
+    let Some((_, _, template_at)) = WORKLOADS.iter().find(|(g, k, _)| *g == group && *k == kind)
     else {
         return Ok(());
     };
@@ -146,7 +144,11 @@ fn visit(
         .unwrap_or_default();
     let object = format!("{}/{name}", kind.to_ascii_lowercase());
     let namespace = namespace
-        .or_else(|| document.pointer("/metadata/namespace").and_then(Value::as_str))
+        .or_else(|| {
+            document
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+        })
         .unwrap_or("default")
         .to_owned();
     let Some(template) = document.pointer_mut(template_at) else {
@@ -167,12 +169,11 @@ fn inject_template(
     namespace: &str,
     object: &str,
 ) -> Result<(Option<InjectionType>, String), InjectError> {
-    let before: Pod = serde_json::from_value(template.clone()).map_err(|source| {
-        InjectError::Template {
+    let before: Pod =
+        serde_json::from_value(template.clone()).map_err(|source| InjectError::Template {
             object: object.to_owned(),
             source,
-        }
-    })?;
+        })?;
     let with_token = with_simulated_token(&before);
     let shown = with_token.as_ref().unwrap_or(&before);
     let after = match mutation::mutate(shown, settings, namespace) {
@@ -198,7 +199,10 @@ fn inject_template(
         object: object.to_owned(),
         source,
     })?;
-    Ok((Some(admission::injection_type(&before, &after)), String::new()))
+    Ok((
+        Some(admission::injection_type(&before, &after)),
+        String::new(),
+    ))
 }
 
 fn all_containers_mut(pod: &mut Pod) -> impl Iterator<Item = &mut Container> {
@@ -238,7 +242,9 @@ fn with_simulated_token(pod: &Pod) -> Option<Pod> {
             });
     }
     let spec = pod.spec.as_mut()?;
-    spec.volumes.get_or_insert_with(Vec::new).push(token_volume());
+    spec.volumes
+        .get_or_insert_with(Vec::new)
+        .push(token_volume());
     Some(pod)
 }
 
@@ -297,7 +303,11 @@ fn without_simulated_token(mut after: Pod, before: &Pod) -> Pod {
     let had_mounts = |name: &str| {
         before_spec
             .into_iter()
-            .flat_map(|spec| spec.containers.iter().chain(spec.init_containers.iter().flatten()))
+            .flat_map(|spec| {
+                spec.containers
+                    .iter()
+                    .chain(spec.init_containers.iter().flatten())
+            })
             .any(|c| c.name == name && c.volume_mounts.is_some())
     };
     let mut emptied = Vec::new();
@@ -314,13 +324,13 @@ fn without_simulated_token(mut after: Pod, before: &Pod) -> Pod {
             container.volume_mounts = None;
         }
     }
-    if let Some(spec) = after.spec.as_mut() {
-        if let Some(volumes) = spec.volumes.as_mut() {
-            volumes.retain(|volume| volume.name != SIMULATED_TOKEN_VOLUME);
-            let had_volumes = before_spec.is_some_and(|spec| spec.volumes.is_some());
-            if volumes.is_empty() && !had_volumes {
-                spec.volumes = None;
-            }
+    let had_volumes = before_spec.is_some_and(|spec| spec.volumes.is_some());
+    if let Some(spec) = after.spec.as_mut()
+        && let Some(volumes) = spec.volumes.as_mut()
+    {
+        volumes.retain(|volume| volume.name != SIMULATED_TOKEN_VOLUME);
+        if volumes.is_empty() && !had_volumes {
+            spec.volumes = None;
         }
     }
     after

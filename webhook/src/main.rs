@@ -71,8 +71,18 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the whole cause chain on one line, without a backtrace.
+            eprintln!("kagi-webhook: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     if rustls::crypto::ring::default_provider()
         .install_default()
         .is_err()
@@ -86,8 +96,10 @@ async fn main() -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(mut args) => {
             args.injector.apply_env_precedence(env)?;
-            server::run(args, server::shutdown_signal())
-                .await
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime
+                .block_on(server::run(args, server::shutdown_signal()))
                 .context("kagi-webhook serve failed")?;
         }
         Command::Review { file, mut injector } => {
@@ -113,10 +125,14 @@ async fn main() -> anyhow::Result<ExitCode> {
                     Some(injection) => {
                         tracing::info!(object = %line.object, injection = injection.label(), "injected")
                     }
-                    None => tracing::info!(object = %line.object, reason = %line.reason, "left as is"),
+                    None => {
+                        tracing::info!(object = %line.object, reason = %line.reason, "left as is")
+                    }
                 }
             }
-            std::io::stdout().lock().write_all(injected.yaml.as_bytes())?;
+            std::io::stdout()
+                .lock()
+                .write_all(injected.yaml.as_bytes())?;
         }
         Command::GenCerts {
             service,
@@ -141,14 +157,15 @@ async fn main() -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn read_input(file: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     match file {
         Some(path) if path.as_os_str() != "-" => {
-            bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         }
         _ => {
             std::io::stdin()

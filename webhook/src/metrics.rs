@@ -215,9 +215,17 @@ mod tests {
             },
             Duration::ZERO,
         );
-        metrics.observe(&Outcome::Ignored { reason: "not a pod" }, Duration::ZERO);
+        metrics.observe(
+            &Outcome::Ignored {
+                reason: "not a pod",
+            },
+            Duration::ZERO,
+        );
         let text = metrics.encode();
         assert!(!text.contains("injections_by_namespace_total{"), "{text}");
-        assert!(text.contains("request_processing_duration_ms_count 2"), "{text}");
+        assert!(
+            text.contains("request_processing_duration_ms_count 2"),
+            "{text}"
+        );
     }
 }

@@ -148,7 +148,10 @@ pub fn router(settings: Arc<InjectorSettings>, metrics: Arc<Metrics>) -> Router 
     let mutate_route = post(mutate)
         .layer(DefaultBodyLimit::max(admission::MAX_REVIEW_BYTES))
         .layer(middleware::from_fn(refuse_announced_oversize))
-        .layer(middleware::from_fn_with_state(webhook.clone(), count_in_flight));
+        .layer(middleware::from_fn_with_state(
+            webhook.clone(),
+            count_in_flight,
+        ));
     Router::new()
         .route("/mutate", mutate_route)
         .route("/health/ready", get(|| async { StatusCode::NO_CONTENT }))
@@ -204,7 +207,9 @@ async fn mutate(
     let started = Instant::now();
     match admission::review(&body, &webhook.settings) {
         Ok(reviewed) => {
-            webhook.metrics.observe(&reviewed.outcome, started.elapsed());
+            webhook
+                .metrics
+                .observe(&reviewed.outcome, started.elapsed());
             log_outcome(&reviewed);
             ([(header::CONTENT_TYPE, "application/json")], reviewed.body).into_response()
         }
@@ -286,10 +291,19 @@ pub async fn serve(
         // The watcher is taken here, before the task starts, so a shutdown signalled while
         // the handshake runs still reaches the connection.
         let watcher = graceful.watcher();
-        tokio::spawn(connection(acceptor.clone(), app.clone(), tcp, peer, watcher));
+        tokio::spawn(connection(
+            acceptor.clone(),
+            app.clone(),
+            tcp,
+            peer,
+            watcher,
+        ));
     }
     drop(listener);
-    info!(connections = graceful.count(), "stopped accepting; finishing in-flight requests");
+    info!(
+        connections = graceful.count(),
+        "stopped accepting; finishing in-flight requests"
+    );
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()
@@ -317,8 +331,7 @@ async fn connection(
         }
     };
     let builder = auto::Builder::new(TokioExecutor::new());
-    let connection =
-        builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+    let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
     if let Err(error) = watcher.watch(connection).await {
         debug!(%peer, %error, "connection closed with an error");
     }

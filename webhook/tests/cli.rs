@@ -11,7 +11,9 @@ const VAULT: &str = "https://vault.shop.svc:8200";
 const TOKEN_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// Runs the binary with a clean `AGENT_INJECT_*` environment and `stdin` as input.
@@ -45,16 +47,26 @@ fn review(file: &str) -> (Value, Value) {
     let request: Value = serde_json::from_slice(&std::fs::read(fixture(file)).unwrap()).unwrap();
     let path = fixture(file);
     let out = succeeded(kagi(&["review", "-f", path.to_str().unwrap()], b""));
-    (request, serde_json::from_slice(&out).expect("review prints JSON"))
+    (
+        request,
+        serde_json::from_slice(&out).expect("review prints JSON"),
+    )
 }
 
 /// Applies the response's patch to the request's object, as the API server does.
 fn patched_object(request: &Value, response: &Value) -> Value {
-    let encoded = response["response"]["patch"].as_str().expect("a base64 patch");
-    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
+    let encoded = response["response"]["patch"]
+        .as_str()
+        .expect("a base64 patch");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
     let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
     assert!(
-        !patch.0.iter().any(|op| matches!(op, json_patch::PatchOperation::Remove(_))),
+        !patch
+            .0
+            .iter()
+            .any(|op| matches!(op, json_patch::PatchOperation::Remove(_))),
         "the patch removes something: {patch:?}"
     );
     let mut object = request["request"]["object"].clone();
@@ -67,11 +79,19 @@ fn containers<'a>(spec: &'a Value, field: &str) -> Vec<&'a Value> {
 }
 
 fn agents(spec: &Value) -> Vec<&Value> {
-    [containers(spec, "initContainers"), containers(spec, "containers")]
-        .concat()
-        .into_iter()
-        .filter(|c| c["name"].as_str().unwrap_or_default().starts_with("vault-agent"))
-        .collect()
+    [
+        containers(spec, "initContainers"),
+        containers(spec, "containers"),
+    ]
+    .concat()
+    .into_iter()
+    .filter(|c| {
+        c["name"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("vault-agent")
+    })
+    .collect()
 }
 
 fn mounts(container: &Value) -> Vec<(String, String)> {
@@ -94,7 +114,9 @@ fn agent_config(container: &Value) -> Value {
         .find(|e| e["name"] == "VAULT_CONFIG")
         .and_then(|e| e["value"].as_str())
         .expect("VAULT_CONFIG");
-    let json = base64::engine::general_purpose::STANDARD.decode(encoded).expect("base64");
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("base64");
     serde_json::from_slice(&json).expect("JSON agent config")
 }
 
@@ -133,16 +155,28 @@ fn review_v1_injects_and_mounts_the_pods_token_volume_into_the_agent() {
     assert_eq!(response["response"]["patchType"], "JSONPatch");
 
     let pod = patched_object(&request, &response);
-    assert_eq!(pod["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"], "injected");
-    assert_eq!(pod["spec"]["futurePodField"], serde_json::json!({"kept": true}));
+    assert_eq!(
+        pod["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"],
+        "injected"
+    );
+    assert_eq!(
+        pod["spec"]["futurePodField"],
+        serde_json::json!({"kept": true})
+    );
     let spec = &pod["spec"];
     for agent in agents(spec) {
         let token = ("kube-api-access-7xk2p".to_owned(), TOKEN_DIR.to_owned());
         assert!(mounts(agent).contains(&token), "{agent}");
     }
     assert_agent_reads_token_from(spec, TOKEN_DIR);
-    let web = containers(spec, "containers").into_iter().find(|c| c["name"] == "web").unwrap();
-    assert!(mounts(web).contains(&("vault-secrets".into(), "/vault/secrets".into())), "{web}");
+    let web = containers(spec, "containers")
+        .into_iter()
+        .find(|c| c["name"] == "web")
+        .unwrap();
+    assert!(
+        mounts(web).contains(&("vault-secrets".into(), "/vault/secrets".into())),
+        "{web}"
+    );
 }
 
 #[test]
@@ -182,11 +216,17 @@ fn inject(file: &str, extra: &[&str]) -> (Vec<Value>, Vec<Value>) {
     let mut args = vec!["inject", "-f", path.to_str().unwrap()];
     args.extend_from_slice(extra);
     let out = String::from_utf8(succeeded(kagi(&args, b""))).unwrap();
-    assert!(!out.contains("kube-api-access-kagi"), "stand-in token volume leaked:\n{out}");
-    (input, serde_saphyr::from_multiple(&out).expect("inject prints YAML"))
+    assert!(
+        !out.contains("kube-api-access-kagi"),
+        "stand-in token volume leaked:\n{out}"
+    );
+    (
+        input,
+        serde_saphyr::from_multiple(&out).expect("inject prints YAML"),
+    )
 }
 
-fn injected_template<'a>(template: &'a Value) -> &'a Value {
+fn injected_template(template: &Value) -> &Value {
     assert_eq!(
         template["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"], "injected",
         "{template}"
@@ -205,7 +245,10 @@ fn inject_deployment_keeps_other_documents_and_uses_the_templates_token_volume()
     assert_eq!(deployment["spec"]["replicas"], 3);
     let spec = injected_template(&deployment["spec"]["template"]);
     for agent in agents(spec) {
-        assert!(mounts(agent).contains(&("kube-api-access-7xk2p".into(), TOKEN_DIR.into())), "{agent}");
+        assert!(
+            mounts(agent).contains(&("kube-api-access-7xk2p".into(), TOKEN_DIR.into())),
+            "{agent}"
+        );
     }
     assert_agent_reads_token_from(spec, TOKEN_DIR);
 }
@@ -215,14 +258,28 @@ fn inject_job_leaves_the_token_mount_to_the_api_server_and_lets_the_job_complete
     let (_, output) = inject("job.yaml", &[]);
     let spec = injected_template(&output[0]["spec"]["template"]);
     // pre-populate-only: nothing may outlive the job's own container.
-    assert!(containers(spec, "containers").iter().all(|c| c["name"] == "migrate"), "{spec}");
+    assert!(
+        containers(spec, "containers")
+            .iter()
+            .all(|c| c["name"] == "migrate"),
+        "{spec}"
+    );
     for agent in agents(spec) {
         assert_ne!(agent["restartPolicy"], "Always", "{agent}");
         // The API server mounts the token into every container at creation.
-        assert!(mounts(agent).iter().all(|(_, path)| path != TOKEN_DIR), "{agent}");
+        assert!(
+            mounts(agent).iter().all(|(_, path)| path != TOKEN_DIR),
+            "{agent}"
+        );
     }
     assert_agent_reads_token_from(spec, TOKEN_DIR);
-    assert!(spec["volumes"].as_array().unwrap().iter().all(|v| v["projected"].is_null()));
+    assert!(
+        spec["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["projected"].is_null())
+    );
 }
 
 #[test]
@@ -242,8 +299,14 @@ fn inject_pod_with_init_containers_runs_the_agent_first() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert!(init[0].starts_with("vault-agent"), "{init:?}");
-    assert!(init.ends_with(&["wait-for-queue", "warm-cache"]), "{init:?}");
-    for app_init in containers(spec, "initContainers").iter().filter(|c| c["name"] == "warm-cache") {
+    assert!(
+        init.ends_with(&["wait-for-queue", "warm-cache"]),
+        "{init:?}"
+    );
+    for app_init in containers(spec, "initContainers")
+        .iter()
+        .filter(|c| c["name"] == "warm-cache")
+    {
         assert!(mounts(app_init).contains(&("vault-secrets".into(), "/vault/secrets".into())));
     }
 }
@@ -261,25 +324,46 @@ fn inject_pod_without_volumes_gets_only_the_secrets_volume() {
     assert!(volumes.contains(&"vault-secrets"), "{volumes:?}");
     assert_agent_reads_token_from(spec, TOKEN_DIR);
     let hello = &containers(spec, "containers")[0];
-    assert_eq!(mounts(hello), [("vault-secrets".to_owned(), "/vault/secrets".to_owned())]);
+    assert_eq!(
+        mounts(hello),
+        [("vault-secrets".to_owned(), "/vault/secrets".to_owned())]
+    );
 }
 
 #[test]
 fn inject_twice_changes_nothing_the_second_time() {
     let path = fixture("deployment.yaml");
     let once = succeeded(kagi(&["inject", "-f", path.to_str().unwrap()], b""));
-    assert!(String::from_utf8_lossy(&once).contains("agent-inject-status"), "nothing injected");
+    assert!(
+        String::from_utf8_lossy(&once).contains("agent-inject-status"),
+        "nothing injected"
+    );
     let twice = succeeded(kagi(&["inject"], &once));
-    assert_eq!(String::from_utf8(twice).unwrap(), String::from_utf8(once).unwrap());
+    assert_eq!(
+        String::from_utf8(twice).unwrap(),
+        String::from_utf8(once).unwrap()
+    );
 }
 
 #[test]
 fn inject_into_a_system_namespace_fails_naming_the_pod() {
     let path = fixture("pod-no-volumes.yaml");
-    let output = kagi(&["inject", "-f", path.to_str().unwrap(), "--namespace", "kube-system"], b"");
+    let output = kagi(
+        &[
+            "inject",
+            "-f",
+            path.to_str().unwrap(),
+            "--namespace",
+            "kube-system",
+        ],
+        b"",
+    );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("pod/hello") && stderr.contains("kube-system"), "{stderr}");
+    assert!(
+        stderr.contains("pod/hello") && stderr.contains("kube-system"),
+        "{stderr}"
+    );
     assert!(output.stdout.is_empty(), "nothing half-written to stdout");
 }
 

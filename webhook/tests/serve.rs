@@ -23,7 +23,9 @@ const WAIT_STEPS: usize = 300;
 const WAIT_STEP: Duration = Duration::from_millis(100);
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read(path).unwrap()
 }
 
@@ -77,7 +79,8 @@ impl SecretVolume {
         };
         volume.publish(cert, key);
         for name in ["tls.crt", "tls.key"] {
-            std::os::unix::fs::symlink(format!("..data/{name}"), volume.dir.path().join(name)).unwrap();
+            std::os::unix::fs::symlink(format!("..data/{name}"), volume.dir.path().join(name))
+                .unwrap();
         }
         volume
     }
@@ -117,7 +120,15 @@ impl Server {
             command.env_remove(name);
         }
         let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--log-level",
+                "debug",
+            ])
             .arg("--tls-cert-file")
             .arg(volume.path("tls.crt"))
             .arg("--tls-key-file")
@@ -207,7 +218,9 @@ async fn connect(pki: &Pki, addr: SocketAddr) -> std::io::Result<TlsStream<TcpSt
 }
 
 fn head(method: &str, path: &str, content_type: Option<&str>, length: usize) -> String {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-length: {length}\r\n");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-length: {length}\r\n"
+    );
     if let Some(content_type) = content_type {
         head.push_str(&format!("content-type: {content_type}\r\n"));
     }
@@ -227,7 +240,9 @@ async fn read_reply(mut stream: TlsStream<TcpStream>) -> std::io::Result<Reply> 
         }
         let read = stream.read(&mut chunk).await?;
         if read == 0 {
-            return Err(std::io::Error::other("connection closed before the response head"));
+            return Err(std::io::Error::other(
+                "connection closed before the response head",
+            ));
         }
         raw.extend_from_slice(&chunk[..read]);
     };
@@ -264,7 +279,9 @@ async fn send(
     body: &[u8],
 ) -> std::io::Result<Reply> {
     let mut stream = connect(pki, addr).await?;
-    stream.write_all(head(method, path, content_type, body.len()).as_bytes()).await?;
+    stream
+        .write_all(head(method, path, content_type, body.len()).as_bytes())
+        .await?;
     stream.write_all(body).await?;
     stream.flush().await?;
     read_reply(stream).await
@@ -289,11 +306,20 @@ fn start() -> (Pki, SecretVolume, Server) {
 #[tokio::test]
 async fn serves_reviews_health_and_metrics() {
     let (pki, _volume, server) = start();
-    let reply = mutate(&pki, server.addr, &fixture("review-v1.json")).await.unwrap();
+    let reply = mutate(&pki, server.addr, &fixture("review-v1.json"))
+        .await
+        .unwrap();
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert!(reply.headers.contains("content-type: application/json"), "{}", reply.headers);
+    assert!(
+        reply.headers.contains("content-type: application/json"),
+        "{}",
+        reply.headers
+    );
     let review = reply.json();
-    assert_eq!(review["response"]["uid"], "b7a0c6f2-1e3d-4f5a-9b8c-7d6e5f4a3b21");
+    assert_eq!(
+        review["response"]["uid"],
+        "b7a0c6f2-1e3d-4f5a-9b8c-7d6e5f4a3b21"
+    );
     assert_eq!(review["response"]["allowed"], true);
     assert_eq!(review["response"]["patchType"], "JSONPatch", "{review}");
 
@@ -317,15 +343,32 @@ async fn refuses_wrong_content_type_unreadable_and_oversized_bodies() {
     let (pki, _volume, server) = start();
     let review = fixture("review-v1.json");
 
-    let reply = send(&pki, server.addr, "POST", "/mutate", Some("text/plain"), &review).await.unwrap();
+    let reply = send(
+        &pki,
+        server.addr,
+        "POST",
+        "/mutate",
+        Some("text/plain"),
+        &review,
+    )
+    .await
+    .unwrap();
     assert_eq!(reply.status, 400);
-    assert!(reply.text().contains("application/json"), "{}", reply.text());
+    assert!(
+        reply.text().contains("application/json"),
+        "{}",
+        reply.text()
+    );
 
-    let reply = send(&pki, server.addr, "POST", "/mutate", None, &review).await.unwrap();
+    let reply = send(&pki, server.addr, "POST", "/mutate", None, &review)
+        .await
+        .unwrap();
     assert_eq!(reply.status, 400);
     assert!(reply.text().contains("content type"), "{}", reply.text());
 
-    let reply = mutate(&pki, server.addr, b"{\"kind\": \"Pod\"").await.unwrap();
+    let reply = mutate(&pki, server.addr, b"{\"kind\": \"Pod\"")
+        .await
+        .unwrap();
     assert_eq!(reply.status, 400);
     assert!(reply.text().contains("AdmissionReview"), "{}", reply.text());
 
@@ -338,12 +381,23 @@ async fn refuses_wrong_content_type_unreadable_and_oversized_bodies() {
         .unwrap();
     let reply = read_reply(stream).await.unwrap();
     assert_eq!(reply.status, 413, "{}", reply.text());
-    assert!(reply.text().contains("larger than the limit"), "{}", reply.text());
+    assert!(
+        reply.text().contains("larger than the limit"),
+        "{}",
+        reply.text()
+    );
 
     // Sent in full with a charset parameter: still a JSON review, still answered.
-    let reply = send(&pki, server.addr, "POST", "/mutate", Some("application/json; charset=utf-8"), &review)
-        .await
-        .unwrap();
+    let reply = send(
+        &pki,
+        server.addr,
+        "POST",
+        "/mutate",
+        Some("application/json; charset=utf-8"),
+        &review,
+    )
+    .await
+    .unwrap();
     assert_eq!(reply.status, 200, "{}", reply.text());
 }
 
@@ -379,7 +433,12 @@ async fn a_certificate_swapped_like_a_secret_volume_update_is_served_without_a_f
     volume.publish(&cert, &key);
     let mut served_new = false;
     for _ in 0..WAIT_STEPS {
-        if mutate(&pki, server.addr, &review).await.unwrap().server_cert == second_der {
+        if mutate(&pki, server.addr, &review)
+            .await
+            .unwrap()
+            .server_cert
+            == second_der
+        {
             served_new = true;
             break;
         }
@@ -388,7 +447,11 @@ async fn a_certificate_swapped_like_a_secret_volume_update_is_served_without_a_f
     stop.store(1, Ordering::SeqCst);
     let (answered, failed) = traffic.await.unwrap();
     assert!(served_new, "the new certificate was never served");
-    assert!(failed.is_empty(), "{} failed requests: {failed:?}", failed.len());
+    assert!(
+        failed.is_empty(),
+        "{} failed requests: {failed:?}",
+        failed.len()
+    );
     assert!(answered > 0);
 }
 
@@ -408,7 +471,11 @@ async fn sigterm_finishes_the_review_in_flight_then_exits() {
     // The server counts the review as queued once it has its head.
     let mut queued = false;
     for _ in 0..WAIT_STEPS {
-        if get(&pki, server.addr, "/metrics").await.text().contains("request_queue_length 1") {
+        if get(&pki, server.addr, "/metrics")
+            .await
+            .text()
+            .contains("request_queue_length 1")
+        {
             queued = true;
             break;
         }
@@ -431,7 +498,10 @@ async fn sigterm_finishes_the_review_in_flight_then_exits() {
     stream.flush().await.unwrap();
     let reply = read_reply(stream).await.unwrap();
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert_eq!(reply.json()["response"]["uid"], "b7a0c6f2-1e3d-4f5a-9b8c-7d6e5f4a3b21");
+    assert_eq!(
+        reply.json()["response"]["uid"],
+        "b7a0c6f2-1e3d-4f5a-9b8c-7d6e5f4a3b21"
+    );
     assert!(server.wait().success(), "{:?}", server.logs.lock().unwrap());
 }
 

@@ -14,6 +14,9 @@ use super::{Dependency, Environment, FileWrite, RenderOptions, Template};
 const MAX_TEMPLATE_DEPTH: usize = 200;
 /// Range iterations across one render, so a fuzzed `range 1000000000` ends.
 const MAX_ITERATIONS: u64 = 10_000_000;
+/// Largest output (and largest string a function may return). A secrets file
+/// this size is certainly a runaway template; stopping keeps memory bounded.
+pub(crate) const MAX_OUTPUT: usize = 64 << 20;
 
 /// An execution error: a message without secret values, and where.
 pub(crate) struct ExecError {
@@ -94,6 +97,9 @@ impl<'a> State<'a> {
                 let v = self.pipeline(dot, pipe)?;
                 if pipe.decl.is_empty() {
                     v.print_action(out);
+                }
+                if out.len() > MAX_OUTPUT {
+                    return Err(self.err("rendered output exceeds 64 MiB"));
                 }
             }
             Node::If(c) => return self.if_with(dot, c, out, false),
@@ -283,7 +289,10 @@ impl<'a> State<'a> {
             vals.push(f);
         }
         let pos = self.pos;
-        let r = funcs::call(self, name, vals);
+        let r = funcs::call(self, name, vals).and_then(|v| match &v {
+            Value::Str(s) if s.len() > MAX_OUTPUT => Err("result exceeds 64 MiB".to_string()),
+            _ => Ok(v),
+        });
         self.pos = pos;
         r.map_err(|m| ExecError {
             pos,

@@ -177,6 +177,14 @@ fn str_args<'v>(name: &str, args: &'v [Value], want: usize) -> Result<Vec<&'v st
     args.iter().map(want_str).collect()
 }
 
+/// Refuses a replacement whose result would pass the output limit.
+fn check_growth(len: usize, hits: usize, per_hit: usize) -> Result<(), String> {
+    if len.saturating_add(hits.saturating_mul(per_hit)) > super::exec::MAX_OUTPUT {
+        return Err("result exceeds 64 MiB".into());
+    }
+    Ok(())
+}
+
 /// `k=v` arguments of `secret` and `pkiCert`: split at the first `=`, both sides trimmed.
 fn kv_pairs(rest: &[&str]) -> Result<BTreeMap<String, String>, String> {
     let mut m = BTreeMap::new();
@@ -543,6 +551,12 @@ pub(crate) fn call(st: &mut State<'_>, name: &str, args: Vec<Value>) -> FResult 
         "toTitle" => Ok(Value::str(&to_title(str_args(name, &args, 1)?[0]))),
         "replaceAll" => {
             let a = str_args(name, &args, 3)?;
+            let hits = if a[0].is_empty() {
+                a[2].chars().count() + 1
+            } else {
+                a[2].matches(a[0]).count()
+            };
+            check_growth(a[2].len(), hits, a[1].len())?;
             Ok(Value::str(&a[2].replace(a[0], a[1])))
         }
         "regexMatch" => {
@@ -555,6 +569,13 @@ pub(crate) fn call(st: &mut State<'_>, name: &str, args: Vec<Value>) -> FResult 
             let a = str_args(name, &args, 3)?;
             let re = regex::Regex::new(a[0])
                 .map_err(|_| "regexReplaceAll: invalid regular expression".to_string())?;
+            // `$1` expansions copy at most the whole input per match.
+            let per_hit = if a[1].contains('$') {
+                a[1].len() + a[2].len()
+            } else {
+                a[1].len()
+            };
+            check_growth(a[2].len(), re.find_iter(a[2]).count(), per_hit)?;
             Ok(Value::str(&re.replace_all(a[2], a[1])))
         }
         "indent" => {
@@ -563,6 +584,9 @@ pub(crate) fn call(st: &mut State<'_>, name: &str, args: Vec<Value>) -> FResult 
             let s = want_str(&args[1])?;
             if n < 0 {
                 return Err("indent value must be a positive integer".into());
+            }
+            if (n as usize).saturating_mul(s.len().max(1)) > super::exec::MAX_OUTPUT {
+                return Err("result exceeds 64 MiB".into());
             }
             Ok(Value::str(&indent(n as usize, s)))
         }
@@ -613,7 +637,7 @@ pub(crate) fn call(st: &mut State<'_>, name: &str, args: Vec<Value>) -> FResult 
                     ));
                 }
             };
-            if stop.saturating_sub(start) > 10_000_000 {
+            if stop.saturating_sub(start) > 1_000_000 {
                 return Err("loop: range too large".into());
             }
             Ok(Value::List(Rc::new(

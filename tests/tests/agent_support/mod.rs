@@ -115,14 +115,22 @@ pub fn read(path: &Path) -> Option<String> {
 
 /// Polls `check` every 50 ms until it returns `Some` or `timeout` passes (then panics with
 /// `what` and the agent log).
-pub fn eventually<T>(agent: &Agent, what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn eventually<T>(
+    agent: &Agent,
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = check() {
             return v;
         }
         if Instant::now() > deadline {
-            panic!("timed out waiting for {what}\n--- agent log ---\n{}", agent.log());
+            panic!(
+                "timed out waiting for {what}\n--- agent log ---\n{}",
+                agent.log()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -12,9 +12,13 @@ pub(crate) fn settings() -> InjectorSettings {
         settings: InjectorSettings,
     }
     use clap::Parser as _;
-    Flags::try_parse_from(["kagi-webhook", "--vault-address", "https://vault.example:8200"])
-        .map(|flags| flags.settings)
-        .unwrap_or_default()
+    Flags::try_parse_from([
+        "kagi-webhook",
+        "--vault-address",
+        "https://vault.example:8200",
+    ])
+    .map(|flags| flags.settings)
+    .unwrap_or_default()
 }
 
 fn pod(annotations: Value) -> Value {
@@ -84,8 +88,13 @@ fn answer_of(body: &[u8]) -> (Value, Outcome) {
 }
 
 fn decoded_patch(response: &Value) -> Option<json_patch::Patch> {
-    let encoded = response.pointer("/response/patch")?.as_str().expect("patch is base64 text");
-    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).expect("base64");
+    let encoded = response
+        .pointer("/response/patch")?
+        .as_str()
+        .expect("patch is base64 text");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("base64");
     Some(serde_json::from_slice(&bytes).expect("patch is a JSON patch"))
 }
 
@@ -103,10 +112,16 @@ fn unannotated_pod_is_allowed_untouched_with_its_uid() {
     let (response, outcome) = answer_of(&pod_create(API_VERSIONS[0], "apps", pod(json!({}))));
     assert_eq!(response["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(response["kind"], "AdmissionReview");
-    assert_eq!(response["response"]["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+    assert_eq!(
+        response["response"]["uid"],
+        "705ab4f5-6393-11e8-b7cc-42010a800002"
+    );
     assert_eq!(response["response"]["allowed"], true);
     assert!(response["response"].get("patch").is_none(), "{response}");
-    assert!(response["response"].get("patchType").is_none(), "{response}");
+    assert!(
+        response["response"].get("patchType").is_none(),
+        "{response}"
+    );
     assert!(matches!(outcome, Outcome::Skipped { .. }), "{outcome:?}");
 }
 
@@ -120,39 +135,78 @@ fn answers_v1beta1_in_v1beta1() {
 #[test]
 fn other_kinds_are_allowed_without_a_patch() {
     let kind = json!({"group": "apps", "version": "v1", "kind": "Deployment"});
-    let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}});
-    let (response, outcome) =
-        answer_of(&request(API_VERSIONS[0], "CREATE", kind, "apps", deployment));
+    let deployment =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}});
+    let (response, outcome) = answer_of(&request(
+        API_VERSIONS[0],
+        "CREATE",
+        kind,
+        "apps",
+        deployment,
+    ));
     assert_eq!(response["response"]["allowed"], true);
     assert!(response["response"].get("patch").is_none());
-    assert_eq!(outcome, Outcome::Ignored { reason: "not a Pod" });
+    assert_eq!(
+        outcome,
+        Outcome::Ignored {
+            reason: "not a Pod"
+        }
+    );
 }
 
 #[test]
 fn pod_updates_are_allowed_without_a_patch() {
     let kind = json!({"group": "", "version": "v1", "kind": "Pod"});
-    let (response, outcome) = answer_of(&request(API_VERSIONS[0], "UPDATE", kind, "apps", annotated()));
+    let (response, outcome) = answer_of(&request(
+        API_VERSIONS[0],
+        "UPDATE",
+        kind,
+        "apps",
+        annotated(),
+    ));
     assert_eq!(response["response"]["allowed"], true);
     assert!(response["response"].get("patch").is_none());
-    assert_eq!(outcome, Outcome::Ignored { reason: "not a CREATE" });
+    assert_eq!(
+        outcome,
+        Outcome::Ignored {
+            reason: "not a CREATE"
+        }
+    );
 }
 
 #[test]
 fn pod_subresources_are_ignored() {
-    let mut body: Value = serde_json::from_slice(&pod_create(API_VERSIONS[0], "apps", annotated())).unwrap();
+    let mut body: Value =
+        serde_json::from_slice(&pod_create(API_VERSIONS[0], "apps", annotated())).unwrap();
     body["request"]["subResource"] = json!("ephemeralcontainers");
     let (response, outcome) = answer_of(&serde_json::to_vec(&body).unwrap());
     assert!(response["response"].get("patch").is_none());
-    assert_eq!(outcome, Outcome::Ignored { reason: "a Pod subresource" });
+    assert_eq!(
+        outcome,
+        Outcome::Ignored {
+            reason: "a Pod subresource"
+        }
+    );
 }
 
 #[test]
 fn refuses_a_body_that_is_not_an_admission_review() {
-    for body in [&b"not json"[..], b"{}", b"[1,2]", b"{\"kind\":\"AdmissionReview\"}"] {
-        assert!(review(body, &settings()).is_err(), "{}", String::from_utf8_lossy(body));
+    for body in [
+        &b"not json"[..],
+        b"{}",
+        b"[1,2]",
+        b"{\"kind\":\"AdmissionReview\"}",
+    ] {
+        assert!(
+            review(body, &settings()).is_err(),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
     }
     let wrong_kind = br#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod","request":null}"#;
-    assert!(matches!(review(wrong_kind, &settings()), Err(ReviewError::WrongKind(kind)) if kind == "Pod"));
+    assert!(
+        matches!(review(wrong_kind, &settings()), Err(ReviewError::WrongKind(kind)) if kind == "Pod")
+    );
 }
 
 #[test]
@@ -160,13 +214,19 @@ fn refuses_an_unknown_review_version() {
     let body = pod_create("admission.k8s.io/v2", "apps", pod(json!({})));
     let error = review(&body, &settings()).unwrap_err();
     assert!(matches!(&error, ReviewError::UnsupportedVersion(v) if v == "admission.k8s.io/v2"));
-    assert!(error.to_string().contains("admission.k8s.io/v1beta1"), "{error}");
+    assert!(
+        error.to_string().contains("admission.k8s.io/v1beta1"),
+        "{error}"
+    );
 }
 
 #[test]
 fn refuses_a_review_without_request() {
     let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#;
-    assert!(matches!(review(body, &settings()), Err(ReviewError::MissingRequest)));
+    assert!(matches!(
+        review(body, &settings()),
+        Err(ReviewError::MissingRequest)
+    ));
 }
 
 #[test]
@@ -175,7 +235,10 @@ fn unreadable_pod_asking_for_injection_is_denied_with_its_uid() {
     object["spec"]["containers"] = json!("not a list");
     let (response, outcome) = answer_of(&pod_create(API_VERSIONS[0], "apps", object));
     assert_eq!(response["response"]["allowed"], false);
-    assert_eq!(response["response"]["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+    assert_eq!(
+        response["response"]["uid"],
+        "705ab4f5-6393-11e8-b7cc-42010a800002"
+    );
     let message = response["response"]["status"]["message"].as_str().unwrap();
     assert!(message.contains("could not be read"), "{message}");
     assert!(matches!(outcome, Outcome::Denied { namespace, .. } if namespace == "apps"));
@@ -202,8 +265,16 @@ fn pod_with_unknown_fields(annotations: Value) -> Value {
 }
 
 fn assert_unknown_fields_kept(patched: &Value) {
-    assert_eq!(patched["metadata"]["futureMetadata"], json!({"kept": true}), "{patched}");
-    assert_eq!(patched["spec"]["futurePodField"], json!({"mode": "quantum"}), "{patched}");
+    assert_eq!(
+        patched["metadata"]["futureMetadata"],
+        json!({"kept": true}),
+        "{patched}"
+    );
+    assert_eq!(
+        patched["spec"]["futurePodField"],
+        json!({"mode": "quantum"}),
+        "{patched}"
+    );
     let app = patched["spec"]["containers"]
         .as_array()
         .unwrap()
@@ -242,19 +313,28 @@ fn pod_patch_never_removes_fields_unknown_to_k8s_openapi() {
         .metadata
         .annotations
         .get_or_insert_with(Default::default)
-        .insert("vault.hashicorp.com/agent-inject-status".into(), "injected".into());
+        .insert(
+            "vault.hashicorp.com/agent-inject-status".into(),
+            "injected".into(),
+        );
 
     let patch = pod_patch(&before, &after).unwrap();
     assert!(!patch.0.is_empty());
     assert!(
-        !patch.0.iter().any(|op| matches!(op, json_patch::PatchOperation::Remove(_))),
+        !patch
+            .0
+            .iter()
+            .any(|op| matches!(op, json_patch::PatchOperation::Remove(_))),
         "{patch:?}"
     );
     let mut patched = raw;
     json_patch::patch(&mut patched, &patch).expect("patch applies to the raw pod");
     assert_unknown_fields_kept(&patched);
     assert_eq!(container_names(&patched, "initContainers"), ["vault-agent"]);
-    assert_eq!(patched["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"], "injected");
+    assert_eq!(
+        patched["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"],
+        "injected"
+    );
 }
 
 #[test]
@@ -267,13 +347,19 @@ fn annotated_pod_gets_the_agent_and_keeps_unknown_fields() {
     let mut patched = raw;
     json_patch::patch(&mut patched, &patch).expect("patch applies to the raw pod");
     assert_unknown_fields_kept(&patched);
-    let agents: Vec<String> = [container_names(&patched, "initContainers"), container_names(&patched, "containers")]
-        .concat()
-        .into_iter()
-        .filter(|name| name.starts_with("vault-agent"))
-        .collect();
+    let agents: Vec<String> = [
+        container_names(&patched, "initContainers"),
+        container_names(&patched, "containers"),
+    ]
+    .concat()
+    .into_iter()
+    .filter(|name| name.starts_with("vault-agent"))
+    .collect();
     assert!(!agents.is_empty(), "{patched}");
-    assert_eq!(patched["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"], "injected");
+    assert_eq!(
+        patched["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"],
+        "injected"
+    );
     assert!(matches!(outcome, Outcome::Injected { namespace, .. } if namespace == "apps"));
 }
 
@@ -283,9 +369,15 @@ fn invalid_annotation_is_denied_with_a_message_naming_it() {
     let (response, outcome) = answer_of(&pod_create(API_VERSIONS[1], "apps", object));
     assert_eq!(response["apiVersion"], "admission.k8s.io/v1beta1");
     assert_eq!(response["response"]["allowed"], false, "{response}");
-    assert_eq!(response["response"]["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+    assert_eq!(
+        response["response"]["uid"],
+        "705ab4f5-6393-11e8-b7cc-42010a800002"
+    );
     let message = response["response"]["status"]["message"].as_str().unwrap();
-    assert!(message.contains("agent-inject") && message.contains("tRuE"), "{message}");
+    assert!(
+        message.contains("agent-inject") && message.contains("tRuE"),
+        "{message}"
+    );
     assert!(matches!(outcome, Outcome::Denied { .. }));
 }
 
@@ -303,7 +395,8 @@ fn system_namespaces_are_denied_only_when_asking_for_injection() {
 #[test]
 fn already_injected_pod_is_left_alone() {
     let mut object = annotated();
-    object["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"] = json!("injected");
+    object["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"] =
+        json!("injected");
     let (response, outcome) = answer_of(&pod_create(API_VERSIONS[0], "apps", object));
     assert_eq!(response["response"]["allowed"], true);
     assert!(response["response"].get("patch").is_none());
@@ -335,14 +428,57 @@ fn classifies_injections_like_vault_k8s_metrics() {
         vec![named("vault-agent-init"), named("migrate")],
         vec![named("app"), named("vault-agent")],
     );
-    assert_eq!(injection_type(&before, &classic), InjectionType::InitAndSidecar);
-    let init_only = with_containers(vec![named("vault-agent-init"), named("migrate")], vec![named("app")]);
+    assert_eq!(
+        injection_type(&before, &classic),
+        InjectionType::InitAndSidecar
+    );
+    let init_only = with_containers(
+        vec![named("vault-agent-init"), named("migrate")],
+        vec![named("app")],
+    );
     assert_eq!(injection_type(&before, &init_only), InjectionType::InitOnly);
-    let sidecar_only = with_containers(vec![named("migrate")], vec![named("app"), named("vault-agent")]);
-    assert_eq!(injection_type(&before, &sidecar_only), InjectionType::SidecarOnly);
+    let sidecar_only = with_containers(
+        vec![named("migrate")],
+        vec![named("app"), named("vault-agent")],
+    );
+    assert_eq!(
+        injection_type(&before, &sidecar_only),
+        InjectionType::SidecarOnly
+    );
     let mut native = named("vault-agent");
     native.restart_policy = Some("Always".into());
     native.startup_probe = Some(Probe::default());
     let native = with_containers(vec![native, named("migrate")], vec![named("app")]);
-    assert_eq!(injection_type(&before, &native), InjectionType::InitAndSidecar);
+    assert_eq!(
+        injection_type(&before, &native),
+        InjectionType::InitAndSidecar
+    );
+}
+
+#[test]
+fn unknown_fields_of_the_apps_init_containers_stay_with_their_container() {
+    let mut raw = annotated();
+    raw["spec"]["initContainers"] = json!([
+        {"name": "migrate", "image": "m", "futureField": "migrate's"},
+        {"name": "warm", "image": "w", "futureField": "warm's"}
+    ]);
+    let (response, _) = answer_of(&pod_create(API_VERSIONS[0], "apps", raw.clone()));
+    let patch = decoded_patch(&response).expect("a patch");
+    assert!(
+        !patch
+            .0
+            .iter()
+            .any(|op| matches!(op, json_patch::PatchOperation::Remove(_))),
+        "{patch:?}"
+    );
+    let mut patched = raw;
+    json_patch::patch(&mut patched, &patch).unwrap();
+    for container in patched["spec"]["initContainers"].as_array().unwrap() {
+        let expected = match container["name"].as_str().unwrap() {
+            "migrate" => json!("migrate's"),
+            "warm" => json!("warm's"),
+            _ => Value::Null,
+        };
+        assert_eq!(container["futureField"], expected, "{container}");
+    }
 }

@@ -40,7 +40,11 @@ spec:
     assert!(injected.report.is_empty());
     // Strings that look like other YAML types stay strings for every YAML reader.
     for quoted in ["\"yes\"", "\"8080\"", "\"true\""] {
-        assert!(injected.yaml.contains(quoted), "{quoted} in\n{}", injected.yaml);
+        assert!(
+            injected.yaml.contains(quoted),
+            "{quoted} in\n{}",
+            injected.yaml
+        );
     }
 }
 
@@ -95,8 +99,14 @@ fn kinds_of_other_api_groups_are_not_workloads() {
 
 #[test]
 fn reports_unreadable_input() {
-    assert!(matches!(inject("{not json", &settings(), None), Err(InjectError::Json(_))));
-    assert!(matches!(inject("a: [unclosed", &settings(), None), Err(InjectError::Yaml(_))));
+    assert!(matches!(
+        inject("{not json", &settings(), None),
+        Err(InjectError::Json(_))
+    ));
+    assert!(matches!(
+        inject("a: [unclosed", &settings(), None),
+        Err(InjectError::Yaml(_))
+    ));
 }
 
 fn pod(spec: Value) -> Pod {
@@ -111,9 +121,17 @@ fn simulated_token_mounts_every_container_and_comes_out_cleanly() {
     }));
     let with = with_simulated_token(&before).expect("a token to simulate");
     let spec = with.spec.as_ref().unwrap();
-    for container in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+    for container in spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+    {
         let mounts = container.volume_mounts.as_ref().unwrap();
-        assert!(mounts.iter().any(|m| m.mount_path == TOKEN_MOUNT_PATH), "{}", container.name);
+        assert!(
+            mounts.iter().any(|m| m.mount_path == TOKEN_MOUNT_PATH),
+            "{}",
+            container.name
+        );
     }
     assert_eq!(spec.volumes.as_ref().unwrap().len(), 1);
     assert_eq!(without_simulated_token(with, &before), before);
@@ -121,7 +139,8 @@ fn simulated_token_mounts_every_container_and_comes_out_cleanly() {
 
 #[test]
 fn no_simulated_token_when_opted_out_or_already_mounted() {
-    let opted_out = pod(json!({"automountServiceAccountToken": false, "containers": [{"name": "a"}]}));
+    let opted_out =
+        pod(json!({"automountServiceAccountToken": false, "containers": [{"name": "a"}]}));
     assert!(with_simulated_token(&opted_out).is_none());
     let mounted = pod(json!({"containers": [{"name": "a", "volumeMounts": [
         {"name": "kube-api-access-abcde", "mountPath": TOKEN_MOUNT_PATH}]}]}));

@@ -80,6 +80,9 @@ mod tests {
     #[test]
     fn rejects_unknown_levels_listing_the_known_ones() {
         let error = parse_level("verbose").unwrap_err();
-        assert!(error.contains("verbose") && error.contains("notice"), "{error}");
+        assert!(
+            error.contains("verbose") && error.contains("notice"),
+            "{error}"
+        );
     }
 }

@@ -43,9 +43,7 @@ impl CertSource {
 
 /// A TLS 1.2+ server config (ring, HTTP/2 and HTTP/1.1 by ALPN) that asks `resolver` for
 /// the certificate on every handshake.
-pub fn server_config(
-    resolver: Arc<dyn ResolvesServerCert>,
-) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<Arc<ServerConfig>, TlsError> {
     // The provider is named here rather than taken from the process default so that the
     // server cannot end up on another provider whatever else is linked in.
     let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
