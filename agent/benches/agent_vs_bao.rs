@@ -69,8 +69,8 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Returns (time to first render, RSS in KiB after settling) for one run.
-fn run_once(c: &Contender, out: &Path) -> (Duration, u64) {
+/// Returns (time to first render, RSS in KiB after settling, SIGTERM-to-exit) for one run.
+fn run_once(c: &Contender, out: &Path) -> (Duration, u64, Duration) {
     let _ = std::fs::remove_dir_all(out);
     std::fs::create_dir_all(out).unwrap();
     let started = Instant::now();
@@ -97,7 +97,18 @@ fn run_once(c: &Contender, out: &Path) -> (Duration, u64) {
     }
     let first_render = started.elapsed();
     std::thread::sleep(SETTLE);
-    (first_render, rss_kib(running.0.id()))
+    let rss = rss_kib(running.0.id());
+    let stopping = Instant::now();
+    kagi_tests::procs::signal(running.0.id(), "TERM").unwrap();
+    while running.0.try_wait().unwrap().is_none() {
+        assert!(
+            stopping.elapsed() < Duration::from_secs(30),
+            "{} ignored SIGTERM",
+            c.name
+        );
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    (first_render, rss, stopping.elapsed())
 }
 
 fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
@@ -139,16 +150,18 @@ fn main() {
     );
     let mut results = Vec::new();
     for c in &contenders {
-        let runs: Vec<(Duration, u64)> = (0..RUNS)
+        let runs: Vec<(Duration, u64, Duration)> = (0..RUNS)
             .map(|_| run_once(c, &dir.path().join("out")))
             .collect();
         let ttfr = median(runs.iter().map(|r| r.0).collect());
         let rss = median(runs.iter().map(|r| r.1).collect());
+        let stop = median(runs.iter().map(|r| r.2).collect());
         println!(
-            "  {:<11} time to first render (median) {:>8.1} ms   steady RSS (median) {:>7.1} MiB",
+            "  {:<11} time to first render (median) {:>8.1} ms   steady RSS (median) {:>7.1} MiB   SIGTERM to exit (median) {:>7.1} ms",
             c.name,
             ttfr.as_secs_f64() * 1000.0,
-            rss as f64 / 1024.0
+            rss as f64 / 1024.0,
+            stop.as_secs_f64() * 1000.0
         );
         results.push((ttfr, rss));
     }

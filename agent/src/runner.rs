@@ -4,7 +4,7 @@
 //! Rendering is multi-pass as in consul-template: a template whose dependencies are not all
 //! known yet is not written; the missing ones are fetched and the template is rendered again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -276,9 +276,21 @@ impl Runner {
                 }
             }
         }
+        let used: HashSet<Dependency> = wanted.iter().map(|(d, _)| d.clone()).collect();
         for (dep, destination) in wanted {
             self.ensure_task(dep, destination);
         }
+        // A dependency no template asks for any more (a dynamic path moved on) stops polling.
+        let mut brain = self.brain.lock().expect("not poisoned");
+        self.tasks.retain(|dep, task| {
+            let keep = used.contains(dep);
+            if !keep {
+                task.abort();
+                brain.remove(dep);
+            }
+            keep
+        });
+        drop(brain);
         for cmd in commands {
             if let Err(err) = render::run_command(&cmd, COMMAND_TIMEOUT).await {
                 error!(error = %err, "template command failed");
@@ -308,10 +320,6 @@ impl Runner {
         self.tasks.insert(dep, task);
     }
 
-    /// Tasks for dependencies no template uses any more are stopped.
-    pub fn running_tasks(&self) -> usize {
-        self.tasks.len()
-    }
 }
 
 /// Logs a runner failure once, with advice.

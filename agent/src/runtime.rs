@@ -35,6 +35,10 @@ pub enum AgentError {
     Login(#[from] LoginError),
     #[error(transparent)]
     Runner(#[from] RunnerError),
+    /// Init-container mode stopped before every template rendered: exiting 0 would let the
+    /// pod start its app without secrets.
+    #[error("stopped before every template was rendered")]
+    Interrupted,
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -173,6 +177,7 @@ impl Agent {
             }
             None => match self.login_with_backoff(&mut shutdown).await? {
                 Some(token) => token,
+                None if self.config.exit_after_auth => return Err(AgentError::Interrupted),
                 None => return Ok(()),
             },
         };
@@ -292,7 +297,7 @@ impl Agent {
                 // runner's tasks are aborted when it is dropped below.
                 tokio::select! {
                     biased;
-                    _ = shutdown.wait() => return Ok(()),
+                    _ = shutdown.wait() => return stopped(once),
                     true = token_changed => None,
                     result = run => Some(result),
                 }
@@ -320,8 +325,8 @@ impl Agent {
                             let _ = reauth.try_send(());
                             tokio::select! {
                                 biased;
-                                _ = shutdown.wait() => return Ok(()),
-                                changed = rx.changed() => if changed.is_err() { return Ok(()) },
+                                _ = shutdown.wait() => return stopped(once),
+                                changed = rx.changed() => if changed.is_err() { return stopped(once) },
                             }
                             let token = rx.borrow_and_update().clone();
                             *current.lock().expect("not poisoned") = token;
@@ -329,7 +334,7 @@ impl Agent {
                         None => {
                             let token = match self.login_with_backoff(shutdown).await? {
                                 Some(token) => token,
-                                None => return Ok(()),
+                                None => return stopped(once),
                             };
                             self.write_sinks(&token);
                             *current.lock().expect("not poisoned") = token;
@@ -349,7 +354,7 @@ impl Agent {
                     let pause = restart.next(schedule::jitter());
                     tokio::select! {
                         biased;
-                        _ = shutdown.wait() => return Ok(()),
+                        _ = shutdown.wait() => return stopped(once),
                         _ = tokio::time::sleep(pause) => {}
                     }
                 }
@@ -432,6 +437,15 @@ impl Agent {
             Ok(()) => info!(accessor = %token.accessor, "revoked token"),
             Err(err) => warn!(error = %err, "cannot revoke token"),
         }
+    }
+}
+
+/// The result of a shutdown request: fine for a sidecar, a failure for an unfinished init.
+fn stopped(once: bool) -> Result<(), AgentError> {
+    if once {
+        Err(AgentError::Interrupted)
+    } else {
+        Ok(())
     }
 }
 

@@ -50,6 +50,14 @@ pub fn forward_signals(trigger: Trigger) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    // SIGHUP reloads Vault Agent's config; kagi has nothing to reload, but the default action
+    // would kill the process, so note it and carry on.
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP received; configuration reload is not supported, ignoring");
+        }
+    });
     tokio::spawn(async move {
         // Either arm only awaits a signal stream, so whichever loses the race loses nothing.
         tokio::select! {

@@ -158,12 +158,17 @@ fn denied_login_names_role_mount_and_service_account() {
 fn approle_login_reads_role_and_secret_id_files() {
     let bao = start_bao();
     bao.setup(&["auth", "enable", "approle"]).unwrap();
-    bao.setup(&["write", "auth/approle/role/app", "token_policies=app"]).unwrap();
-    let role_id = bao.bao_json(&["read", "auth/approle/role/app/role-id"]).unwrap()["data"]["role_id"]
+    bao.setup(&["write", "auth/approle/role/app", "token_policies=app"])
+        .unwrap();
+    let role_id = bao
+        .bao_json(&["read", "auth/approle/role/app/role-id"])
+        .unwrap()["data"]["role_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let secret_id = bao.bao_json(&["write", "-f", "auth/approle/role/app/secret-id"]).unwrap()["data"]["secret_id"]
+    let secret_id = bao
+        .bao_json(&["write", "-f", "auth/approle/role/app/secret-id"])
+        .unwrap()["data"]["secret_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -177,7 +182,12 @@ fn approle_login_reads_role_and_secret_id_files() {
         "secret_id_file_path": secret_file.display().to_string(),
         "remove_secret_id_file_after_reading": false
     } });
-    let mut cfg = config(&bao.addr(), method, &dir.path().join("token"), vec![template(&out, TEMPLATE)]);
+    let mut cfg = config(
+        &bao.addr(),
+        method,
+        &dir.path().join("token"),
+        vec![template(&out, TEMPLATE)],
+    );
     cfg["exit_after_auth"] = json!(true);
     let mut agent = Agent::start_with(dir.path(), "approle", &cfg, &[("VAULT_LOG_FORMAT", "json")]);
     let status = agent.wait_exit(Duration::from_secs(30)).expect("exits");
@@ -185,7 +195,8 @@ fn approle_login_reads_role_and_secret_id_files() {
     assert!(status.success(), "{log}");
     assert_eq!(read(&out).as_deref(), Some(SECRET));
     for line in log.lines() {
-        let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let entry: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         assert!(entry["level"].is_string(), "{line}");
     }
     assert_log_clean(&log, &[SECRET, &secret_id]);

@@ -11,7 +11,12 @@ use kagi_tests::openbao::OpenBao;
 use kagi_tests::setup;
 use serde_json::{Value, json};
 
-fn failing_config(bao: &OpenBao, dir: &std::path::Path, out: &std::path::Path, exit: bool) -> Value {
+fn failing_config(
+    bao: &OpenBao,
+    dir: &std::path::Path,
+    out: &std::path::Path,
+    exit: bool,
+) -> Value {
     let token_file = dir.join("root-token");
     std::fs::write(&token_file, bao.root_token()).unwrap();
     let mut method = token_file_method(&token_file);
@@ -21,7 +26,10 @@ fn failing_config(bao: &OpenBao, dir: &std::path::Path, out: &std::path::Path, e
         &bao.addr(),
         method,
         &dir.join("sink"),
-        vec![template(out, "{{ with secret \"secret/missing\" }}{{ .Data.data.v }}{{ end }}")],
+        vec![template(
+            out,
+            "{{ with secret \"secret/missing\" }}{{ .Data.data.v }}{{ end }}",
+        )],
     );
     cfg["vault"]["retry"] = json!({ "num_retries": 2 });
     cfg["template_config"] = json!({ "exit_on_retry_failure": exit });
@@ -33,11 +41,27 @@ fn exhausted_retries_exit_1_with_exit_on_retry_failure() {
     let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
-    let mut agent = Agent::start(dir.path(), "exit", &failing_config(&bao, dir.path(), &out, true));
-    let status = agent.wait_exit(Duration::from_secs(20)).expect("agent gives up");
+    let mut agent = Agent::start(
+        dir.path(),
+        "exit",
+        &failing_config(&bao, dir.path(), &out, true),
+    );
+    let status = agent
+        .wait_exit(Duration::from_secs(20))
+        .expect("agent gives up");
     assert_eq!(status.code(), Some(1), "{}", agent.log());
-    assert!(agent.log().contains("no secret exists at secret/data/missing"), "{}", agent.log());
-    assert_eq!(bao.count_requests("secret/data/missing"), 3, "one read and two retries");
+    assert!(
+        agent
+            .log()
+            .contains("no secret exists at secret/data/missing"),
+        "{}",
+        agent.log()
+    );
+    assert_eq!(
+        bao.count_requests("secret/data/missing"),
+        3,
+        "one read and two retries"
+    );
     assert!(!out.exists(), "nothing rendered");
 }
 
@@ -46,12 +70,21 @@ fn without_exit_on_retry_failure_the_runner_restarts_and_recovers() {
     let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
-    let mut agent = Agent::start(dir.path(), "restart", &failing_config(&bao, dir.path(), &out, false));
+    let mut agent = Agent::start(
+        dir.path(),
+        "restart",
+        &failing_config(&bao, dir.path(), &out, false),
+    );
     eventually(&agent, "a runner restart", Duration::from_secs(20), || {
-        agent.log().contains("restarting after backoff").then_some(())
+        agent
+            .log()
+            .contains("restarting after backoff")
+            .then_some(())
     });
     assert!(agent.is_running());
     setup::put_kv(&bao, "secret/missing", &[("v", "found")]).unwrap();
-    eventually(&agent, "recovery", Duration::from_secs(20), || read(&out).filter(|s| s == "found"));
+    eventually(&agent, "recovery", Duration::from_secs(20), || {
+        read(&out).filter(|s| s == "found")
+    });
     assert!(agent.is_running());
 }

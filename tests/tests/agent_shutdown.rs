@@ -115,6 +115,14 @@ fn quit_endpoint_stops_the_agent_when_enabled() {
         request("GET")
     });
     assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    let metrics = {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(stream, "GET /agent/v1/metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(metrics.contains("kagi_agent_logins_total 1"), "{metrics}");
     assert!(agent.is_running());
     let answer = request("POST").expect("quit answered");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");

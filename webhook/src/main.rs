@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use kagi_webhook::server::{self, ServeArgs, logging::LogArgs};
 use kagi_webhook::settings::InjectorSettings;
-use kagi_webhook::{admission, inject};
+use kagi_webhook::{admission, annotations, inject};
 
 /// Injects the Vault/OpenBao agent into annotated Pods (a vault-k8s-compatible webhook).
 #[derive(Debug, Parser)]
@@ -68,6 +68,17 @@ enum Command {
         /// More DNS names or IP addresses for the certificate (comma-separated or repeated).
         #[arg(long = "host", value_delimiter = ',')]
         hosts: Vec<String>,
+    },
+
+    /// Print the annotation reference (Markdown), generated from the parser's own list.
+    Annotations {
+        /// Markdown table (the only format; accepted so scripts can say what they expect).
+        #[arg(long)]
+        markdown: bool,
+
+        /// Rewrite the annotation section of this README in place instead of printing.
+        #[arg(long, value_name = "README")]
+        update_readme: Option<PathBuf>,
     },
 }
 
@@ -155,6 +166,27 @@ fn run() -> anyhow::Result<()> {
                 written.tls_key.display(),
                 written.hosts.join(", ")
             );
+        }
+        Command::Annotations {
+            markdown: _,
+            update_readme: None,
+        } => print!("{}", annotations::markdown_table()),
+        Command::Annotations {
+            markdown: _,
+            update_readme: Some(path),
+        } => {
+            let readme = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let updated = annotations::readme_with_table(&readme).with_context(|| {
+                format!(
+                    "{} has no {} ... {} section",
+                    path.display(),
+                    annotations::README_BEGIN,
+                    annotations::README_END
+                )
+            })?;
+            std::fs::write(&path, updated)
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
     Ok(())

@@ -22,9 +22,11 @@ fn kagi(args: &[&str], stdin: &[u8]) -> Output {
     for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("AGENT_INJECT_")) {
         command.env_remove(name);
     }
+    command.args(args);
+    if matches!(args.first(), Some(&"review" | &"inject")) {
+        command.args(["--vault-address", VAULT]);
+    }
     let mut child = command
-        .args(args)
-        .args(["--vault-address", VAULT])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -374,4 +376,32 @@ fn inject_reads_stdin_and_passes_unannotated_pods_through() {
     let docs: Vec<Value> = serde_saphyr::from_multiple(std::str::from_utf8(&out).unwrap()).unwrap();
     let expected: Vec<Value> = serde_saphyr::from_multiple(input).unwrap();
     assert_eq!(docs, expected);
+}
+
+#[test]
+fn annotations_prints_the_table_and_updates_a_readme_in_place() {
+    let table = String::from_utf8(succeeded(kagi(&["annotations", "--markdown"], b""))).unwrap();
+    assert!(table.contains("| `agent-inject` |"), "{table}");
+    assert!(table.contains("`agent-inject-secret-"), "{table}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let readme = dir.path().join("README.md");
+    let before = "# x\n<!-- section:annotations -->\nSTALE-TABLE\n<!-- /section:annotations -->\ntail\n";
+    std::fs::write(&readme, before).unwrap();
+    succeeded(kagi(
+        &["annotations", "--update-readme", readme.to_str().unwrap()],
+        b"",
+    ));
+    let after = std::fs::read_to_string(&readme).unwrap();
+    assert!(
+        after.contains(&table) && !after.contains("STALE-TABLE") && after.ends_with("tail\n"),
+        "{after}"
+    );
+
+    std::fs::write(&readme, "# no markers\n").unwrap();
+    let output = kagi(
+        &["annotations", "--update-readme", readme.to_str().unwrap()],
+        b"",
+    );
+    assert!(!output.status.success());
 }

@@ -11,6 +11,26 @@
 //! `=error` with [`RenderOptions::error_on_missing_key`]), and the encoders of
 //! the Go libraries consul-template uses. `tests/templates/` is the
 //! differential corpus that checks this against a real `bao agent`.
+//!
+//! Functions: Go's built-ins (`and or not eq ne lt le gt ge len index slice
+//! print printf println html js urlquery call`) and consul-template's `secret
+//! secrets pkiCert env mustEnv envOrDefault file writeToFile executeTemplate
+//! toJSON toJSONPretty toUnescapedJSON toUnescapedJSONPretty toYAML toTOML
+//! parseJSON parseYAML parseBool parseInt parseUint parseFloat base64Encode
+//! base64Decode base64URLEncode base64URLDecode split splitToMap join trimSpace
+//! trim trimPrefix trimSuffix toLower toUpper toTitle replaceAll regexMatch
+//! regexReplaceAll indent contains containsAll containsAny containsNone
+//! containsNotAll in loop add subtract multiply divide modulo minimum maximum
+//! sha256Hex md5sum hmacSHA256Hex timestamp`. Anything else (Sprig, `plugin`,
+//! `sockaddr`, `scratch`, Consul/Nomad functions) is a parse error naming it.
+//!
+//! Known differences from Vault Agent: strings are UTF-8, so `base64Decode`
+//! of binary data is lossy; Go's `int`/`int64` split is not modelled (an
+//! `int64` from `parseInt` is accepted where Go wants `int`); `parseYAML`
+//! follows YAML 1.2 (`yes` stays a string); floats from Vault lose their exact
+//! spelling (serde_json keeps values, not text; exponents print as `1e-06`);
+//! `printf` lacks `%#v`, `%U` and precision for `%g`; limits stop runaway
+//! templates (64 MiB of output, 10 million range iterations, nesting depth 200).
 
 use std::collections::{BTreeMap, HashMap};
 

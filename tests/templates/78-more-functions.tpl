@@ -1,0 +1,1 @@
+{{ hmacSHA256Hex "message" "key" }} {{ parseUint "42" }} {{ parseUint "" }} {{ with secret "kv1/typed" }}{{ .Data.hosts | containsNotAll .Data.tags }} {{ .Data.tags | containsNotAll .Data.tags }}{{ end }} {{ mustEnv "KAGI_TPL_TEST" | toUpper }}
