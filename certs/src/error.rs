@@ -65,6 +65,9 @@ pub enum CertError {
         source: Box<kube::Error>,
     },
 
+    #[error("cannot build the caBundle patch: {0}")]
+    Patch(#[source] serde_json::Error),
+
     #[error("gave up writing {what} after {attempts} conflicting writes by others")]
     Contended { what: String, attempts: usize },
 }

@@ -529,8 +529,8 @@ impl AutoTls {
         if ops.len() == 1 {
             return Ok(());
         }
-        let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(ops))
-            .map_err(|e| CertError::X509(format!("internal: bad JSON patch: {e}")))?;
+        let patch: json_patch::Patch =
+            serde_json::from_value(serde_json::Value::Array(ops)).map_err(CertError::Patch)?;
         self.webhooks
             .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
             .await
