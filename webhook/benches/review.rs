@@ -4,6 +4,7 @@
 //! `cargo bench -p kagi-webhook --bench review`; criterion's `thrpt` line is reviews/s.
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use clap::Parser;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -95,7 +96,13 @@ fn review(c: &mut Criterion) {
         reviewed.outcome
     );
     let mut group = c.benchmark_group("admission");
-    group.throughput(Throughput::Elements(1));
+    // A review takes well under a millisecond: a few seconds give a stable figure without
+    // holding a shared 2-core box for long.
+    group
+        .throughput(Throughput::Elements(1))
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
     group.bench_function("review_pod_with_5_secrets", |b| {
         b.iter(|| admission::review(black_box(&body), &settings).expect("reviewable"))
     });

@@ -35,6 +35,8 @@ pub struct PodRunner {
     namespace: String,
     issuer: ServiceAccountIssuer,
     programs: Programs,
+    /// Why a default program is not registered (reported when a container needs one).
+    missing_programs: Vec<String>,
     files: BTreeMap<String, Vec<(String, String)>>,
     key_refs: BTreeMap<(String, String), String>,
     probe_interval: Duration,
@@ -46,15 +48,18 @@ impl PodRunner {
     /// built `kagi-agent` and the harness's `kagi-test-app` are registered when present.
     pub fn new(namespace: &str, issuer: &ServiceAccountIssuer) -> PodRunner {
         let mut programs = Programs::default();
+        let mut missing_programs = Vec::new();
         for name in ["kagi-agent", "kagi-test-app"] {
-            if let Ok(path) = bins::binary(name) {
-                programs.insert(name, path);
+            match bins::binary(name) {
+                Ok(path) => programs.insert(name, path),
+                Err(e) => missing_programs.push(e.to_string()),
             }
         }
         PodRunner {
             namespace: namespace.to_string(),
             issuer: issuer.clone(),
             programs,
+            missing_programs,
             files: BTreeMap::new(),
             key_refs: BTreeMap::new(),
             probe_interval: Duration::from_millis(100),
@@ -268,7 +273,13 @@ impl PodRunner {
             mounts.push((path.to_string(), host));
         }
         let paths = PathMap::new(mounts);
-        let (program, args) = self.programs.resolve(spec)?;
+        let (program, args) = self.programs.resolve(spec).map_err(|e| {
+            if self.missing_programs.is_empty() {
+                e
+            } else {
+                e.context(self.missing_programs.join("; "))
+            }
+        })?;
         let args = args.iter().map(|a| paths.map_word(a)).collect();
         let mut env = Vec::new();
         for (key, value) in container::resolve_env(spec, facts, &self.key_refs)? {
