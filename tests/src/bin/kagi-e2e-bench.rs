@@ -101,6 +101,7 @@ fn main() -> anyhow::Result<()> {
     // Pod start: from handing the mutated pod to the kubelet until the app container starts
     // (agent started, logged in, rendered, startup probe passed).
     let runner = PodRunner::new(NAMESPACE, &issuer);
+    let mut renders = Vec::new();
     let mut startups = Vec::new();
     let mut memory = Vec::new();
     for index in 0..pods {
@@ -109,6 +110,14 @@ fn main() -> anyhow::Result<()> {
         let admission = webhook.admit(&object, NAMESPACE)?;
         let start = Instant::now();
         let running = runner.run(&admission.object)?;
+        let rendered = running
+            .host_path("app", "/vault/secrets/config")
+            .context("the app mounts /vault/secrets")?;
+        let deadline = start + Duration::from_secs(60);
+        while !rendered.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        renders.push(start.elapsed());
         running.wait_running(Duration::from_secs(60))?;
         startups.push(start.elapsed());
         // Let the agent settle into its steady state before reading its memory.
@@ -122,6 +131,8 @@ fn main() -> anyhow::Result<()> {
         }
         running.delete();
     }
+    summary("pod scheduled -> secret file rendered", renders);
+    // Includes the runner's 100 ms startup-probe period (a kubelet's is >= 1 s).
     summary("pod scheduled -> app started (native sidecar)", startups);
     if !memory.is_empty() {
         memory.sort();
