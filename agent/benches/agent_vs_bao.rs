@@ -70,7 +70,7 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// Returns (time to first render, RSS in KiB after settling, SIGTERM-to-exit) for one run.
-fn run_once(c: &Contender, out: &Path) -> (Duration, u64, Duration) {
+fn run_once(c: &Contender, out: &Path, settle: Duration) -> (Duration, u64, Duration) {
     let _ = std::fs::remove_dir_all(out);
     std::fs::create_dir_all(out).unwrap();
     let started = Instant::now();
@@ -96,7 +96,7 @@ fn run_once(c: &Contender, out: &Path) -> (Duration, u64, Duration) {
         std::thread::sleep(Duration::from_micros(500));
     }
     let first_render = started.elapsed();
-    std::thread::sleep(SETTLE);
+    std::thread::sleep(settle);
     let rss = rss_kib(running.0.id());
     let stopping = Instant::now();
     kagi_tests::procs::signal(running.0.id(), "TERM").unwrap();
@@ -121,6 +121,13 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    // Under `cargo test --benches` (no `--bench` flag) one quick run each is a smoke test.
+    let full = std::env::args().any(|a| a == "--bench");
+    let (runs, settle) = if full {
+        (RUNS, SETTLE)
+    } else {
+        (1, Duration::from_secs(1))
+    };
     let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
     for i in 0..TEMPLATES {
         setup::put_kv(
@@ -145,13 +152,13 @@ fn main() {
         },
     ];
     println!(
-        "agent_vs_bao: {TEMPLATES} KV v2 templates, token_file auth, {RUNS} runs each, RSS {}s after first render",
-        SETTLE.as_secs()
+        "agent_vs_bao: {TEMPLATES} KV v2 templates, token_file auth, {runs} runs each, RSS {}s after first render",
+        settle.as_secs()
     );
     let mut results = Vec::new();
     for c in &contenders {
-        let runs: Vec<(Duration, u64, Duration)> = (0..RUNS)
-            .map(|_| run_once(c, &dir.path().join("out")))
+        let runs: Vec<(Duration, u64, Duration)> = (0..runs)
+            .map(|_| run_once(c, &dir.path().join("out"), settle))
             .collect();
         let ttfr = median(runs.iter().map(|r| r.0).collect());
         let rss = median(runs.iter().map(|r| r.1).collect());

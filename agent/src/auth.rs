@@ -126,8 +126,7 @@ impl Method {
         }
     }
 
-    /// Whether tokens from this method can be replaced by logging in again. A `token_file`
-    /// token cannot: when it runs out, the agent can only re-read the file.
+    /// The auth mount (without `auth/`) the login goes to; `token` for `token_file`.
     pub fn mount(&self) -> &str {
         match self {
             Method::Kubernetes { mount, .. }

@@ -34,6 +34,8 @@ pub mod schedule;
 #[cfg(feature = "runtime")]
 pub mod signal;
 #[cfg(feature = "runtime")]
+pub mod sink;
+#[cfg(feature = "runtime")]
 pub mod state;
 #[cfg(feature = "runtime")]
 pub mod vault;

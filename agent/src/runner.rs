@@ -281,16 +281,17 @@ impl Runner {
             self.ensure_task(dep, destination);
         }
         // A dependency no template asks for any more (a dynamic path moved on) stops polling.
-        let mut brain = self.brain.lock().expect("not poisoned");
-        self.tasks.retain(|dep, task| {
-            let keep = used.contains(dep);
-            if !keep {
-                task.abort();
-                brain.remove(dep);
-            }
-            keep
-        });
-        drop(brain);
+        {
+            let mut brain = self.brain.lock().expect("not poisoned");
+            self.tasks.retain(|dep, task| {
+                let keep = used.contains(dep);
+                if !keep {
+                    task.abort();
+                    brain.remove(dep);
+                }
+                keep
+            });
+        }
         for cmd in commands {
             if let Err(err) = render::run_command(&cmd, COMMAND_TIMEOUT).await {
                 error!(error = %err, "template command failed");
@@ -319,7 +320,6 @@ impl Runner {
         ));
         self.tasks.insert(dep, task);
     }
-
 }
 
 /// Logs a runner failure once, with advice.

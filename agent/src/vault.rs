@@ -203,10 +203,6 @@ impl Vault {
         Ok(Vault { base })
     }
 
-    pub fn address(&self) -> &str {
-        self.base.settings.address.as_str()
-    }
-
     /// A client that sends `token` (empty: no token header, for logins).
     pub fn with_token(&self, token: &str) -> Session {
         let mut client = VaultClient {
@@ -452,20 +448,6 @@ mod secs {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_secs)
     }
-}
-
-/// Extracts the error list of an `errors` body (used in log lines; never holds secrets).
-pub fn describe(value: &Value) -> String {
-    value
-        .get("errors")
-        .and_then(Value::as_array)
-        .map(|errs| {
-            errs.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-        .unwrap_or_default()
 }
 
 /// Sorted string keys of a LIST response (`data.keys`); empty when absent.

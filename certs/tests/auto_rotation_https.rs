@@ -211,10 +211,11 @@ async fn thousand_requests_succeed_while_the_ca_rotates() {
         ..Store::default()
     }));
     let settings = AutoTlsSettings {
-        // CA rotated after 3 s (90 % of 4 s, whole seconds); serving certificates renewed
-        // every second or so.
-        ca_lifetime: Duration::from_secs(4),
-        serving_lifetime: Duration::from_secs(2),
+        // CA rotated after 9 s (90 % of 10 s); serving certificates renewed every few
+        // seconds. The margin between the switch to the new CA and the old CA's expiry (1 s)
+        // must outlast scheduling delays on a loaded 2-core CI machine.
+        ca_lifetime: Duration::from_secs(10),
+        serving_lifetime: Duration::from_secs(3),
         backdate: Duration::ZERO,
         resync: Duration::from_millis(50),
         retry_min: Duration::from_millis(10),
@@ -229,7 +230,11 @@ async fn thousand_requests_succeed_while_the_ca_rotates() {
 
     let mut cas_seen = HashSet::new();
     let mut failures = Vec::new();
-    for i in 0..1000 {
+    // At least 1,000 requests, and keep going until 200 have been served after a rotation
+    // (bounded, so a CA that never rotates ends the loop and fails the assertion below).
+    let mut rotated_at = None;
+    let mut i = 0;
+    while (i < 1000 || rotated_at.is_none_or(|at| i < at + 200)) && i < 20_000 {
         let (bundle, current) = {
             let store = store.lock().unwrap();
             (store.ca_bundle(), store.current_ca())
@@ -245,12 +250,15 @@ async fn thousand_requests_succeed_while_the_ca_rotates() {
             Ok(response) => failures.push(format!("request {i}: bad response {response:?}")),
             Err(error) => failures.push(format!("request {i}: {error}")),
         }
-        // Spread the requests over several CA lifetimes.
+        if rotated_at.is_none() && cas_seen.len() >= 2 {
+            rotated_at = Some(i);
+        }
+        i += 1;
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     assert!(
         failures.is_empty(),
-        "{} of 1000 requests failed: {failures:#?}",
+        "{} of {i} requests failed: {failures:#?}",
         failures.len()
     );
     assert!(

@@ -88,3 +88,32 @@ fn without_exit_on_retry_failure_the_runner_restarts_and_recovers() {
     });
     assert!(agent.is_running());
 }
+
+#[test]
+fn sigterm_before_the_first_render_fails_the_init_container() {
+    let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.txt");
+    let mut cfg = failing_config(&bao, dir.path(), &out, true);
+    cfg["vault"]["retry"] = json!({ "num_retries": 50 });
+    cfg["exit_after_auth"] = json!(true);
+    let mut agent = Agent::start(dir.path(), "interrupted", &cfg);
+    eventually(&agent, "a failed read", Duration::from_secs(20), || {
+        agent.log().contains("fetch failed; retrying").then_some(())
+    });
+    agent.signal("TERM");
+    let status = agent
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits on SIGTERM");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "an unfinished init must not look successful\n{}",
+        agent.log()
+    );
+    assert!(
+        agent
+            .log()
+            .contains("stopped before every template was rendered")
+    );
+}

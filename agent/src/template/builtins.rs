@@ -99,7 +99,7 @@ pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
 /// consul-template's `in`: membership for slices (same kind), substring for strings.
 pub(crate) fn contains_in(hay: &Value, needle: &Value) -> bool {
     let same = |e: &Value| match (e, needle) {
-        (Value::Int(a), Value::Int(b)) => a == b,
+        (Value::Int(a) | Value::Int64(a), Value::Int(b) | Value::Int64(b)) => a == b,
         (Value::Float(a), Value::Float(b)) => a == b,
         (Value::Str(a), Value::Str(b)) | (Value::Number(a), Value::Number(b)) => a == b,
         _ => false,
@@ -131,7 +131,7 @@ fn kind(v: &Value) -> Kind {
     match v {
         Value::Nil => Kind::Invalid,
         Value::Bool(_) => Kind::Bool,
-        Value::Int(_) => Kind::Int,
+        Value::Int(_) | Value::Int64(_) => Kind::Int,
         Value::Uint(_) => Kind::Uint,
         Value::Float(_) => Kind::Float,
         Value::Str(_) | Value::Number(_) => Kind::Str,
@@ -144,9 +144,8 @@ pub(crate) fn eq(a: &Value, b: &Value) -> Result<bool, String> {
     let (ka, kb) = (kind(a), kind(b));
     if ka != kb {
         return match (a, b) {
-            (Value::Int(i), Value::Uint(u)) | (Value::Uint(u), Value::Int(i)) => {
-                Ok(*i >= 0 && *i as u64 == *u)
-            }
+            (Value::Int(i) | Value::Int64(i), Value::Uint(u))
+            | (Value::Uint(u), Value::Int(i) | Value::Int64(i)) => Ok(*i >= 0 && *i as u64 == *u),
             _ if ka != Kind::Invalid && kb != Kind::Invalid => {
                 Err("incompatible types for comparison".into())
             }
@@ -155,7 +154,7 @@ pub(crate) fn eq(a: &Value, b: &Value) -> Result<bool, String> {
     }
     Ok(match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => x == y,
         (Value::Uint(x), Value::Uint(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         _ if ka == Kind::Str => a.as_str_kind() == b.as_str_kind(),
@@ -176,10 +175,10 @@ pub(crate) fn less(a: &Value, b: &Value) -> Result<bool, String> {
         return Err("invalid type for comparison".into());
     }
     Ok(match (a, b) {
-        (Value::Int(x), Value::Int(y)) => x < y,
+        (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => x < y,
         (Value::Uint(x), Value::Uint(y)) => x < y,
-        (Value::Int(x), Value::Uint(y)) => *x < 0 || (*x as u64) < *y,
-        (Value::Uint(x), Value::Int(y)) => *y >= 0 && *x < *y as u64,
+        (Value::Int(x) | Value::Int64(x), Value::Uint(y)) => *x < 0 || (*x as u64) < *y,
+        (Value::Uint(x), Value::Int(y) | Value::Int64(y)) => *y >= 0 && *x < *y as u64,
         (Value::Float(x), Value::Float(y)) => x < y,
         _ if ka == Kind::Str && kb == Kind::Str => a.as_str_kind() < b.as_str_kind(),
         _ => return Err("incompatible types for comparison".into()),
@@ -196,7 +195,7 @@ pub(crate) fn math(name: &str, a: &Value, b: &Value) -> FResult {
         F(f64),
     }
     let num = |v: &Value| match v {
-        Value::Int(i) => Ok(N::I(*i)),
+        Value::Int(i) | Value::Int64(i) => Ok(N::I(*i)),
         Value::Uint(u) => Ok(N::U(*u)),
         Value::Float(f) => Ok(N::F(*f)),
         other => Err(format!(
@@ -216,7 +215,7 @@ pub(crate) fn math(name: &str, a: &Value, b: &Value) -> FResult {
         N::F(f) => f as i64,
     };
     let back = |n: N| match n {
-        N::I(i) => Value::Int(i),
+        N::I(i) => Value::Int64(i),
         N::U(u) => Value::Uint(u),
         N::F(f) => Value::Float(f),
     };
@@ -239,7 +238,7 @@ pub(crate) fn math(name: &str, a: &Value, b: &Value) -> FResult {
                     .ok_or_else(|| "integer divide by zero".into()),
                 _ => as_i(x)
                     .checked_rem(as_i(y))
-                    .map(Value::Int)
+                    .map(Value::Int64)
                     .ok_or_else(|| "integer divide by zero".into()),
             };
         }
@@ -273,7 +272,7 @@ pub(crate) fn math(name: &str, a: &Value, b: &Value) -> FResult {
         "multiply" => Some(p.wrapping_mul(q)),
         _ => p.checked_div(q),
     };
-    r.map(Value::Int)
+    r.map(Value::Int64)
         .ok_or_else(|| "integer divide by zero".into())
 }
 
@@ -288,9 +287,13 @@ pub(crate) fn index(args: &[Value]) -> FResult {
     for i in idx {
         let pos = |len: usize| -> Result<usize, String> {
             match i {
-                Value::Int(n) if *n >= 0 && (*n as usize) < len => Ok(*n as usize),
+                Value::Int(n) | Value::Int64(n) if *n >= 0 && (*n as usize) < len => {
+                    Ok(*n as usize)
+                }
                 Value::Uint(n) if (*n as usize) < len => Ok(*n as usize),
-                Value::Int(_) | Value::Uint(_) => Err("index out of range".into()),
+                Value::Int(_) | Value::Int64(_) | Value::Uint(_) => {
+                    Err("index out of range".into())
+                }
                 Value::Nil => Err("cannot index slice/array with nil".into()),
                 other => Err(format!(
                     "cannot index slice/array with type {}",
@@ -348,8 +351,8 @@ pub(crate) fn slice(args: &[Value]) -> FResult {
     let mut b = [0usize, len, len];
     for (k, i) in idx.iter().enumerate() {
         b[k] = match i {
-            Value::Int(n) if *n >= 0 && (*n as usize) <= len => *n as usize,
-            Value::Int(_) => return Err("index out of range".into()),
+            Value::Int(n) | Value::Int64(n) if *n >= 0 && (*n as usize) <= len => *n as usize,
+            Value::Int(_) | Value::Int64(_) => return Err("index out of range".into()),
             other => {
                 return Err(format!(
                     "cannot index slice/array with type {}",

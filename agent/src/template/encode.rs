@@ -58,7 +58,7 @@ fn json_value(
     match v {
         Value::Nil | Value::NilPtr(_) | Value::Strings(None) => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => {
+        Value::Int(i) | Value::Int64(i) => {
             let _ = write!(out, "{i}");
         }
         Value::Uint(u) => {

@@ -403,12 +403,19 @@ fn range_items(v: &Value) -> Result<Vec<(Value, Value)>, String> {
             .iter()
             .map(|(k, e)| (Value::str(k), Value::str(e)))
             .collect(),
-        Value::Int(n) => {
+        Value::Int(n) | Value::Int64(n) => {
             if *n > MAX_ITERATIONS as i64 {
                 return Err("range: too many iterations".into());
             }
             (0..(*n).max(0))
-                .map(|i| (Value::Int(i), Value::Int(i)))
+                .map(|i| {
+                    let e = if matches!(v, Value::Int64(_)) {
+                        Value::Int64(i)
+                    } else {
+                        Value::Int(i)
+                    };
+                    (e.clone(), e)
+                })
                 .collect()
         }
         other => return Err(format!("range can't iterate over {}", other.type_name())),

@@ -453,10 +453,10 @@ pub(crate) fn call(st: &mut State<'_>, name: &str, args: Vec<Value>) -> FResult 
         "parseInt" => {
             let a = str_args(name, &args, 1)?;
             if a[0].is_empty() {
-                return Ok(Value::Int(0));
+                return Ok(Value::Int64(0));
             }
             a[0].parse::<i64>()
-                .map(Value::Int)
+                .map(Value::Int64)
                 .map_err(|_| "parseInt: invalid syntax".into())
         }
         "parseUint" => {
@@ -614,7 +614,7 @@ pub(crate) fn call(st: &mut State<'_>, name: &str, args: Vec<Value>) -> FResult 
         "loop" => {
             let to64 = |v: &Value| -> Result<i64, String> {
                 match v {
-                    Value::Int(i) => Ok(*i),
+                    Value::Int(i) | Value::Int64(i) => Ok(*i),
                     Value::Uint(u) => Ok(*u as i64),
                     Value::Str(s) | Value::Number(s) => {
                         if s.is_empty() {
@@ -641,7 +641,7 @@ pub(crate) fn call(st: &mut State<'_>, name: &str, args: Vec<Value>) -> FResult 
                 return Err("loop: range too large".into());
             }
             Ok(Value::List(Rc::new(
-                (start..stop).map(Value::Int).collect(),
+                (start..stop).map(Value::Int64).collect(),
             )))
         }
 

@@ -65,7 +65,9 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
             if chars.peek().map(|c| c.1) == Some('*') {
                 chars.next();
                 let v = match args.get(*argi) {
-                    Some(Value::Int(i)) if *i >= 0 => Some((*i as usize).min(1_000_000)),
+                    Some(Value::Int(i) | Value::Int64(i)) if *i >= 0 => {
+                        Some((*i as usize).min(1_000_000))
+                    }
                     _ => None,
                 };
                 *argi += 1;
@@ -250,7 +252,7 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, spec: Spec) {
         _ if verb == 'v' => {
             let mut s = String::new();
             match arg {
-                Value::Int(i) if spec.plus => s = format!("{i:+}"),
+                Value::Int(i) | Value::Int64(i) if spec.plus => s = format!("{i:+}"),
                 Value::Str(x) | Value::Number(x) if spec.sharp => s = go_quote(x),
                 _ => fmt_v(arg, &mut s, true),
             }
@@ -258,7 +260,10 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, spec: Spec) {
                 out,
                 &s,
                 spec,
-                matches!(arg, Value::Int(_) | Value::Uint(_) | Value::Float(_)),
+                matches!(
+                    arg,
+                    Value::Int(_) | Value::Int64(_) | Value::Uint(_) | Value::Float(_)
+                ),
             );
         }
         Value::Str(s) | Value::Number(s) => match verb {
@@ -289,9 +294,9 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, spec: Spec) {
             't' => pad(out, if *b { "true" } else { "false" }, spec, false),
             _ => bad_verb(out, arg, verb),
         },
-        Value::Int(_) | Value::Uint(_) => {
+        Value::Int(_) | Value::Int64(_) | Value::Uint(_) => {
             let (neg, mag) = match arg {
-                Value::Int(i) => (*i < 0, i.unsigned_abs()),
+                Value::Int(i) | Value::Int64(i) => (*i < 0, i.unsigned_abs()),
                 Value::Uint(u) => (false, *u),
                 _ => (false, 0),
             };

@@ -437,6 +437,27 @@ fn errors_never_carry_secret_values() {
 }
 
 #[test]
+fn int_and_int64_are_distinct_go_types() {
+    let e = TestEnv::default();
+    assert_eq!(
+        r(
+            &e,
+            "{{ printf \"%T %T %T %T\" 1 (parseInt \"2\") (add 1 2) (len \"x\") }}"
+        ),
+        "int int64 int64 int"
+    );
+    let err = render_with(&e, "{{ indent (parseInt \"2\") \"x\" }}").unwrap_err();
+    assert!(err.to_string().contains("expected int; got int64"), "{err}");
+    assert_eq!(
+        r(
+            &e,
+            "{{ eq (parseInt \"2\") 2 }} {{ index (split \",\" \"a,b\") (parseInt \"1\") }}"
+        ),
+        "true b"
+    );
+}
+
+#[test]
 fn duplicate_defines_follow_go() {
     let e = TestEnv::default();
     assert!(

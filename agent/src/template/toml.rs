@@ -153,7 +153,7 @@ fn toml_float(f: f64) -> String {
 fn toml_inline(v: &Value, out: &mut String) -> Result<(), String> {
     match v {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => {
+        Value::Int(i) | Value::Int64(i) => {
             let _ = write!(out, "{i}");
         }
         Value::Uint(u) => {

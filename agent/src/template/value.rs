@@ -16,7 +16,10 @@ use std::rc::Rc;
 pub(crate) enum Value {
     Nil,
     Bool(bool),
+    /// Go `int` (number literals, `len`, range indexes).
     Int(i64),
+    /// Go `int64` (`parseInt`, `loop`, and consul-template's math results).
+    Int64(i64),
     Uint(u64),
     Float(f64),
     /// `json.Number`: a string kind that prints and encodes as its digits.
@@ -83,6 +86,7 @@ impl Value {
             Value::Nil => "<nil>",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
             Value::Uint(_) => "uint64",
             Value::Float(_) => "float64",
             Value::Number(_) => "json.Number",
@@ -101,7 +105,7 @@ impl Value {
         match self {
             Value::Nil | Value::NilPtr(_) => false,
             Value::Bool(b) => *b,
-            Value::Int(i) => *i != 0,
+            Value::Int(i) | Value::Int64(i) => *i != 0,
             Value::Uint(u) => *u != 0,
             Value::Float(f) => *f != 0.0,
             Value::Number(s) | Value::Str(s) => !s.is_empty(),
@@ -154,7 +158,7 @@ pub(crate) fn fmt_v(v: &Value, out: &mut String, top: bool) {
     match v {
         Value::Nil | Value::NilPtr(_) => out.push_str("<nil>"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => {
+        Value::Int(i) | Value::Int64(i) => {
             let _ = write!(out, "{i}");
         }
         Value::Uint(u) => {

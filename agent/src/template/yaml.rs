@@ -131,7 +131,7 @@ fn yaml_scalar_into(v: &Value, indent: usize, out: &mut String) {
     match v {
         Value::Nil | Value::NilPtr(_) => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => {
+        Value::Int(i) | Value::Int64(i) => {
             let _ = write!(out, "{i}");
         }
         Value::Uint(u) => {

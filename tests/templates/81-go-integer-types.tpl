@@ -1,0 +1,1 @@
+{{ printf "%T %T %T %T %T %T" 1 (parseInt "2") (add 1 2) (len "x") (parseFloat "1") (multiply 2 1.5) }} {{ range $i, $e := loop 2 }}{{ printf "%T/%T" $i $e }} {{ end }}{{ maximum (parseInt "3") 2 | printf "%T" }}

@@ -1,0 +1,1 @@
+{{ indent (parseInt "2") "x" }}
