@@ -501,7 +501,12 @@ pub(crate) fn call(st: &mut State<'_>, name: &str, args: Vec<Value>) -> FResult 
             let bytes = engine
                 .decode(clean)
                 .map_err(|_| format!("{name}: illegal base64 data"))?;
-            Ok(Value::str(&String::from_utf8_lossy(&bytes)))
+            // Go strings carry any bytes; ours are UTF-8. Refuse binary data
+            // rather than write a silently corrupted file.
+            let text = String::from_utf8(bytes).map_err(|_| {
+                format!("{name}: decoded data is binary, not UTF-8 text (not supported by kagi)")
+            })?;
+            Ok(Value::str(&text))
         }
 
         "split" => {

@@ -25,7 +25,7 @@
 //! `sockaddr`, `scratch`, Consul/Nomad functions) is a parse error naming it.
 //!
 //! Known differences from Vault Agent: strings are UTF-8, so `base64Decode`
-//! of binary data is lossy; `parseYAML` follows YAML 1.2 (`yes` stays a string); floats from Vault lose their exact
+//! of binary data is an error (Vault Agent writes the raw bytes); `parseYAML` follows YAML 1.2 (`yes` stays a string); floats from Vault lose their exact
 //! spelling (serde_json keeps values, not text; exponents print as `1e-06`);
 //! `printf` lacks `%#v`, `%U` and precision for `%g`; limits stop runaway
 //! templates (64 MiB of output, 10 million range iterations, nesting depth 200).

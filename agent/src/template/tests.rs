@@ -458,6 +458,12 @@ fn int_and_int64_are_distinct_go_types() {
 }
 
 #[test]
+fn binary_base64_is_refused_not_corrupted() {
+    let err = render_with(&TestEnv::default(), "{{ base64Decode \"/w==\" }}").unwrap_err();
+    assert!(err.to_string().contains("binary"), "{err}");
+}
+
+#[test]
 fn duplicate_defines_follow_go() {
     let e = TestEnv::default();
     assert!(
