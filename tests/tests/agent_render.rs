@@ -5,7 +5,7 @@
 
 mod agent_support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -14,8 +14,39 @@ use base64::Engine;
 use kagi_tests::openbao::OpenBao;
 use kagi_tests::setup;
 use serde_json::{Value, json};
+use tempfile::TempDir;
 
 const PASSWORD: &str = "p4ss-kagi-7731";
+
+/// A seeded OpenBao and a temp dir holding its root token (`token`) and a source
+/// template (`app.tpl`).
+fn seeded_bao() -> (OpenBao, TempDir, PathBuf, PathBuf) {
+    let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
+    seed(&bao);
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, bao.root_token()).unwrap();
+    let source = dir.path().join("app.tpl");
+    std::fs::write(
+        &source,
+        "{{ with secret \"secret/app\" }}user={{ .Data.data.user }}{{ end }}\n",
+    )
+    .unwrap();
+    (bao, dir, token_file, source)
+}
+
+/// An init-mode (`exit_after_auth`) config logging in with `token_file`, sinking the token at
+/// `sink` and rendering [`templates`] into `out`.
+fn init_config(bao: &OpenBao, token_file: &Path, sink: &Path, out: &Path, source: &Path) -> Value {
+    let mut cfg = config(
+        &bao.addr(),
+        token_file_method(token_file),
+        sink,
+        templates(out, source),
+    );
+    cfg["exit_after_auth"] = json!(true);
+    cfg
+}
 
 fn seed(bao: &OpenBao) {
     setup::put_kv(
@@ -72,28 +103,12 @@ fn expected() -> [(&'static str, String); 6] {
 
 #[test]
 fn init_mode_renders_every_template_once_and_exits_zero() {
-    let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
-    seed(&bao);
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, bao.root_token()).unwrap();
-    let source = dir.path().join("app.tpl");
-    std::fs::write(
-        &source,
-        "{{ with secret \"secret/app\" }}user={{ .Data.data.user }}{{ end }}\n",
-    )
-    .unwrap();
+    let (bao, dir, token_file, source) = seeded_bao();
     let out = dir.path().join("kagi");
     std::fs::create_dir(&out).unwrap();
     let sink = dir.path().join("kagi-token");
     let ready = dir.path().join("ready");
-    let mut cfg = config(
-        &bao.addr(),
-        token_file_method(&token_file),
-        &sink,
-        templates(&out, &source),
-    );
-    cfg["exit_after_auth"] = json!(true);
+    let mut cfg = init_config(&bao, &token_file, &sink, &out, &source);
     cfg["kagi"] = json!({ "ready_file": ready.display().to_string() });
 
     let probe = |cfg_path: &Path| {
@@ -144,13 +159,7 @@ fn init_mode_renders_every_template_once_and_exits_zero() {
     // The same config through VAULT_CONFIG (base64), as the webhook injects it.
     let env_out = dir.path().join("env-out");
     std::fs::create_dir(&env_out).unwrap();
-    let mut env_cfg = config(
-        &bao.addr(),
-        token_file_method(&token_file),
-        &sink,
-        templates(&env_out, &source),
-    );
-    env_cfg["exit_after_auth"] = json!(true);
+    let env_cfg = init_config(&bao, &token_file, &sink, &env_out, &source);
     let encoded =
         base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&env_cfg).unwrap());
     let status = Command::new(kagi_tests::bins::binary("kagi-agent").unwrap())
@@ -166,27 +175,12 @@ fn init_mode_renders_every_template_once_and_exits_zero() {
 
 #[test]
 fn bao_agent_accepts_the_same_config_and_renders_the_same_bytes() {
-    let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
-    seed(&bao);
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, bao.root_token()).unwrap();
-    let source = dir.path().join("app.tpl");
-    std::fs::write(
-        &source,
-        "{{ with secret \"secret/app\" }}user={{ .Data.data.user }}{{ end }}\n",
-    )
-    .unwrap();
+    let (bao, dir, token_file, source) = seeded_bao();
     let (kagi_out, bao_out) = (dir.path().join("kagi"), dir.path().join("bao"));
     for (out, name) in [(&kagi_out, "kagi"), (&bao_out, "bao")] {
         std::fs::create_dir(out).unwrap();
-        let mut cfg = config(
-            &bao.addr(),
-            token_file_method(&token_file),
-            &dir.path().join(format!("{name}-token")),
-            templates(out, &source),
-        );
-        cfg["exit_after_auth"] = json!(true);
+        let sink = dir.path().join(format!("{name}-token"));
+        let cfg = init_config(&bao, &token_file, &sink, out, &source);
         let path = dir.path().join(format!("{name}.json"));
         std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
         let status = if name == "kagi" {

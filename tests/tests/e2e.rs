@@ -140,12 +140,41 @@ fn annotations(role: &str, extra: &[(&str, &str)]) -> Value {
     Value::Object(map)
 }
 
-/// A template rendering a PostgreSQL URL from `database/creds/<role>`.
-fn db_url_template(env: &Env, role: &str) -> String {
-    format!(
+/// A database role `role` (credentials live `ttl`, at most `max_ttl`) that `ns`/`sa` may read,
+/// and a pod whose app logs in to PostgreSQL with the URL the agent renders to
+/// /vault/secrets/db; `extra_annotations` come first, `extra_args` last.
+fn db_pod(
+    env: &Env,
+    (ns, sa, role): (&str, &str, &str),
+    (ttl, max_ttl): (&str, &str),
+    extra_annotations: &[(&str, &str)],
+    extra_args: &[&str],
+) -> Value {
+    setup::enable_database(&env.bao, &env.pg, role, ttl, max_ttl).unwrap();
+    grant(
+        env,
+        role,
+        ns,
+        sa,
+        &format!(r#"path "database/creds/{role}" {{ capabilities = ["read"] }}"#),
+        &[],
+    );
+    let secret = format!("database/creds/{role}");
+    let template = format!(
         "{{{{ with secret \"database/creds/{role}\" }}}}postgresql://{{{{ .Data.username }}}}:{{{{ .Data.password }}}}@127.0.0.1:{}/postgres?sslmode=disable{{{{ end }}}}",
         env.pg.port()
-    )
+    );
+    let mut extra = extra_annotations.to_vec();
+    extra.push(("agent-inject-secret-db", &secret));
+    extra.push(("agent-inject-template-db", &template));
+    let mut args = vec![
+        "--require",
+        "/vault/secrets/db",
+        "--db-url-file",
+        "/vault/secrets/db",
+    ];
+    args.extend_from_slice(extra_args);
+    pod(ns, sa, annotations(role, &extra), &args, "Always")
 }
 
 fn db_user(url: &str) -> String {
@@ -171,35 +200,7 @@ fn leases_under(env: &Env, prefix: &str) -> Vec<String> {
 fn database_credentials_are_used_renewed_and_reissued_at_max_ttl() {
     let env = env();
     let (ns, sa, role) = ("e2e-db", "web", "e2e-db");
-    setup::enable_database(&env.bao, &env.pg, role, "4s", "12s").unwrap();
-    grant(
-        env,
-        role,
-        ns,
-        sa,
-        &format!(r#"path "database/creds/{role}" {{ capabilities = ["read"] }}"#),
-        &[],
-    );
-    let template = db_url_template(env, role);
-    let manifest = pod(
-        ns,
-        sa,
-        annotations(
-            role,
-            &[
-                ("agent-inject-secret-db", &format!("database/creds/{role}")),
-                ("agent-inject-template-db", &template),
-            ],
-        ),
-        &[
-            "--require",
-            "/vault/secrets/db",
-            "--db-url-file",
-            "/vault/secrets/db",
-            "--watch",
-        ],
-        "Always",
-    );
+    let manifest = db_pod(env, (ns, sa, role), ("4s", "12s"), &[], &["--watch"]);
     let (_, pod) = run(env, ns, &manifest);
     pod.wait_running(WAIT).unwrap();
     let first = db_user(&pod.read_file("app", "/vault/secrets/db").unwrap());
@@ -272,34 +273,12 @@ fn pki_certificate_is_rendered() {
 fn classic_shape_creates_exactly_one_database_user() {
     let env = env();
     let (ns, sa, role) = ("e2e-classic", "web", "e2e-classic");
-    setup::enable_database(&env.bao, &env.pg, role, "1h", "2h").unwrap();
-    grant(
+    let manifest = db_pod(
         env,
-        role,
-        ns,
-        sa,
-        &format!(r#"path "database/creds/{role}" {{ capabilities = ["read"] }}"#),
+        (ns, sa, role),
+        ("1h", "2h"),
+        &[("agent-native-sidecar", "false")],
         &[],
-    );
-    let template = db_url_template(env, role);
-    let manifest = pod(
-        ns,
-        sa,
-        annotations(
-            role,
-            &[
-                ("agent-native-sidecar", "false"),
-                ("agent-inject-secret-db", &format!("database/creds/{role}")),
-                ("agent-inject-template-db", &template),
-            ],
-        ),
-        &[
-            "--require",
-            "/vault/secrets/db",
-            "--db-url-file",
-            "/vault/secrets/db",
-        ],
-        "Always",
     );
     let (admission, pod) = run(env, ns, &manifest);
     let spec = &admission.object["spec"];
@@ -500,34 +479,12 @@ fn wrong_role_fails_with_the_role_named_and_the_app_never_starts() {
 fn revoke_on_shutdown_leaves_no_lease_behind() {
     let env = env();
     let (ns, sa, role) = ("e2e-revoke", "web", "e2e-revoke");
-    setup::enable_database(&env.bao, &env.pg, role, "1h", "2h").unwrap();
-    grant(
+    let manifest = db_pod(
         env,
-        role,
-        ns,
-        sa,
-        &format!(r#"path "database/creds/{role}" {{ capabilities = ["read"] }}"#),
+        (ns, sa, role),
+        ("1h", "2h"),
+        &[("agent-revoke-on-shutdown", "true")],
         &[],
-    );
-    let template = db_url_template(env, role);
-    let manifest = pod(
-        ns,
-        sa,
-        annotations(
-            role,
-            &[
-                ("agent-revoke-on-shutdown", "true"),
-                ("agent-inject-secret-db", &format!("database/creds/{role}")),
-                ("agent-inject-template-db", &template),
-            ],
-        ),
-        &[
-            "--require",
-            "/vault/secrets/db",
-            "--db-url-file",
-            "/vault/secrets/db",
-        ],
-        "Always",
     );
     let (_, pod) = run(env, ns, &manifest);
     pod.wait_running(WAIT).unwrap();

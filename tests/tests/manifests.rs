@@ -437,18 +437,7 @@ fn vault_setup_script_configures_jwt_login_for_the_examples() {
     let jwks_file = bao.dir().join("jwks.json");
     std::fs::write(&jwks_file, jwks_of(issuer.public_key_pem()).to_string()).unwrap();
 
-    let out = Command::new("bash")
-        .arg(deploy_dir().join("examples/vault-setup.sh"))
-        .arg("jwt")
-        .env("VAULT_ADDR", bao.addr())
-        .env("VAULT_TOKEN", bao.root_token())
-        .env("VAULT_CLI", bao.bin())
-        .env("JWT_ISSUER", issuer.issuer())
-        .env(
-            "JWT_AUDIENCE",
-            "https://kubernetes.default.svc.cluster.local",
-        )
-        .env("JWKS_FILE", &jwks_file)
+    let out = setup_script_jwt(&bao, &issuer, &jwks_file)
         .env_remove("PGHOST")
         .output()
         .unwrap();
@@ -514,7 +503,20 @@ fn vault_setup_script_configures_jwt_login_for_the_examples() {
         .is_err()
     );
     // Running it again changes nothing that matters (idempotent).
-    let again = Command::new("bash")
+    let again = setup_script_jwt(&bao, &issuer, &jwks_file)
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+/// `vault-setup.sh jwt` against `bao`, trusting `issuer` through its JWKS in `jwks_file`.
+fn setup_script_jwt(bao: &OpenBao, issuer: &ServiceAccountIssuer, jwks_file: &Path) -> Command {
+    let mut script = Command::new("bash");
+    script
         .arg(deploy_dir().join("examples/vault-setup.sh"))
         .arg("jwt")
         .env("VAULT_ADDR", bao.addr())
@@ -525,14 +527,8 @@ fn vault_setup_script_configures_jwt_login_for_the_examples() {
             "JWT_AUDIENCE",
             "https://kubernetes.default.svc.cluster.local",
         )
-        .env("JWKS_FILE", &jwks_file)
-        .output()
-        .unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+        .env("JWKS_FILE", jwks_file);
+    script
 }
 
 /// The JWKS a cluster would publish at /openid/v1/jwks for a P-256 SubjectPublicKeyInfo PEM.

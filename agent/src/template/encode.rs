@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use super::value::{Value, format_float_json};
+use super::value::{Value, format_float_json, push_quoted};
 
 /// Data decoded by `parseJSON` (numbers are `float64`, as `json.Unmarshal` into
 /// `interface{}` makes them) or `parseYAML` (`ints` keeps integers as `int`).
@@ -72,34 +72,41 @@ fn json_value(
         }
         Value::Number(n) => out.push_str(if n.is_empty() { "0" } else { n }),
         Value::Str(s) => json_string(s, esc, out),
-        Value::List(l) => json_seq(l.iter().cloned(), l.len(), indent, depth, esc, out)?,
-        Value::Strings(Some(l)) => json_seq(
-            l.iter().map(|s| Value::str(s)),
-            l.len(),
+        Value::List(l) => json_container(
+            ['[', ']'],
+            l.iter().map(|e| (None, e.clone())),
             indent,
             depth,
             esc,
             out,
         )?,
-        Value::Map(m) => json_obj(
-            m.iter().map(|(k, v)| (k.as_str(), v.clone())),
-            m.len(),
+        Value::Strings(Some(l)) => json_container(
+            ['[', ']'],
+            l.iter().map(|e| (None, Value::str(e))),
             indent,
             depth,
             esc,
             out,
         )?,
-        Value::StrMap(m) => json_obj(
-            m.iter().map(|(k, v)| (k.as_str(), Value::str(v))),
-            m.len(),
+        Value::Map(m) => json_container(
+            ['{', '}'],
+            m.iter().map(|(k, v)| (Some(k.as_str()), v.clone())),
             indent,
             depth,
             esc,
             out,
         )?,
-        Value::Struct(s) => json_obj(
-            s.fields.iter().map(|(k, v)| (*k, v.clone())),
-            s.fields.len(),
+        Value::StrMap(m) => json_container(
+            ['{', '}'],
+            m.iter().map(|(k, v)| (Some(k.as_str()), Value::str(v))),
+            indent,
+            depth,
+            esc,
+            out,
+        )?,
+        Value::Struct(s) => json_container(
+            ['{', '}'],
+            s.fields.iter().map(|(k, v)| (Some(*k), v.clone())),
             indent,
             depth,
             esc,
@@ -109,42 +116,20 @@ fn json_value(
     Ok(())
 }
 
-fn json_seq(
-    items: impl Iterator<Item = Value>,
-    len: usize,
+/// An array (items without keys) or an object, laid out as Go's
+/// `json.Marshal` / `MarshalIndent` do; an empty one stays on one line.
+fn json_container<'k>(
+    [open, close]: [char; 2],
+    items: impl Iterator<Item = (Option<&'k str>, Value)>,
     indent: Option<&str>,
     depth: usize,
     esc: bool,
     out: &mut String,
 ) -> Result<(), String> {
-    out.push('[');
-    if len == 0 {
-        out.push(']');
-        return Ok(());
-    }
-    for (i, e) in items.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        json_newline(out, indent, depth + 1);
-        json_value(&e, indent, depth + 1, esc, out)?;
-    }
-    json_newline(out, indent, depth);
-    out.push(']');
-    Ok(())
-}
-
-fn json_obj<'k>(
-    items: impl Iterator<Item = (&'k str, Value)>,
-    len: usize,
-    indent: Option<&str>,
-    depth: usize,
-    esc: bool,
-    out: &mut String,
-) -> Result<(), String> {
-    out.push('{');
-    if len == 0 {
-        out.push('}');
+    let mut items = items.peekable();
+    out.push(open);
+    if items.peek().is_none() {
+        out.push(close);
         return Ok(());
     }
     for (i, (k, e)) in items.enumerate() {
@@ -152,42 +137,35 @@ fn json_obj<'k>(
             out.push(',');
         }
         json_newline(out, indent, depth + 1);
-        json_string(k, esc, out);
-        out.push(':');
-        if indent.is_some() {
-            out.push(' ');
+        if let Some(k) = k {
+            json_string(k, esc, out);
+            out.push(':');
+            if indent.is_some() {
+                out.push(' ');
+            }
         }
         json_value(&e, indent, depth + 1, esc, out)?;
     }
     json_newline(out, indent, depth);
-    out.push('}');
+    out.push(close);
     Ok(())
 }
 
 fn json_string(s: &str, esc: bool, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
+    push_quoted(out, s, |out, c| {
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
             '\x08' => out.push_str("\\b"),
             '\x0c' => out.push_str("\\f"),
-            '<' | '>' | '&' if esc => {
+            c if (c as u32) < 0x20
+                || matches!(c, '\u{2028}' | '\u{2029}')
+                || (esc && matches!(c, '<' | '>' | '&')) =>
+            {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
-            '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+            _ => return false,
         }
-    }
-    out.push('"');
+        true
+    });
 }
 
 #[cfg(test)]

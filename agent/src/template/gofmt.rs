@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::value::{Value, fmt_v, format_float_g};
+use super::value::{Value, fmt_v, format_float_g, push_quoted, push_spaced};
 
 fn is_string_kind(v: &Value) -> bool {
     matches!(v, Value::Str(_) | Value::Number(_))
@@ -153,14 +153,9 @@ fn bad_verb(out: &mut String, arg: &Value, verb: char) {
 }
 
 fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
+    let mut out = String::new();
+    push_quoted(&mut out, s, |out, c| {
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
             '\x07' => out.push_str("\\a"),
             '\x08' => out.push_str("\\b"),
             '\x0c' => out.push_str("\\f"),
@@ -168,10 +163,10 @@ fn go_quote(s: &str) -> String {
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }
-            c => out.push(c),
+            _ => return false,
         }
-    }
-    out.push('"');
+        true
+    });
     out
 }
 
@@ -190,63 +185,35 @@ fn sign_int(s: String, neg: bool, spec: Spec) -> String {
 fn format_arg(out: &mut String, arg: &Value, verb: char, spec: Spec) {
     match arg {
         // Containers apply the verb (and width) to each element, as Go does.
-        Value::List(l) if verb != 'T' => {
-            out.push('[');
-            for (i, e) in l.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                format_elem(out, e, verb, spec);
-            }
-            out.push(']');
-        }
+        Value::List(l) if verb != 'T' => push_spaced(out, "[", l.iter(), ']', |out, e| {
+            format_elem(out, e, verb, spec)
+        }),
         Value::Strings(l) if verb != 'T' => {
-            out.push('[');
-            for (i, e) in l.iter().flat_map(|l| l.iter()).enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                format_arg(out, &Value::str(e), verb, spec);
-            }
-            out.push(']');
+            push_spaced(out, "[", l.iter().flat_map(|l| l.iter()), ']', |out, e| {
+                format_arg(out, &Value::str(e), verb, spec)
+            })
         }
-        Value::Map(m) if verb != 'T' => {
-            out.push_str("map[");
-            for (i, (k, e)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                format_arg(out, &Value::str(k), verb, spec);
-                out.push(':');
-                format_elem(out, e, verb, spec);
-            }
-            out.push(']');
-        }
+        Value::Map(m) if verb != 'T' => push_spaced(out, "map[", m.iter(), ']', |out, (k, e)| {
+            format_arg(out, &Value::str(k), verb, spec);
+            out.push(':');
+            format_elem(out, e, verb, spec);
+        }),
         Value::StrMap(m) if verb != 'T' => {
-            out.push_str("map[");
-            for (i, (k, e)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
+            push_spaced(out, "map[", m.iter(), ']', |out, (k, e)| {
                 format_arg(out, &Value::str(k), verb, spec);
                 out.push(':');
                 format_arg(out, &Value::str(e), verb, spec);
-            }
-            out.push(']');
+            })
         }
         Value::Struct(st) if verb != 'T' => {
-            out.push_str(if st.type_name.starts_with('*') {
+            let open = if st.type_name.starts_with('*') {
                 "&{"
             } else {
                 "{"
+            };
+            push_spaced(out, open, st.fields.iter(), '}', |out, (_, e)| {
+                format_elem(out, e, verb, spec)
             });
-            for (i, (_, e)) in st.fields.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                format_elem(out, e, verb, spec);
-            }
-            out.push('}');
         }
         _ if verb == 'T' => pad(out, arg.type_name(), spec, false),
         _ if verb == 'v' => {

@@ -158,7 +158,19 @@ fn lex_action(
     let mut paren_depth = 0usize;
     loop {
         let rest = &input[p..];
-        if rest.starts_with(right) {
+        // `right` closes the action; " -" before it also trims what follows.
+        let close = if rest.starts_with(right) {
+            Some((right.len(), false))
+        } else if rest.len() >= 2
+            && is_space(rest.as_bytes()[0])
+            && rest.as_bytes()[1] == b'-'
+            && rest[2..].starts_with(right)
+        {
+            Some((2 + right.len(), true))
+        } else {
+            None
+        };
+        if let Some((len, trim)) = close {
             if paren_depth > 0 {
                 return Err(LexError {
                     pos: p,
@@ -168,9 +180,9 @@ fn lex_action(
             toks.push(Token {
                 kind: Tok::RightDelim,
                 pos: p,
-                space_before: space,
+                space_before: space || trim,
             });
-            return Ok((p + right.len(), false));
+            return Ok((p + len, trim));
         }
         let Some(c) = rest.chars().next() else {
             return Err(LexError {
@@ -179,21 +191,6 @@ fn lex_action(
             });
         };
         if is_space(c as u8) && c.is_ascii() {
-            // " -}}" closes the action with trimming.
-            if rest.len() >= 2 && rest.as_bytes()[1] == b'-' && rest[2..].starts_with(right) {
-                if paren_depth > 0 {
-                    return Err(LexError {
-                        pos: p,
-                        message: "unclosed left paren".into(),
-                    });
-                }
-                toks.push(Token {
-                    kind: Tok::RightDelim,
-                    pos: p,
-                    space_before: true,
-                });
-                return Ok((p + 2 + right.len(), true));
-            }
             space = true;
             p += 1;
             continue;
@@ -223,16 +220,13 @@ fn lex_action(
                 push(toks, Tok::RParen);
                 p += 1;
             }
-            '|' => {
-                push(toks, Tok::Pipe);
-                p += 1;
-            }
-            ',' => {
-                push(toks, Tok::Comma);
-                p += 1;
-            }
-            '=' => {
-                push(toks, Tok::Assign);
+            '|' | ',' | '=' => {
+                let kind = match c {
+                    '|' => Tok::Pipe,
+                    ',' => Tok::Comma,
+                    _ => Tok::Assign,
+                };
+                push(toks, kind);
                 p += 1;
             }
             ':' => {

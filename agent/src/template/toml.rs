@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::value::Value;
+use super::value::{Value, push_quoted};
 use super::yaml::yaml_items;
 
 /// BurntSushi's `toml.NewEncoder(...).Encode(v)` (before trimming). Only maps
@@ -22,8 +22,9 @@ pub(crate) fn toml(v: &Value) -> Result<String, String> {
     Ok(out)
 }
 
+/// The key/value pairs of a map or struct, sorted by key as BurntSushi writes them.
 fn toml_entries(v: &Value) -> Vec<(String, Value)> {
-    match v {
+    let mut entries: Vec<(String, Value)> = match v {
         Value::Map(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         Value::StrMap(m) => m.iter().map(|(k, v)| (k.clone(), Value::str(v))).collect(),
         Value::Struct(s) => s
@@ -32,7 +33,9 @@ fn toml_entries(v: &Value) -> Vec<(String, Value)> {
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
         _ => Vec::new(),
-    }
+    };
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries
 }
 
 fn is_table(v: &Value) -> bool {
@@ -53,9 +56,7 @@ fn toml_table(
     }
     // Keys sit one level deeper than their table's header.
     let indent = "  ".repeat(path.len());
-    let mut sorted: Vec<&(String, Value)> = entries.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    for (k, v) in &sorted {
+    for (k, v) in entries {
         if matches!(v, Value::Nil | Value::NilPtr(_)) || is_table(v) || is_table_array(v) {
             continue;
         }
@@ -65,7 +66,7 @@ fn toml_table(
         toml_inline(v, out)?;
         out.push('\n');
     }
-    for (k, v) in &sorted {
+    for (k, v) in entries {
         if is_table(v) {
             path.push(k.clone());
             // BurntSushi separates top-level tables only with a blank line.
@@ -73,15 +74,7 @@ fn toml_table(
                 out.push('\n');
             }
             out.push_str(&"  ".repeat(path.len() - 1));
-            out.push('[');
-            out.push_str(
-                &path
-                    .iter()
-                    .map(|p| toml_key(p))
-                    .collect::<Vec<_>>()
-                    .join("."),
-            );
-            out.push_str("]\n");
+            let _ = writeln!(out, "[{}]", table_name(path));
             toml_table(&toml_entries(v), path, out)?;
             path.pop();
         } else if is_table_array(v) {
@@ -89,15 +82,7 @@ fn toml_table(
             for e in yaml_items(v) {
                 out.push('\n');
                 out.push_str(&"  ".repeat(path.len() - 1));
-                out.push_str("[[");
-                out.push_str(
-                    &path
-                        .iter()
-                        .map(|p| toml_key(p))
-                        .collect::<Vec<_>>()
-                        .join("."),
-                );
-                out.push_str("]]\n");
+                let _ = writeln!(out, "[[{}]]", table_name(path));
                 toml_table(&toml_entries(&e), path, out)?;
             }
             path.pop();
@@ -117,24 +102,27 @@ fn toml_key(k: &str) -> String {
     }
 }
 
+/// A table header's dotted name, e.g. `db."a b".c`.
+fn table_name(path: &[String]) -> String {
+    path.iter()
+        .map(|p| toml_key(p))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 fn toml_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
+    let mut out = String::new();
+    push_quoted(&mut out, s, |out, c| {
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
             '\x08' => out.push_str("\\b"),
             '\x0c' => out.push_str("\\f"),
             c if c.is_control() => {
                 let _ = write!(out, "\\u{:04X}", c as u32);
             }
-            c => out.push(c),
+            _ => return false,
         }
-    }
-    out.push('"');
+        true
+    });
     out
 }
 
@@ -181,9 +169,7 @@ fn toml_inline(v: &Value, out: &mut String) -> Result<(), String> {
         Value::Map(_) | Value::StrMap(_) | Value::Struct(_) => {
             out.push('{');
             let mut first = true;
-            let mut entries = toml_entries(v);
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            for (k, e) in entries {
+            for (k, e) in toml_entries(v) {
                 if !first {
                     out.push(',');
                 }

@@ -166,64 +166,75 @@ pub(crate) fn fmt_v(v: &Value, out: &mut String, top: bool) {
         }
         Value::Float(f) => out.push_str(&format_float_g(*f)),
         Value::Number(s) | Value::Str(s) => out.push_str(s),
-        Value::List(l) => {
-            out.push('[');
-            for (i, e) in l.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                fmt_v(e, out, false);
-            }
-            out.push(']');
-        }
+        Value::List(l) => push_spaced(out, "[", l.iter(), ']', |out, e| fmt_v(e, out, false)),
         Value::Strings(l) => {
-            out.push('[');
-            for (i, e) in l.iter().flat_map(|l| l.iter()).enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(e);
-            }
-            out.push(']');
+            push_spaced(out, "[", l.iter().flat_map(|l| l.iter()), ']', |out, e| {
+                out.push_str(e)
+            })
         }
-        Value::Map(m) => {
-            out.push_str("map[");
-            for (i, (k, e)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(k);
-                out.push(':');
-                fmt_v(e, out, false);
-            }
-            out.push(']');
-        }
-        Value::StrMap(m) => {
-            out.push_str("map[");
-            for (i, (k, e)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(k);
-                out.push(':');
-                out.push_str(e);
-            }
-            out.push(']');
-        }
+        Value::Map(m) => push_spaced(out, "map[", m.iter(), ']', |out, (k, e)| {
+            out.push_str(k);
+            out.push(':');
+            fmt_v(e, out, false);
+        }),
+        Value::StrMap(m) => push_spaced(out, "map[", m.iter(), ']', |out, (k, e)| {
+            out.push_str(k);
+            out.push(':');
+            out.push_str(e);
+        }),
         Value::Struct(s) => {
-            if top && s.type_name.starts_with('*') {
-                out.push('&');
-            }
-            out.push('{');
-            for (i, (_, e)) in s.fields.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                fmt_v(e, out, false);
-            }
-            out.push('}');
+            let open = if top && s.type_name.starts_with('*') {
+                "&{"
+            } else {
+                "{"
+            };
+            push_spaced(out, open, s.fields.iter(), '}', |out, (_, e)| {
+                fmt_v(e, out, false)
+            });
         }
     }
+}
+
+/// Go's `fmt` layout of a slice, map or struct: `open`, then the items
+/// separated by single spaces, then `close`.
+pub(crate) fn push_spaced<T>(
+    out: &mut String,
+    open: &str,
+    items: impl Iterator<Item = T>,
+    close: char,
+    mut item: impl FnMut(&mut String, T),
+) {
+    out.push_str(open);
+    for (i, e) in items.enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        item(out, e);
+    }
+    out.push(close);
+}
+
+/// Writes `s` double-quoted, with the escapes all of Go's encoders share
+/// (`\"`, `\\`, `\n`, `\r`, `\t`). `escape` handles the rest: it writes the
+/// format's escape for `c` and returns true, or returns false to keep `c`.
+pub(crate) fn push_quoted(
+    out: &mut String,
+    s: &str,
+    mut escape: impl FnMut(&mut String, char) -> bool,
+) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if escape(out, c) => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// The shortest decimal digits and the decimal exponent of a finite `f`
@@ -262,16 +273,27 @@ pub(crate) fn format_float_g(f: f64) -> String {
     // Shortest formatting decides with precision 6.
     if !(-4..6).contains(&exp) {
         // %e form with at least two exponent digits.
-        let mut s = String::from(sign);
-        s.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            s.push('.');
-            s.push_str(&digits[1..]);
-        }
-        let _ = write!(s, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
-        return s;
+        return exponent_form(sign, &digits, exp, 2);
     }
     format!("{sign}{}", fixed(&digits, dp))
+}
+
+/// `d.ddde±x`: `digits` with the point after the first, and the exponent
+/// `exp` written at least `exp_width` digits wide.
+fn exponent_form(sign: &str, digits: &str, exp: i32, exp_width: usize) -> String {
+    let mut s = String::from(sign);
+    s.push_str(&digits[..1]);
+    if digits.len() > 1 {
+        s.push('.');
+        s.push_str(&digits[1..]);
+    }
+    let _ = write!(
+        s,
+        "e{}{:0exp_width$}",
+        if exp < 0 { '-' } else { '+' },
+        exp.abs()
+    );
+    s
 }
 
 /// Digits placed around the decimal point at position `dp`.
@@ -296,15 +318,7 @@ pub(crate) fn format_float_json(f: f64) -> String {
     let sign = if f < 0.0 { "-" } else { "" };
     let abs = f.abs();
     if !(1e-6..1e21).contains(&abs) {
-        let exp = dp - 1;
-        let mut s = String::from(sign);
-        s.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            s.push('.');
-            s.push_str(&digits[1..]);
-        }
-        let _ = write!(s, "e{}{}", if exp < 0 { '-' } else { '+' }, exp.abs());
-        return s;
+        return exponent_form(sign, &digits, dp - 1, 1);
     }
     format!("{sign}{}", fixed(&digits, dp))
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::value::{Value, format_float_g};
+use super::value::{Value, format_float_g, push_quoted};
 
 /// `yaml.Marshal` of go-yaml v2 (before trimming).
 pub(crate) fn yaml(v: &Value) -> String {
@@ -291,22 +291,17 @@ fn yaml_needs_quotes(s: &str) -> bool {
 }
 
 fn yaml_double(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
+    let mut out = String::new();
+    push_quoted(&mut out, s, |out, c| {
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
             '\0' => out.push_str("\\0"),
             c if c.is_control() => {
                 let _ = write!(out, "\\x{:02X}", c as u32);
             }
-            c => out.push(c),
+            _ => return false,
         }
-    }
-    out.push('"');
+        true
+    });
     out
 }
 
@@ -342,20 +337,8 @@ fn yaml_key_cmp(a: &str, b: &str) -> std::cmp::Ordering {
                 j -= 1;
             }
         }
-        let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an
-                .saturating_mul(10)
-                .saturating_add(i128::from(ar[ai] as u8 - b'0'));
-            ai += 1;
-        }
-        let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn
-                .saturating_mul(10)
-                .saturating_add(i128::from(br[bi] as u8 - b'0'));
-            bi += 1;
-        }
+        let (an, ai) = digit_run(&ar, i, an);
+        let (bn, bi) = digit_run(&br, i, bn);
         if an != bn {
             return an.cmp(&bn);
         }
@@ -365,6 +348,19 @@ fn yaml_key_cmp(a: &str, b: &str) -> std::cmp::Ordering {
         return ar[i].cmp(&br[i]);
     }
     ar.len().cmp(&br.len())
+}
+
+/// Reads the ASCII digits of `chars` from `start` on, appending them to `n`;
+/// returns the number and the index after the run.
+fn digit_run(chars: &[char], start: usize, mut n: i128) -> (i128, usize) {
+    let mut i = start;
+    while i < chars.len() && chars[i].is_ascii_digit() {
+        n = n
+            .saturating_mul(10)
+            .saturating_add(i128::from(chars[i] as u8 - b'0'));
+        i += 1;
+    }
+    (n, i)
 }
 
 #[cfg(test)]

@@ -128,6 +128,22 @@ pub fn renew_at(not_before: i64, not_after: i64) -> i64 {
     not_before + (not_after - not_before).max(0) * 9 / 10
 }
 
+/// Whether a replica must issue a new serving certificate at `now`, given the one it serves
+/// (due for renewal at `renew_at`, valid until `not_after`). `switch` is `None` while the
+/// shared CA is the one that signed it; after a CA rotation it says whether the bundle has
+/// carried the new CA for long enough that the API server trusts it.
+///
+/// A pending switch overrides a due renewal: the renewal would have to come from the new CA,
+/// which the API server may not trust yet, and the old certificate still has the last 10 %
+/// of its life. The two fall due together whenever the certificate was capped at the old
+/// CA's end. Only an expired certificate switches early, since it is refused anyway.
+pub fn serving_cert_due(renew_at: i64, not_after: i64, now: i64, switch: Option<bool>) -> bool {
+    match switch {
+        None => now >= renew_at,
+        Some(propagated) => propagated || now >= not_after,
+    }
+}
+
 /// The CAs the `caBundle` must carry at `now`, newest first:
 /// - the current CA and the previous one (while unexpired), from the shared Secret;
 /// - any unexpired CA already in the bundle that is NEWER than our current CA: another
@@ -188,6 +204,19 @@ mod tests {
         assert_eq!(renew_at(1000, 2000), 1900);
         assert_eq!(renew_at(0, 86_400), 77_760);
         assert_eq!(renew_at(5, 5), 5);
+    }
+
+    #[test]
+    fn a_due_renewal_waits_for_the_new_ca_to_propagate() {
+        // Same CA: renew at the renewal time, not before.
+        assert!(!serving_cert_due(90, 100, 89, None));
+        assert!(serving_cert_due(90, 100, 90, None));
+        // The CA rotated in the same pass the certificate fell due: keep serving it.
+        assert!(!serving_cert_due(90, 100, 95, Some(false)));
+        // Once the bundle has carried the new CA long enough, switch even before renewal.
+        assert!(serving_cert_due(90, 100, 50, Some(true)));
+        // An expired certificate is refused anyway, so it is replaced at once.
+        assert!(serving_cert_due(90, 100, 100, Some(false)));
     }
 
     #[test]

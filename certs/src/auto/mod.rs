@@ -38,6 +38,7 @@ use serde_json::json;
 
 use self::bundle::{
     CaCert, decode_secret, desired_bundle, encode_bundle, encode_secret, renew_at, same_cas,
+    serving_cert_due,
 };
 use crate::generate::{BACKDATE, CertificateAuthority, Validity, service_hosts};
 use crate::pem::unix_seconds;
@@ -168,6 +169,8 @@ struct Served {
     /// DER of the CA that signed it.
     issuer_der: Vec<u8>,
     renew_at: i64,
+    /// Unix seconds.
+    not_after: i64,
 }
 
 /// The self-managed TLS controller of one replica.
@@ -272,12 +275,20 @@ impl AutoTls {
 
         let mut due = renew_at(shared.current.not_before, shared.current.not_after);
         if let Some(served) = &self.served {
-            due = due.min(served.renew_at);
+            // While a switch to a new CA is pending, a due renewal waits for the switch.
+            due = due.min(match self.pending_switch {
+                Some(_) => served.not_after,
+                None => served.renew_at,
+            });
         }
         let mut next =
             Duration::from_secs(u64::try_from(due - now).unwrap_or(0)).min(self.settings.resync);
-        if self.pending_switch.is_some() {
-            next = next.min(self.settings.bundle_propagation);
+        if let Some((_, since)) = &self.pending_switch {
+            next = next.min(
+                self.settings
+                    .bundle_propagation
+                    .saturating_sub(since.elapsed()),
+            );
         }
         let floor = self.settings.resync.min(Duration::from_secs(1));
         Ok(next.max(floor))
@@ -291,11 +302,12 @@ impl AutoTls {
         let now = unix_seconds(now_time);
         let due = match &self.served {
             None => true,
-            Some(served) if now >= served.renew_at => true,
-            Some(served) if served.issuer_der != shared.current.der => {
-                self.ca_switch_propagated(&shared.current.der)
+            Some(served) => {
+                let (renew, not_after) = (served.renew_at, served.not_after);
+                let switch = (served.issuer_der != shared.current.der)
+                    .then(|| self.ca_switch_propagated(&shared.current.der));
+                serving_cert_due(renew, not_after, now, switch)
             }
-            Some(_) => false,
         };
         if !due {
             return Ok(());
@@ -320,6 +332,7 @@ impl AutoTls {
         self.served = Some(Served {
             issuer_der: shared.current.der.clone(),
             renew_at: renew_at(pair.not_before, pair.not_after),
+            not_after: pair.not_after,
         });
         match &self.resolver {
             Some(resolver) => resolver.store(pair),
