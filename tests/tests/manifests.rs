@@ -239,12 +239,19 @@ fn check_common(label: &str, docs: &[Value]) {
     assert!(container["resources"]["requests"]["memory"].is_string());
 }
 
+/// The documents `kubectl kustomize deploy/<dir>` makes, validated and put through
+/// [`check_common`] under `label`.
+fn built_and_checked(dir: &str, label: &str) -> Vec<Value> {
+    let yaml = kustomize(dir);
+    validate(dir, &yaml);
+    let docs = documents(&yaml);
+    check_common(label, &docs);
+    docs
+}
+
 #[test]
 fn base_validates_and_holds_together() {
-    let yaml = kustomize("base");
-    validate("base", &yaml);
-    let docs = documents(&yaml);
-    check_common("base", &docs);
+    let docs = built_and_checked("base", "base");
     // With certificates from a Secret volume the injector needs no API access at all.
     assert!(
         !docs
@@ -260,10 +267,7 @@ fn base_validates_and_holds_together() {
 
 #[test]
 fn cert_manager_overlay_validates_and_its_certificate_feeds_the_webhook() {
-    let yaml = kustomize("overlays/cert-manager");
-    validate("overlays/cert-manager", &yaml);
-    let docs = documents(&yaml);
-    check_common("cert-manager", &docs);
+    let docs = built_and_checked("overlays/cert-manager", "cert-manager");
 
     let config = find(&docs, "MutatingWebhookConfiguration", "kagi-webhook");
     let inject_from = config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
@@ -311,10 +315,7 @@ fn kagi_names() -> Vec<String> {
 
 #[test]
 fn self_managed_overlay_validates_with_least_privilege_rbac() {
-    let yaml = kustomize("overlays/self-managed");
-    validate("overlays/self-managed", &yaml);
-    let docs = documents(&yaml);
-    check_common("self-managed", &docs);
+    let docs = built_and_checked("overlays/self-managed", "self-managed");
 
     let deployment = find(&docs, "Deployment", "kagi-webhook");
     let pod = &deployment["spec"]["template"]["spec"];
