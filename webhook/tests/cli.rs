@@ -386,7 +386,8 @@ fn annotations_prints_the_table_and_updates_a_readme_in_place() {
 
     let dir = tempfile::tempdir().unwrap();
     let readme = dir.path().join("README.md");
-    let before = "# x\n<!-- section:annotations -->\nSTALE-TABLE\n<!-- /section:annotations -->\ntail\n";
+    let before =
+        "# x\n<!-- section:annotations -->\nSTALE-TABLE\n<!-- /section:annotations -->\ntail\n";
     std::fs::write(&readme, before).unwrap();
     succeeded(kagi(
         &["annotations", "--update-readme", readme.to_str().unwrap()],
