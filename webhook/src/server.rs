@@ -56,12 +56,30 @@ pub struct ServeArgs {
     pub listen: String,
 
     /// PEM certificate chain served to the API server; reloaded when the file changes.
-    #[arg(long, env = "AGENT_INJECT_TLS_CERT_FILE")]
-    pub tls_cert_file: PathBuf,
+    #[arg(
+        long,
+        env = "AGENT_INJECT_TLS_CERT_FILE",
+        required_unless_present = "tls_auto"
+    )]
+    pub tls_cert_file: Option<PathBuf>,
 
     /// PEM private key of that certificate; reloaded when the file changes.
-    #[arg(long, env = "AGENT_INJECT_TLS_KEY_FILE")]
-    pub tls_key_file: PathBuf,
+    #[arg(
+        long,
+        env = "AGENT_INJECT_TLS_KEY_FILE",
+        required_unless_present = "tls_auto"
+    )]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// Self-managed TLS: the MutatingWebhookConfiguration whose caBundle to keep in sync.
+    /// Replicas share one CA kept in the Secret `kagi-webhook-ca` of their namespace.
+    #[arg(long, env = "AGENT_INJECT_TLS_AUTO", conflicts_with_all = ["tls_cert_file", "tls_key_file"])]
+    pub tls_auto: Option<String>,
+
+    /// Names in the self-managed serving certificate (comma-separated; default: the
+    /// names of Service `kagi-webhook` in the pod's namespace).
+    #[arg(long, env = "AGENT_INJECT_TLS_AUTO_HOSTS", value_delimiter = ',')]
+    pub tls_auto_hosts: Vec<String>,
 
     #[command(flatten)]
     pub injector: InjectorSettings,
@@ -86,13 +104,21 @@ pub async fn run(args: ServeArgs, shutdown: impl Future<Output = ()>) -> Result<
         listen,
         tls_cert_file,
         tls_key_file,
+        tls_auto,
+        tls_auto_hosts,
         injector,
     } = args;
-    let certs = tls::CertSource::load(&tls_cert_file, &tls_key_file)?;
+    let certs = match (tls_auto, tls_cert_file, tls_key_file) {
+        (Some(webhook_config), _, _) => {
+            tls::CertSource::auto(&webhook_config, tls_auto_hosts).await?
+        }
+        (None, Some(cert), Some(key)) => tls::CertSource::load(&cert, &key)?,
+        _ => unreachable!("clap requires both files unless --tls-auto is set"),
+    };
     let config = server_config(certs.resolver())?;
     let listener = bind(&listen).await?;
     if let Ok(addr) = listener.local_addr() {
-        info!(%addr, cert = %tls_cert_file.display(), "serving admission reviews over HTTPS");
+        info!(%addr, "serving admission reviews over HTTPS");
     }
     let app = router(Arc::new(injector), Arc::new(Metrics::new()));
     serve(listener, config, app, shutdown).await;

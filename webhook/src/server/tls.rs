@@ -17,12 +17,25 @@ pub enum TlsError {
     Watch(#[source] CertError),
     #[error("failed to configure TLS")]
     Config(#[source] rustls::Error),
+    #[error("self-managed TLS (--tls-auto) failed to start")]
+    Auto(#[source] CertError),
 }
 
-/// The certificate and key files, loaded and watched for as long as this lives.
+/// Where the serving certificate comes from, kept alive (watching or renewing) as long as
+/// this lives.
 pub(crate) struct CertSource {
     resolver: Arc<ReloadingResolver>,
-    _watch: WatchGuard,
+    _keep: Keep,
+}
+
+/// Held only to be dropped with the source: it stops the watcher or the renewals.
+enum Keep {
+    Files {
+        _guard: WatchGuard,
+    },
+    Auto {
+        _handle: kagi_certs::auto::AutoTlsHandle,
+    },
 }
 
 impl CertSource {
@@ -32,7 +45,18 @@ impl CertSource {
         let watch = resolver.watch().map_err(TlsError::Watch)?;
         Ok(Self {
             resolver,
-            _watch: watch,
+            _keep: Keep::Files { _guard: watch },
+        })
+    }
+
+    /// Self-managed TLS: returns once a certificate trusted by `webhook_config` is ready.
+    pub(crate) async fn auto(webhook_config: &str, hosts: Vec<String>) -> Result<Self, TlsError> {
+        let handle = kagi_certs::auto::spawn(webhook_config, "kagi-webhook", hosts)
+            .await
+            .map_err(TlsError::Auto)?;
+        Ok(Self {
+            resolver: handle.resolver(),
+            _keep: Keep::Auto { _handle: handle },
         })
     }
 
