@@ -55,3 +55,11 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+# Coverage-guided fuzzing of the template engine and the admission path (stable toolchain:
+# cargo-fuzz needs RUSTC_BOOTSTRAP for its sanitizer flags). FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 120
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
+	cd agent && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none parse_render -- -max_total_time=$(FUZZ_SECONDS)
+	cd webhook && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run review fuzz/corpus/review fuzz/seeds/review -- -max_total_time=$(FUZZ_SECONDS)
