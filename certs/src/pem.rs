@@ -41,17 +41,20 @@ pub fn unix_seconds(t: SystemTime) -> i64 {
 
 /// Reads and validates `cert` (chain, leaf first) and `key` (PKCS#8, PKCS#1 or SEC1) from disk.
 pub fn load_pair(cert: &Path, key: &Path) -> Result<ServingPair, CertError> {
-    let cert_pem = std::fs::read(cert).map_err(|source| CertError::Read {
-        what: "certificate",
-        path: cert.to_path_buf(),
-        source,
-    })?;
-    let key_pem = std::fs::read(key).map_err(|source| CertError::Read {
-        what: "private key",
-        path: key.to_path_buf(),
-        source,
-    })?;
+    let (cert_pem, key_pem) = read_pem_files(cert, key)?;
     parse_pair(&cert_pem, &key_pem, SystemTime::now())
+}
+
+/// Reads the raw PEM bytes of a certificate file and a key file, naming the one that failed.
+pub(crate) fn read_pem_files(cert: &Path, key: &Path) -> Result<(Vec<u8>, Vec<u8>), CertError> {
+    let read = |what, path: &Path| {
+        std::fs::read(path).map_err(|source| CertError::Read {
+            what,
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    Ok((read("certificate", cert)?, read("private key", key)?))
 }
 
 /// Parses and validates a PEM pair as of `now`.

@@ -70,7 +70,7 @@ impl fmt::Debug for WatchGuard {
 impl ReloadingResolver {
     /// Loads and validates the pair now; fails if it is unreadable, mismatched or expired.
     pub fn load(cert: &Path, key: &Path) -> Result<Arc<Self>, CertError> {
-        let (cert_pem, key_pem) = read_files(cert, key)?;
+        let (cert_pem, key_pem) = crate::pem::read_pem_files(cert, key)?;
         let pair = parse_pair(&cert_pem, &key_pem, std::time::SystemTime::now())?;
         Ok(Arc::new(Self {
             current: ArcSwap::from_pointee(pair),
@@ -108,7 +108,7 @@ impl ReloadingResolver {
         let Some(files) = &self.files else {
             return Ok(false);
         };
-        let (cert_pem, key_pem) = read_files(&files.cert, &files.key)?;
+        let (cert_pem, key_pem) = crate::pem::read_pem_files(&files.cert, &files.key)?;
         {
             let mut last = files.last_read.lock().unwrap_or_else(|e| e.into_inner());
             if last.0 == cert_pem && last.1 == key_pem {
@@ -217,20 +217,6 @@ impl ReloadingResolver {
             );
         }
     }
-}
-
-fn read_files(cert: &Path, key: &Path) -> Result<(Vec<u8>, Vec<u8>), CertError> {
-    let cert_pem = std::fs::read(cert).map_err(|source| CertError::Read {
-        what: "certificate",
-        path: cert.to_path_buf(),
-        source,
-    })?;
-    let key_pem = std::fs::read(key).map_err(|source| CertError::Read {
-        what: "private key",
-        path: key.to_path_buf(),
-        source,
-    })?;
-    Ok((cert_pem, key_pem))
 }
 
 fn parent_dir(path: &Path) -> PathBuf {
