@@ -7,7 +7,6 @@ mod agent_support;
 use std::time::Duration;
 
 use agent_support::*;
-use kagi_tests::kube::{ServiceAccountIssuer, TokenReviewer};
 use kagi_tests::openbao::OpenBao;
 use kagi_tests::postgres::Postgres;
 use kagi_tests::setup;
@@ -24,17 +23,13 @@ fn init_then_sidecar_creates_one_database_user() {
         "path \"database/creds/*\" { capabilities = [\"read\"] }",
     )
     .unwrap();
-    let issuer = ServiceAccountIssuer::new().unwrap();
-    let reviewer = TokenReviewer::start(&issuer).unwrap();
-    setup::configure_kubernetes_auth(&bao, &reviewer, "app", "shop", "web", &["app"]).unwrap();
     let before = pg.roles();
 
     let dir = tempfile::tempdir().unwrap();
-    let sa_token = dir.path().join("sa-token");
-    std::fs::write(&sa_token, issuer.token("shop", "web")).unwrap();
+    let login = kubernetes_login(&bao, dir.path());
     let state_dir = dir.path().join("agent-state");
     let out = dir.path().join("db.txt");
-    let method = json!({ "type": "kubernetes", "config": { "role": "app", "token_path": sa_token.display().to_string() } });
+    let method = login.method.clone();
     let mut cfg = config(
         &bao.addr(),
         method,

@@ -7,7 +7,6 @@ mod agent_support;
 use std::time::{Duration, Instant};
 
 use agent_support::*;
-use kagi_tests::kube::{ServiceAccountIssuer, TokenReviewer};
 use kagi_tests::openbao::OpenBao;
 use kagi_tests::postgres::Postgres;
 use kagi_tests::setup;
@@ -25,16 +24,12 @@ fn files_survive_a_20s_outage_and_the_agent_recovers() {
     setup::enable_database(&bao, &pg, "app", "4s", "1m").unwrap();
     setup::write_policy(&bao, "app", POLICY).unwrap();
     setup::put_kv(&bao, "secret/app", &[("color", "green")]).unwrap();
-    let issuer = ServiceAccountIssuer::new().unwrap();
-    let reviewer = TokenReviewer::start(&issuer).unwrap();
-    setup::configure_kubernetes_auth(&bao, &reviewer, "app", "shop", "web", &["app"]).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let sa_token = dir.path().join("sa-token");
-    std::fs::write(&sa_token, issuer.token("shop", "web")).unwrap();
+    let login = kubernetes_login(&bao, dir.path());
     let kv = dir.path().join("kv.txt");
     let db = dir.path().join("db.txt");
-    let method = json!({ "type": "kubernetes", "config": { "role": "app", "token_path": sa_token.display().to_string() } });
+    let method = login.method.clone();
     let mut cfg = config(
         &bao.addr(),
         method,

@@ -8,7 +8,6 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use agent_support::*;
-use kagi_tests::kube::{ServiceAccountIssuer, TokenReviewer};
 use kagi_tests::openbao::OpenBao;
 use kagi_tests::postgres::Postgres;
 use kagi_tests::setup;
@@ -25,15 +24,11 @@ fn sigterm_with_revoke_revokes_leases_and_token_and_exits_zero() {
     let pg = Postgres::start().expect("PostgreSQL (run `make test-deps`)");
     setup::enable_database(&bao, &pg, "app", "1m", "5m").unwrap();
     setup::write_policy(&bao, "app", POLICY).unwrap();
-    let issuer = ServiceAccountIssuer::new().unwrap();
-    let reviewer = TokenReviewer::start(&issuer).unwrap();
-    setup::configure_kubernetes_auth(&bao, &reviewer, "app", "shop", "web", &["app"]).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let sa_token = dir.path().join("sa-token");
-    std::fs::write(&sa_token, issuer.token("shop", "web")).unwrap();
+    let login = kubernetes_login(&bao, dir.path());
     let out = dir.path().join("db.txt");
     let sink = dir.path().join("token");
-    let method = json!({ "type": "kubernetes", "config": { "role": "app", "token_path": sa_token.display().to_string() } });
+    let method = login.method.clone();
     let mut cfg = config(
         &bao.addr(),
         method,

@@ -151,3 +151,28 @@ pub fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
+
+/// Kubernetes auth as a pod `shop/web` with role `app` (policy `app`) would use it: a
+/// TokenReview responder configured in OpenBao and a freshly signed service-account token in
+/// `dir`. Keep the value alive for the test: dropping it stops the responder.
+pub struct KubernetesLogin {
+    pub issuer: kagi_tests::kube::ServiceAccountIssuer,
+    pub reviewer: kagi_tests::kube::TokenReviewer,
+    /// The `auto_auth.method` for the agent config.
+    pub method: Value,
+}
+
+pub fn kubernetes_login(bao: &kagi_tests::openbao::OpenBao, dir: &Path) -> KubernetesLogin {
+    let issuer = kagi_tests::kube::ServiceAccountIssuer::new().unwrap();
+    let reviewer = kagi_tests::kube::TokenReviewer::start(&issuer).unwrap();
+    kagi_tests::setup::configure_kubernetes_auth(bao, &reviewer, "app", "shop", "web", &["app"])
+        .unwrap();
+    let sa_token = dir.join("sa-token");
+    std::fs::write(&sa_token, issuer.token("shop", "web")).unwrap();
+    let method = json!({ "type": "kubernetes", "config": { "role": "app", "token_path": sa_token.display().to_string() } });
+    KubernetesLogin {
+        issuer,
+        reviewer,
+        method,
+    }
+}
