@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -401,16 +401,7 @@ impl Kubelet {
             return false;
         };
         let timeout = Duration::from_secs(probe["timeoutSeconds"].as_u64().unwrap_or(1).max(5));
-        let child = Command::new(program)
-            .args(args.iter().map(|a| plan.paths.map_word(a)))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .envs(plan.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&plan.working_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
+        let child = exec_in_container(plan, &program, &args).spawn();
         let Ok(mut child) = child else {
             return false;
         };
@@ -437,16 +428,7 @@ impl Kubelet {
         match self.programs.resolve_exec(hook) {
             Ok((program, args)) => {
                 self.shared.event(format!("preStop {}", plan.name));
-                let _ = Command::new(program)
-                    .args(args.iter().map(|a| plan.paths.map_word(a)))
-                    .env_clear()
-                    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-                    .envs(plan.env.iter().map(|(k, v)| (k, v)))
-                    .current_dir(&plan.working_dir)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
+                let _ = exec_in_container(plan, &program, &args).status();
             }
             Err(e) => self
                 .shared
@@ -552,4 +534,20 @@ impl Kubelet {
         self.stop_group(&others, kill_now);
         self.terminate_sidecars(kill_now);
     }
+}
+
+/// An exec probe or hook as the kubelet runs it: inside the container's environment and
+/// working directory, with paths mapped to the host, output discarded.
+fn exec_in_container(plan: &ContainerPlan, program: &Path, args: &[String]) -> Command {
+    let mut command = Command::new(program);
+    command
+        .args(args.iter().map(|a| plan.paths.map_word(a)))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(plan.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&plan.working_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
 }
