@@ -45,7 +45,9 @@ pub mod kube;
 pub mod openbao;
 pub mod pod_runner;
 pub mod postgres;
+pub mod pod_security;
 pub mod procs;
+pub mod routing;
 pub mod setup;
 pub mod webhook;
 
