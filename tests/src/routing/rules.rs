@@ -32,8 +32,9 @@ fn rule_matches(
         Some(_) => false,
     };
     let resources = rule.resources.iter().flatten().any(|entry| {
-        // "pods" is the resource only, "pods/*" every subresource, "*/status" one
-        // subresource of every resource, "*" every resource but no subresource.
+        // "pods" is the resource only, "*/status" one subresource of every resource, "*"
+        // every resource but no subresource; "pods/*" matches pods and every subresource
+        // (a "*" after the slash matches the empty subresource too, as in `rules.Matcher`).
         let (res, sub) = entry.split_once('/').unwrap_or((entry.as_str(), ""));
         (res == "*" || res == resource.resource) && (sub == "*" || sub == attributes.subresource)
     });
@@ -120,7 +121,9 @@ mod tests {
         let all_sub = json!({"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"],
                              "resources": ["pods/*"]});
         assert!(matches(all_sub.clone(), &exec));
-        assert!(!matches(all_sub, &pod_create()), "pods/* is subresources only");
+        // The API server compares the part after the slash with `*` before looking at the
+        // request's subresource, so `pods/*` covers pods themselves too.
+        assert!(matches(all_sub, &pod_create()));
         let star = json!({"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"],
                           "resources": ["*"]});
         assert!(matches(star.clone(), &pod_create()));
