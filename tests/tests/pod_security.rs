@@ -110,7 +110,12 @@ fn the_input_pod_is_compliant_on_its_own() {
 #[test]
 fn every_shape_the_webhook_produces_passes_restricted() {
     let cases: Vec<(&str, Value, Vec<&str>, Vec<&str>)> = vec![
-        ("native sidecar (default)", app_pod(&[]), vec![], vec!["vault-agent"]),
+        (
+            "native sidecar (default)",
+            app_pod(&[]),
+            vec![],
+            vec!["vault-agent"],
+        ),
         (
             "classic shape by annotation",
             app_pod(&[("vault.hashicorp.com/agent-native-sidecar", "false")]),
@@ -157,7 +162,10 @@ fn a_jobs_pod_template_passes_restricted() {
                 "containers": pod["spec"]["containers"]}}}
     });
     let pod = pod_of(&inject(&job, &[]));
-    assert!(!agent_names(&pod).is_empty(), "the Job's template was injected");
+    assert!(
+        !agent_names(&pod).is_empty(),
+        "the Job's template was injected"
+    );
     assert_restricted("Job", &pod);
 }
 
@@ -182,12 +190,18 @@ fn the_agents_are_compliant_whatever_the_app_sets() {
     }] {
         let pod = pod_of(&inject(&manifest, &[]));
         let violations = pod_security::check_restricted(&pod);
-        assert!(!violations.is_empty(), "the bare app container is not compliant");
+        assert!(
+            !violations.is_empty(),
+            "the bare app container is not compliant"
+        );
         let on_agents: Vec<&Violation> = violations
             .iter()
             .filter(|v| !v.field.starts_with("spec.containers[0](app)"))
             .collect();
-        assert!(on_agents.is_empty(), "violations outside the app container: {on_agents:?}");
+        assert!(
+            on_agents.is_empty(),
+            "violations outside the app container: {on_agents:?}"
+        );
     }
 }
 

@@ -72,7 +72,10 @@ fn installs() -> &'static [Install] {
             let config = configs.into_iter().next().unwrap();
             installs.push(Install { name, yaml, config });
         };
-        add("kustomize base".to_owned(), kustomize(&deploy_dir().join("base")));
+        add(
+            "kustomize base".to_owned(),
+            kustomize(&deploy_dir().join("base")),
+        );
         let mut overlays: Vec<PathBuf> = std::fs::read_dir(deploy_dir().join("overlays"))
             .expect("deploy/overlays")
             .map(|e| e.unwrap().path())
@@ -89,13 +92,19 @@ fn installs() -> &'static [Install] {
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn pod(pod_labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> Value {
     let mut all = labels(annotations);
     // Every pod names a role, so an injection the webhook performs can succeed.
-    if annotations.iter().any(|(k, _)| k.ends_with("/agent-inject")) {
+    if annotations
+        .iter()
+        .any(|(k, _)| k.ends_with("/agent-inject"))
+    {
         all.insert("vault.hashicorp.com/role".to_owned(), "app".to_owned());
     }
     json!({
@@ -107,6 +116,9 @@ fn pod(pod_labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> Value {
     })
 }
 
+/// Annotations of a test pod, as (key, value) pairs.
+type Annotations = Vec<(&'static str, &'static str)>;
+
 /// What the API server should do with the webhook for a pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -116,10 +128,21 @@ enum Expect {
     FilteredByObjectSelector,
 }
 
-fn check(install: &Install, case: &str, namespace: &BTreeMap<String, String>, pod: &Value, want: Expect) {
+fn check(
+    install: &Install,
+    case: &str,
+    namespace: &BTreeMap<String, String>,
+    pod: &Value,
+    want: Expect,
+) {
     let decision = routing::route(&install.config, NAMESPACE, namespace, pod)
         .unwrap_or_else(|e| panic!("{}: {case}: {e}", install.name));
-    assert_eq!(decision.rejection(), None, "{}: {case}: {decision}", install.name);
+    assert_eq!(
+        decision.rejection(),
+        None,
+        "{}: {case}: {decision}",
+        install.name
+    );
     let got = match decision.outcome(WEBHOOK) {
         Some(Outcome::Called { .. }) => Expect::Sent,
         Some(Outcome::Skipped(Skip::MatchConditionFalse { .. })) => Expect::FilteredByCondition,
@@ -134,7 +157,7 @@ fn check(install: &Install, case: &str, namespace: &BTreeMap<String, String>, po
 fn every_shipped_configuration_routes_the_annotations_it_promises() {
     use Expect::*;
     let opted_in = labels(&[OPT_IN]);
-    let cases: Vec<(&str, Vec<(&str, &str)>, Expect)> = vec![
+    let cases: Vec<(&str, Annotations, Expect)> = vec![
         ("vault true", vec![(VAULT, "true")], Sent),
         ("vault 1", vec![(VAULT, "1")], Sent),
         ("vault TRUE", vec![(VAULT, "TRUE")], Sent),
@@ -145,24 +168,59 @@ fn every_shipped_configuration_routes_the_annotations_it_promises() {
         ("vault false", vec![(VAULT, "false")], FilteredByCondition),
         ("vault 0", vec![(VAULT, "0")], FilteredByCondition),
         ("vault empty", vec![(VAULT, "")], FilteredByCondition),
-        ("openbao false", vec![(OPENBAO, "false")], FilteredByCondition),
-        ("openbao FALSE", vec![(OPENBAO, "FALSE")], FilteredByCondition),
+        (
+            "openbao false",
+            vec![(OPENBAO, "false")],
+            FilteredByCondition,
+        ),
+        (
+            "openbao FALSE",
+            vec![(OPENBAO, "FALSE")],
+            FilteredByCondition,
+        ),
         ("no annotations", vec![], FilteredByCondition),
         (
             "unrelated annotations",
-            vec![("vault.hashicorp.com/role", "app"), ("example.com/agent-inject", "true")],
+            vec![
+                ("vault.hashicorp.com/role", "app"),
+                ("example.com/agent-inject", "true"),
+            ],
             FilteredByCondition,
         ),
         // Sent so the webhook refuses them with a message instead of a pod without secrets.
         ("vault typo yes", vec![(VAULT, "yes")], Sent),
         ("openbao mixed case tRuE", vec![(OPENBAO, "tRuE")], Sent),
-        ("both prefixes true", vec![(VAULT, "true"), (OPENBAO, "true")], Sent),
-        ("both prefixes false", vec![(VAULT, "false"), (OPENBAO, "false")], FilteredByCondition),
+        (
+            "both prefixes true",
+            vec![(VAULT, "true"), (OPENBAO, "true")],
+            Sent,
+        ),
+        (
+            "both prefixes false",
+            vec![(VAULT, "false"), (OPENBAO, "false")],
+            FilteredByCondition,
+        ),
         // Conflicts: the webhook must see them to deny them.
-        ("vault false, openbao true", vec![(VAULT, "false"), (OPENBAO, "true")], Sent),
-        ("vault true, openbao false", vec![(VAULT, "true"), (OPENBAO, "false")], Sent),
-        ("vault false, openbao 0", vec![(VAULT, "false"), (OPENBAO, "0")], Sent),
-        ("vault true, openbao TRUE", vec![(VAULT, "true"), (OPENBAO, "TRUE")], Sent),
+        (
+            "vault false, openbao true",
+            vec![(VAULT, "false"), (OPENBAO, "true")],
+            Sent,
+        ),
+        (
+            "vault true, openbao false",
+            vec![(VAULT, "true"), (OPENBAO, "false")],
+            Sent,
+        ),
+        (
+            "vault false, openbao 0",
+            vec![(VAULT, "false"), (OPENBAO, "0")],
+            Sent,
+        ),
+        (
+            "vault true, openbao TRUE",
+            vec![(VAULT, "true"), (OPENBAO, "TRUE")],
+            Sent,
+        ),
     ];
     for install in installs() {
         for (case, annotations, want) in &cases {
@@ -170,12 +228,33 @@ fn every_shipped_configuration_routes_the_annotations_it_promises() {
         }
         let asking = pod(&[("app.kubernetes.io/name", "web")], &[(OPENBAO, "true")]);
         check(install, "other app label", &opted_in, &asking, Sent);
-        let own = pod(&[("app.kubernetes.io/name", "kagi-webhook")], &[(VAULT, "true")]);
-        check(install, "the webhook's own pod", &opted_in, &own, FilteredByObjectSelector);
+        let own = pod(
+            &[("app.kubernetes.io/name", "kagi-webhook")],
+            &[(VAULT, "true")],
+        );
+        check(
+            install,
+            "the webhook's own pod",
+            &opted_in,
+            &own,
+            FilteredByObjectSelector,
+        );
         let asking = pod(&[], &[(VAULT, "true")]);
-        check(install, "unlabelled namespace", &labels(&[]), &asking, FilteredByNamespace);
+        check(
+            install,
+            "unlabelled namespace",
+            &labels(&[]),
+            &asking,
+            FilteredByNamespace,
+        );
         let disabled = labels(&[(OPT_IN.0, "disabled")]);
-        check(install, "namespace opted out", &disabled, &asking, FilteredByNamespace);
+        check(
+            install,
+            "namespace opted out",
+            &disabled,
+            &asking,
+            FilteredByNamespace,
+        );
     }
 }
 
@@ -244,7 +323,13 @@ enum Verdict {
 fn webhook_verdict(pod: &Value) -> Verdict {
     let webhook = kagi_tests::bins::binary("kagi-webhook").unwrap_or_else(|e| panic!("{e}"));
     let mut child = Command::new(webhook)
-        .args(["inject", "--vault-address", "https://vault.vault.svc:8200", "-f", "-"])
+        .args([
+            "inject",
+            "--vault-address",
+            "https://vault.vault.svc:8200",
+            "-f",
+            "-",
+        ])
         .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -263,7 +348,8 @@ fn webhook_verdict(pod: &Value) -> Verdict {
     }
     let documents: Vec<Value> = serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout))
         .expect("inject prints YAML");
-    let status = &documents[0]["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"];
+    let status =
+        &documents[0]["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"];
     if status == "injected" {
         Verdict::Injected
     } else {
@@ -278,15 +364,21 @@ fn webhook_verdict(pod: &Value) -> Verdict {
 #[test]
 fn the_match_condition_filters_exactly_what_the_webhook_reads_as_false() {
     let values = [
-        "true", "false", "1", "0", "t", "f", "T", "F", "TRUE", "FALSE", "True", "False", "",
-        "yes", "no", "on", "off", "tRuE", "fAlSe", " false", "false ", "2", "-1", "null",
+        "true", "false", "1", "0", "t", "f", "T", "F", "TRUE", "FALSE", "True", "False", "", "yes",
+        "no", "on", "off", "tRuE", "fAlSe", " false", "false ", "2", "-1", "null",
     ];
-    let mut annotation_sets: Vec<Vec<(&str, &str)>> = Vec::new();
+    let mut annotation_sets: Vec<Annotations> = Vec::new();
     for value in values {
         annotation_sets.push(vec![(VAULT, value)]);
         annotation_sets.push(vec![(OPENBAO, value)]);
     }
-    for (vault, openbao) in [("false", "0"), ("false", "true"), ("", "false"), ("0", "0"), ("1", "true")] {
+    for (vault, openbao) in [
+        ("false", "0"),
+        ("false", "true"),
+        ("", "false"),
+        ("0", "0"),
+        ("1", "true"),
+    ] {
         annotation_sets.push(vec![(VAULT, vault), (OPENBAO, openbao)]);
     }
     let opted_in = labels(&[OPT_IN]);

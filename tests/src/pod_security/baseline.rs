@@ -95,7 +95,11 @@ fn host_process(pod: &PodView<'_>, out: &mut Vec<Violation>) {
             .and_then(|s| s.windows_options.as_ref())
             .and_then(|w| w.host_process);
         if host == Some(true) {
-            out.push(violation("hostProcess", c.field("windowsOptions.hostProcess"), detail));
+            out.push(violation(
+                "hostProcess",
+                c.field("windowsOptions.hostProcess"),
+                detail,
+            ));
         }
     }
 }
@@ -119,7 +123,11 @@ fn host_namespaces(pod: &PodView<'_>, out: &mut Vec<Violation>) {
 fn privileged(pod: &PodView<'_>, out: &mut Vec<Violation>) {
     for c in pod.containers() {
         if c.security_context.and_then(|s| s.privileged) == Some(true) {
-            out.push(violation("privileged", c.field("privileged"), "must be undefined or false"));
+            out.push(violation(
+                "privileged",
+                c.field("privileged"),
+                "must be undefined or false",
+            ));
         }
     }
 }
@@ -177,7 +185,11 @@ fn seccomp(pod: &PodView<'_>, out: &mut Vec<Violation>) {
             .and_then(|s| s.seccomp_profile.as_ref())
             .is_some_and(|p| p.type_ == "Unconfined")
         {
-            out.push(violation("seccompProfile_baseline", c.field("seccompProfile.type"), detail));
+            out.push(violation(
+                "seccompProfile_baseline",
+                c.field("seccompProfile.type"),
+                detail,
+            ));
         }
     }
 }
@@ -221,7 +233,9 @@ fn app_armor(pod: &PodView<'_>, out: &mut Vec<Violation>) {
         ));
     }
     for c in pod.containers() {
-        if let Some(profile) = c.security_context.and_then(|s| s.app_armor_profile.as_ref())
+        if let Some(profile) = c
+            .security_context
+            .and_then(|s| s.app_armor_profile.as_ref())
             && !allowed(&profile.type_)
         {
             out.push(violation(
@@ -296,7 +310,10 @@ fn sysctls(pod: &PodView<'_>, out: &mut Vec<Violation>) {
             out.push(violation(
                 "sysctls",
                 format!("spec.securityContext.sysctls[{index}].name"),
-                format!("{:?} is not one of the safe sysctls {SAFE_SYSCTLS:?}", sysctl.name),
+                format!(
+                    "{:?} is not one of the safe sysctls {SAFE_SYSCTLS:?}",
+                    sysctl.name
+                ),
             ));
         }
     }
@@ -307,8 +324,12 @@ fn named_hosts<'a>(
     http: Option<&'a k8s_openapi::api::core::v1::HTTPGetAction>,
     tcp: Option<&'a k8s_openapi::api::core::v1::TCPSocketAction>,
 ) -> impl Iterator<Item = &'static str> + 'a {
-    let http = http.and_then(|h| h.host.as_deref()).filter(|h| !h.is_empty());
-    let tcp = tcp.and_then(|t| t.host.as_deref()).filter(|h| !h.is_empty());
+    let http = http
+        .and_then(|h| h.host.as_deref())
+        .filter(|h| !h.is_empty());
+    let tcp = tcp
+        .and_then(|t| t.host.as_deref())
+        .filter(|h| !h.is_empty());
     [http.map(|_| "httpGet.host"), tcp.map(|_| "tcpSocket.host")]
         .into_iter()
         .flatten()
@@ -326,7 +347,10 @@ fn probe_and_lifecycle_hosts(pod: &PodView<'_>, out: &mut Vec<Violation>) {
             }
         }
         if let Some(lifecycle) = c.lifecycle {
-            for (name, handler) in [("postStart", &lifecycle.post_start), ("preStop", &lifecycle.pre_stop)] {
+            for (name, handler) in [
+                ("postStart", &lifecycle.post_start),
+                ("preStop", &lifecycle.pre_stop),
+            ] {
                 if let Some(handler) = handler {
                     let found = named_hosts(handler.http_get.as_ref(), handler.tcp_socket.as_ref());
                     hosts.extend(found.map(|field| format!("lifecycle.{name}.{field}")));

@@ -77,7 +77,11 @@ fn run_as_non_root(pod: &PodView<'_>, out: &mut Vec<Violation>) {
     for c in pod.containers() {
         match c.security_context.and_then(|s| s.run_as_non_root) {
             Some(true) => {}
-            Some(false) => out.push(violation("runAsNonRoot", c.field("runAsNonRoot"), "must not be false")),
+            Some(false) => out.push(violation(
+                "runAsNonRoot",
+                c.field("runAsNonRoot"),
+                "must not be false",
+            )),
             None if pod_value == Some(true) => {}
             None => out.push(violation(
                 "runAsNonRoot",
@@ -101,14 +105,21 @@ fn run_as_user(pod: &PodView<'_>, out: &mut Vec<Violation>) {
     }
     for c in pod.containers() {
         if c.security_context.and_then(|s| s.run_as_user) == Some(0) {
-            out.push(violation("runAsUser", c.field("runAsUser"), "must not be 0"));
+            out.push(violation(
+                "runAsUser",
+                c.field("runAsUser"),
+                "must not be 0",
+            ));
         }
     }
 }
 
 fn allow_privilege_escalation(pod: &PodView<'_>, out: &mut Vec<Violation>) {
     for c in pod.containers() {
-        if c.security_context.and_then(|s| s.allow_privilege_escalation) != Some(false) {
+        if c.security_context
+            .and_then(|s| s.allow_privilege_escalation)
+            != Some(false)
+        {
             out.push(violation(
                 "allowPrivilegeEscalation",
                 c.field("allowPrivilegeEscalation"),

@@ -176,7 +176,9 @@ mod tests {
         let missing_key = "object.metadata.annotations['x'] == 'y'";
         assert_eq!(
             run(&[("err", missing_key), ("no", "false")], pod.clone()),
-            ConditionsOutcome::False { condition: "no".into() }
+            ConditionsOutcome::False {
+                condition: "no".into()
+            }
         );
         let ConditionsOutcome::Errors(errors) =
             run(&[("yes", "true"), ("err", missing_key)], pod.clone())
@@ -185,7 +187,10 @@ mod tests {
         };
         assert_eq!(errors.len(), 1);
         assert!(errors[0].starts_with("err: "), "{errors:?}");
-        assert_eq!(run(&[("yes", "true")], pod.clone()), ConditionsOutcome::AllTrue);
+        assert_eq!(
+            run(&[("yes", "true")], pod.clone()),
+            ConditionsOutcome::AllTrue
+        );
         assert_eq!(run(&[], pod), ConditionsOutcome::AllTrue);
     }
 
@@ -197,7 +202,10 @@ mod tests {
                 &[
                     ("object", "object.metadata.labels.app == 'web'"),
                     ("old", "oldObject == null"),
-                    ("request", "request.operation == 'CREATE' && request.userInfo.username == 'alice'"),
+                    (
+                        "request",
+                        "request.operation == 'CREATE' && request.userInfo.username == 'alice'"
+                    ),
                     ("has", "!has(object.metadata.annotations)"),
                     ("strings", "object.metadata.name.upperAscii() == 'WEB'"),
                 ],
@@ -212,7 +220,10 @@ mod tests {
         for (expression, want) in [
             ("object.metadata.name", "must evaluate to bool"),
             ("params.x == 1", "undeclared reference"),
-            ("authorizer.group('').resource('pods').check('get').allowed()", "authorizer"),
+            (
+                "authorizer.group('').resource('pods').check('get').allowed()",
+                "authorizer",
+            ),
             ("object.metadata.(", "w"),
         ] {
             let result = compile("w", &conditions(&[("c", expression)])).and_then(|compiled| {

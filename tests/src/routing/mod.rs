@@ -59,7 +59,9 @@ pub enum RoutingError {
         condition: String,
         reason: String,
     },
-    #[error("webhook {webhook}: matchCondition {condition:?} uses {what}, which this model does not support")]
+    #[error(
+        "webhook {webhook}: matchCondition {condition:?} uses {what}, which this model does not support"
+    )]
     Unsupported {
         webhook: String,
         condition: String,
@@ -177,7 +179,9 @@ impl AdmissionAttributes {
     /// `metadata.namespace` from the request before admission when the manifest has none.
     pub fn create_pod(namespace: &str, pod: &Value) -> Self {
         let mut object = pod.clone();
-        if object["metadata"]["namespace"].as_str().is_none_or(str::is_empty)
+        if object["metadata"]["namespace"]
+            .as_str()
+            .is_none_or(str::is_empty)
             && let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut)
         {
             metadata.insert("namespace".to_owned(), json!(namespace));
@@ -188,12 +192,18 @@ impl AdmissionAttributes {
             subresource: String::new(),
             kind: GroupVersionKind::new("", "v1", "Pod"),
             namespace: namespace.to_owned(),
-            name: pod["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+            name: pod["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
             object: Some(object),
             old_object: None,
             user_info: UserInfo {
                 username: "kubernetes-admin".to_owned(),
-                groups: vec!["system:masters".to_owned(), "system:authenticated".to_owned()],
+                groups: vec![
+                    "system:masters".to_owned(),
+                    "system:authenticated".to_owned(),
+                ],
                 ..UserInfo::default()
             },
             dry_run: false,
@@ -276,7 +286,9 @@ pub enum Outcome {
     Skipped(Skip),
     /// The API server refuses the whole request without calling the webhook (a match
     /// condition failed under `failurePolicy: Fail`, or the namespace does not exist).
-    Rejected { reason: String },
+    Rejected {
+        reason: String,
+    },
 }
 
 /// One webhook's outcome.
@@ -370,7 +382,10 @@ pub fn mutating_webhook_configurations(
         .into_iter()
         .filter(|d| d["kind"] == "MutatingWebhookConfiguration")
         .map(|document| {
-            let name = document["metadata"]["name"].as_str().unwrap_or("?").to_owned();
+            let name = document["metadata"]["name"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned();
             serde_json::from_value(document).map_err(|e| RoutingError::Document {
                 document: format!("MutatingWebhookConfiguration {name}"),
                 reason: e.to_string(),
@@ -418,8 +433,10 @@ pub fn route_request(
         .enumerate()
         .map(|(index, webhook)| {
             let field = |name: &str| format!("webhooks[{index}].{name}");
-            let namespace_selector =
-                Selector::parse(webhook.namespace_selector.as_ref(), &field("namespaceSelector"))?;
+            let namespace_selector = Selector::parse(
+                webhook.namespace_selector.as_ref(),
+                &field("namespaceSelector"),
+            )?;
             let object_selector =
                 Selector::parse(webhook.object_selector.as_ref(), &field("objectSelector"))?;
             let conditions = conditions::compile(
@@ -480,11 +497,18 @@ fn decide(
     // namespaceSelector: cluster-scoped requests other than Namespaces always match; a
     // Namespace is matched on its own labels. A missing namespace is an error that only
     // counts if the rules match (the API server checks it after the rules).
-    let is_namespace = attributes.resource.group.is_empty() && attributes.resource.resource == "namespaces";
+    let is_namespace =
+        attributes.resource.group.is_empty() && attributes.resource.resource == "namespaces";
+    let cluster_scoped_other = attributes.namespace.is_empty() && !is_namespace;
     let mut namespace_missing = false;
-    if !(attributes.namespace.is_empty() && !is_namespace) && !checks.namespace_selector.is_empty() {
+    if !cluster_scoped_other && !checks.namespace_selector.is_empty() {
         let labels = if is_namespace {
-            labels_of(attributes.object.as_ref().or(attributes.old_object.as_ref()))
+            labels_of(
+                attributes
+                    .object
+                    .as_ref()
+                    .or(attributes.old_object.as_ref()),
+            )
         } else {
             namespace_labels.cloned()
         };
@@ -533,22 +557,24 @@ fn decide(
         old_object: attributes.old_object.clone().unwrap_or(Value::Null),
         request: attributes.request_json(&resource, &kind),
     };
-    Ok(match conditions::evaluate(checks.name, checks.conditions, &bindings)? {
-        ConditionsOutcome::AllTrue => Outcome::Called { resource, kind },
-        ConditionsOutcome::False { condition } => {
-            Outcome::Skipped(Skip::MatchConditionFalse { condition })
-        }
-        ConditionsOutcome::Errors(errors) if checks.fail_closed => Outcome::Rejected {
-            reason: format!(
-                "failed evaluating match conditions of webhook {}, failing closed: {}",
-                checks.name,
-                errors.join("; ")
-            ),
+    Ok(
+        match conditions::evaluate(checks.name, checks.conditions, &bindings)? {
+            ConditionsOutcome::AllTrue => Outcome::Called { resource, kind },
+            ConditionsOutcome::False { condition } => {
+                Outcome::Skipped(Skip::MatchConditionFalse { condition })
+            }
+            ConditionsOutcome::Errors(errors) if checks.fail_closed => Outcome::Rejected {
+                reason: format!(
+                    "failed evaluating match conditions of webhook {}, failing closed: {}",
+                    checks.name,
+                    errors.join("; ")
+                ),
+            },
+            ConditionsOutcome::Errors(errors) => {
+                Outcome::Skipped(Skip::MatchConditionErrorIgnored { errors })
+            }
         },
-        ConditionsOutcome::Errors(errors) => {
-            Outcome::Skipped(Skip::MatchConditionErrorIgnored { errors })
-        }
-    })
+    )
 }
 
 #[cfg(test)]

@@ -20,9 +20,8 @@ fn rule_matches(
     attributes: &AdmissionAttributes,
     resource: &GroupVersionResource,
 ) -> bool {
-    let is_namespace_object = resource.group.is_empty()
-        && resource.version == "v1"
-        && resource.resource == "namespaces";
+    let is_namespace_object =
+        resource.group.is_empty() && resource.version == "v1" && resource.resource == "namespaces";
     // A missing scope and "*" both mean every scope; a Namespace object is cluster-scoped
     // although its requests carry its own name as namespace.
     let scope = match rule.scope.as_deref() {
@@ -107,10 +106,16 @@ mod tests {
         assert!(!matches(pods_rule(), &update));
         let mut binding = pod_create();
         binding.subresource = "binding".to_owned();
-        assert!(!matches(pods_rule(), &binding), "pods does not cover subresources");
+        assert!(
+            !matches(pods_rule(), &binding),
+            "pods does not cover subresources"
+        );
         let mut cluster = pod_create();
         cluster.namespace.clear();
-        assert!(!matches(pods_rule(), &cluster), "Namespaced needs a namespace");
+        assert!(
+            !matches(pods_rule(), &cluster),
+            "Namespaced needs a namespace"
+        );
     }
 
     #[test]
@@ -156,11 +161,17 @@ mod tests {
         let apps_rule = rule(json!({"operations": ["CREATE"], "apiGroups": ["apps"],
                                     "apiVersions": ["v1"], "resources": ["deployments"]}));
         let rules = [apps_rule];
-        assert_eq!(matching_invocation(&rules, None, &old_deployment), Some(apps.clone()));
+        assert_eq!(
+            matching_invocation(&rules, None, &old_deployment),
+            Some(apps.clone())
+        );
         assert_eq!(
             matching_invocation(&rules, Some("Equivalent"), &old_deployment),
             Some(apps)
         );
-        assert_eq!(matching_invocation(&rules, Some("Exact"), &old_deployment), None);
+        assert_eq!(
+            matching_invocation(&rules, Some("Exact"), &old_deployment),
+            None
+        );
     }
 }

@@ -51,7 +51,10 @@ impl Selector {
     /// Parses `selector`, or the empty selector when `None`: the API server defaults an
     /// unset `namespaceSelector`/`objectSelector` of a webhook to `{}` (match everything).
     /// `field` names the field in errors.
-    pub(crate) fn parse(selector: Option<&LabelSelector>, field: &str) -> Result<Self, RoutingError> {
+    pub(crate) fn parse(
+        selector: Option<&LabelSelector>,
+        field: &str,
+    ) -> Result<Self, RoutingError> {
         let mut requirements = Vec::new();
         let Some(selector) = selector else {
             return Ok(Selector { requirements });
@@ -119,7 +122,10 @@ mod tests {
     }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -141,7 +147,10 @@ mod tests {
     fn expressions_follow_kubernetes_semantics() {
         let not_in = selector(json!({"matchExpressions": [
             {"key": "app", "operator": "NotIn", "values": ["x", "y"]}]}));
-        assert!(not_in.matches(&labels(&[])), "NotIn matches a missing label");
+        assert!(
+            not_in.matches(&labels(&[])),
+            "NotIn matches a missing label"
+        );
         assert!(not_in.matches(&labels(&[("app", "z")])));
         assert!(!not_in.matches(&labels(&[("app", "y")])));
         let is_in = selector(json!({"matchExpressions": [
@@ -174,7 +183,8 @@ mod tests {
                 serde_json::from_value(json!({"matchExpressions": [bad]})).unwrap();
             let err = Selector::parse(Some(&parsed), "objectSelector").unwrap_err();
             assert!(
-                err.to_string().contains("objectSelector.matchExpressions[0]"),
+                err.to_string()
+                    .contains("objectSelector.matchExpressions[0]"),
                 "{err}"
             );
         }

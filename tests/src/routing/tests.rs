@@ -20,7 +20,10 @@ fn pod(labels: Value) -> Value {
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
@@ -47,7 +50,10 @@ fn condition_errors_follow_the_failure_policy() {
     )
     .unwrap();
     assert!(fail.called().is_empty(), "{fail}");
-    assert!(fail.rejection().unwrap().contains("failing closed"), "{fail}");
+    assert!(
+        fail.rejection().unwrap().contains("failing closed"),
+        "{fail}"
+    );
     let ignore = route(
         &config(json!({"matchConditions": failing, "failurePolicy": "Ignore"})),
         "team-a",
@@ -55,7 +61,10 @@ fn condition_errors_follow_the_failure_policy() {
         &pod(json!({})),
     )
     .unwrap();
-    assert!(ignore.rejection().is_none() && ignore.called().is_empty(), "{ignore}");
+    assert!(
+        ignore.rejection().is_none() && ignore.called().is_empty(),
+        "{ignore}"
+    );
     assert!(matches!(
         ignore.outcome("w.example.com"),
         Some(Outcome::Skipped(Skip::MatchConditionErrorIgnored { .. }))
@@ -76,7 +85,10 @@ fn conditions_see_the_namespace_the_api_server_sets() {
     assert_eq!(decision.called(), ["w.example.com"], "{decision}");
     let elsewhere = json!({"metadata": {"name": "web", "namespace": "team-b"}});
     let err = route(&config(json!({})), "team-a", &labels(&[]), &elsewhere).unwrap_err();
-    assert!(matches!(err, RoutingError::NamespaceMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, RoutingError::NamespaceMismatch { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -84,7 +96,10 @@ fn a_missing_namespace_rejects_only_requests_the_rules_match() {
     let selecting = config(json!({"namespaceSelector": {"matchLabels": {"a": "b"}}}));
     let create = AdmissionAttributes::create_pod("gone", &pod(json!({})));
     let decision = route_request(&selecting, None, &create).unwrap();
-    assert!(decision.rejection().unwrap().contains("not found"), "{decision}");
+    assert!(
+        decision.rejection().unwrap().contains("not found"),
+        "{decision}"
+    );
     let mut update = create.clone();
     update.operation = Operation::Update;
     let decision = route_request(&selecting, None, &update).unwrap();
@@ -103,7 +118,12 @@ fn the_object_selector_accepts_the_old_object_on_update() {
                    "resources": ["pods"]}]}));
     let mut update = AdmissionAttributes::create_pod("team-a", &pod(json!({})));
     update.operation = Operation::Update;
-    assert!(route_request(&selecting, Some(&labels(&[])), &update).unwrap().called().is_empty());
+    assert!(
+        route_request(&selecting, Some(&labels(&[])), &update)
+            .unwrap()
+            .called()
+            .is_empty()
+    );
     update.old_object = Some(pod(json!({"inject": "yes"})));
     let decision = route_request(&selecting, Some(&labels(&[])), &update).unwrap();
     assert_eq!(decision.called(), ["w.example.com"], "{decision}");
@@ -125,7 +145,11 @@ fn cluster_scoped_requests_ignore_the_namespace_selector() {
     namespace.namespace = "n1".to_owned();
     namespace.object = Some(json!({"metadata": {"name": "n1", "labels": {"a": "b"}}}));
     let decision = route_request(&selecting, None, &namespace).unwrap();
-    assert_eq!(decision.called(), ["w.example.com"], "a Namespace matches on its own labels");
+    assert_eq!(
+        decision.called(),
+        ["w.example.com"],
+        "a Namespace matches on its own labels"
+    );
 }
 
 #[test]
@@ -133,7 +157,10 @@ fn invalid_configurations_are_errors_naming_the_field() {
     let bad = config(json!({"objectSelector": {"matchExpressions": [
         {"key": "a", "operator": "Within", "values": ["x"]}]}}));
     let err = route(&bad, "team-a", &labels(&[]), &pod(json!({}))).unwrap_err();
-    assert!(err.to_string().contains("webhooks[0].objectSelector"), "{err}");
+    assert!(
+        err.to_string().contains("webhooks[0].objectSelector"),
+        "{err}"
+    );
 }
 
 #[test]
