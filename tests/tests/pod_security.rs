@@ -2,12 +2,11 @@
 //! "restricted" profile, in every shape (native sidecar, classic init + sidecar, init only)
 //! and for workloads (a Job's pod template), whenever the app's own containers do.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use k8s_openapi::api::core::v1::Pod;
 use kagi_tests::pod_security::{self, Level, Violation};
 use serde_json::{Value, json};
+
+mod inject_support;
 
 /// An app pod that is compliant on its own: non-root, RuntimeDefault seccomp at pod level,
 /// a hardened container.
@@ -36,34 +35,8 @@ fn app_pod(extra_annotations: &[(&str, &str)]) -> Value {
 
 /// `kagi-webhook inject` with default settings (plus `flags`) on `manifest`.
 fn inject(manifest: &Value, flags: &[&str]) -> Value {
-    let webhook = kagi_tests::bins::binary("kagi-webhook").unwrap_or_else(|e| panic!("{e}"));
-    let mut command = Command::new(webhook);
-    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("AGENT_INJECT_")) {
-        command.env_remove(name);
-    }
-    let mut child = command
-        .args(["inject", "--vault-address", "https://vault.vault.svc:8200"])
-        .args(flags)
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kagi-webhook runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(manifest).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "kagi-webhook inject failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut documents: Vec<Value> =
-        serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout)).expect("YAML out");
+    let mut documents = inject_support::inject(manifest, flags)
+        .unwrap_or_else(|e| panic!("kagi-webhook inject failed: {e}"));
     assert_eq!(documents.len(), 1);
     documents.remove(0)
 }

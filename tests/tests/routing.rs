@@ -3,14 +3,15 @@
 //! cel-rust), and its matchConditions agree with how the real webhook reads the annotation.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use kagi_tests::routing::{self, Outcome, Skip};
 use serde_json::{Value, json};
+
+mod inject_support;
 
 const WEBHOOK: &str = "agent-inject.kagi.dev";
 const NAMESPACE: &str = "team-a";
@@ -321,33 +322,10 @@ enum Verdict {
 }
 
 fn webhook_verdict(pod: &Value) -> Verdict {
-    let webhook = kagi_tests::bins::binary("kagi-webhook").unwrap_or_else(|e| panic!("{e}"));
-    let mut child = Command::new(webhook)
-        .args([
-            "inject",
-            "--vault-address",
-            "https://vault.vault.svc:8200",
-            "-f",
-            "-",
-        ])
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kagi-webhook runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(pod).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    if !out.status.success() {
-        return Verdict::Denied(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let documents: Vec<Value> = serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout))
-        .expect("inject prints YAML");
+    let documents = match inject_support::inject(pod, &[]) {
+        Ok(documents) => documents,
+        Err(denial) => return Verdict::Denied(denial),
+    };
     let status =
         &documents[0]["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"];
     if status == "injected" {

@@ -1,6 +1,6 @@
 //! The baseline checks of the PodSecurity admission plugin, latest policy version.
 
-use super::{PodView, Violation};
+use super::{PodView, Violation, violation};
 
 /// Capabilities baseline allows adding (the container runtimes' default set).
 const BASELINE_CAPABILITIES: &[&str] = &[
@@ -66,14 +66,6 @@ pub(super) fn check(pod: &PodView<'_>, restricted: bool, out: &mut Vec<Violation
     proc_mount(pod, restricted, out);
     sysctls(pod, out);
     probe_and_lifecycle_hosts(pod, out);
-}
-
-fn violation(rule: &'static str, field: String, detail: impl Into<String>) -> Violation {
-    Violation {
-        rule,
-        field,
-        detail: detail.into(),
-    }
 }
 
 fn host_process(pod: &PodView<'_>, out: &mut Vec<Violation>) {

@@ -74,6 +74,14 @@ impl fmt::Display for Violation {
     }
 }
 
+pub(crate) fn violation(rule: &'static str, field: String, detail: impl Into<String>) -> Violation {
+    Violation {
+        rule,
+        field,
+        detail: detail.into(),
+    }
+}
+
 /// Every violation of the "restricted" profile (baseline included). Empty means the
 /// PodSecurity admission plugin admits the pod in a namespace labelled
 /// `pod-security.kubernetes.io/enforce: restricted`.
@@ -180,10 +188,13 @@ pub(crate) struct ContainerView<'a> {
     pub lifecycle: Option<&'a Lifecycle>,
 }
 
-impl<'a> ContainerView<'a> {
-    fn of_container(field: &str, index: usize, c: &'a Container) -> Self {
+/// A [`ContainerView`] of a `Container` or `EphemeralContainer` (distinct types with the
+/// same fields).
+macro_rules! container_view {
+    ($container:expr, $path:expr) => {{
+        let c = $container;
         ContainerView {
-            path: format!("spec.{field}[{index}]({})", c.name),
+            path: format!("{}({})", $path, c.name),
             security_context: c.security_context.as_ref(),
             ports: c.ports.as_deref().unwrap_or_default(),
             probes: [
@@ -193,20 +204,16 @@ impl<'a> ContainerView<'a> {
             ],
             lifecycle: c.lifecycle.as_ref(),
         }
+    }};
+}
+
+impl<'a> ContainerView<'a> {
+    fn of_container(field: &str, index: usize, c: &'a Container) -> Self {
+        container_view!(c, format!("spec.{field}[{index}]"))
     }
 
     fn of_ephemeral(index: usize, c: &'a EphemeralContainer) -> Self {
-        ContainerView {
-            path: format!("spec.ephemeralContainers[{index}]({})", c.name),
-            security_context: c.security_context.as_ref(),
-            ports: c.ports.as_deref().unwrap_or_default(),
-            probes: [
-                ("livenessProbe", c.liveness_probe.as_ref()),
-                ("readinessProbe", c.readiness_probe.as_ref()),
-                ("startupProbe", c.startup_probe.as_ref()),
-            ],
-            lifecycle: c.lifecycle.as_ref(),
-        }
+        container_view!(c, format!("spec.ephemeralContainers[{index}]"))
     }
 
     /// `PATH.securityContext.FIELD`.

@@ -1,6 +1,6 @@
 //! The restricted checks of the PodSecurity admission plugin, latest policy version.
 
-use super::{PodView, Violation};
+use super::{PodView, Violation, violation};
 
 /// Inline volume sources restricted allows; anything else (hostPath, nfs, image, ...) is
 /// refused.
@@ -24,14 +24,6 @@ pub(super) fn check(pod: &PodView<'_>, out: &mut Vec<Violation>) {
         allow_privilege_escalation(pod, out);
         seccomp(pod, out);
         capabilities(pod, out);
-    }
-}
-
-fn violation(rule: &'static str, field: String, detail: impl Into<String>) -> Violation {
-    Violation {
-        rule,
-        field,
-        detail: detail.into(),
     }
 }
 

@@ -113,19 +113,13 @@ impl fmt::Display for Selector {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::labels;
     use super::*;
     use serde_json::json;
 
     fn selector(value: serde_json::Value) -> Selector {
         let parsed: LabelSelector = serde_json::from_value(value).unwrap();
         Selector::parse(Some(&parsed), "objectSelector").unwrap()
-    }
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]

@@ -19,7 +19,8 @@ fn pod(labels: Value) -> Value {
     json!({"metadata": {"name": "web", "labels": labels}, "spec": {"containers": []}})
 }
 
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+/// A label map from pairs (shared by the routing unit tests).
+pub(super) fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
