@@ -273,6 +273,9 @@ pub enum Skip {
     MatchConditionFalse { condition: String },
     /// Conditions failed to evaluate and `failurePolicy` is `Ignore`.
     MatchConditionErrorIgnored { errors: Vec<String> },
+    /// Admission configuration objects never go to webhooks (so a webhook cannot lock
+    /// itself in).
+    ExemptResource,
 }
 
 /// What the API server does with one webhook for a request.
@@ -357,6 +360,9 @@ impl fmt::Display for RoutingDecision {
                     "skipped: objectSelector {selector} does not match object labels {labels:?}"
                 )?,
                 Outcome::Skipped(Skip::NoRuleMatches) => f.write_str("skipped: no rule matches")?,
+                Outcome::Skipped(Skip::ExemptResource) => {
+                    f.write_str("skipped: admission configuration objects are exempt")?
+                }
                 Outcome::Skipped(Skip::MatchConditionFalse { condition }) => {
                     write!(f, "skipped: matchCondition {condition:?} is false")?
                 }
@@ -426,6 +432,8 @@ pub fn route_request(
     namespace_labels: Option<&BTreeMap<String, String>>,
     attributes: &AdmissionAttributes,
 ) -> Result<RoutingDecision, RoutingError> {
+    let exempt = attributes.kind.group == "admissionregistration.k8s.io"
+        && EXEMPT_KINDS.contains(&attributes.kind.kind.as_str());
     let webhooks = config
         .webhooks
         .iter()
@@ -444,6 +452,12 @@ pub fn route_request(
                 webhook.match_conditions.as_deref().unwrap_or_default(),
             )?;
             let fail_closed = webhook.failure_policy.as_deref().unwrap_or("Fail") == "Fail";
+            if exempt {
+                return Ok(WebhookDecision {
+                    webhook: webhook.name.clone(),
+                    outcome: Outcome::Skipped(Skip::ExemptResource),
+                });
+            }
             let outcome = decide(
                 &Checks {
                     namespace_selector: &namespace_selector,
@@ -465,6 +479,17 @@ pub fn route_request(
         .collect::<Result<Vec<_>, RoutingError>>()?;
     Ok(RoutingDecision { webhooks })
 }
+
+/// Kinds of `admissionregistration.k8s.io` the API server never sends to webhooks
+/// (`rules.IsExemptAdmissionConfigurationResource`; the mutating policies since 1.32).
+const EXEMPT_KINDS: &[&str] = &[
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "MutatingAdmissionPolicy",
+    "MutatingAdmissionPolicyBinding",
+];
 
 /// One webhook, parsed.
 struct Checks<'a> {

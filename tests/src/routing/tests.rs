@@ -174,3 +174,26 @@ fn only_mutating_webhook_configurations_are_read() {
     assert_eq!(configs[0].metadata.name.as_deref(), Some("c"));
     assert!(mutating_webhook_configurations("a: [").is_err());
 }
+
+#[test]
+fn admission_configuration_objects_never_reach_webhooks() {
+    let everything = config(json!({"rules": [{"operations": ["*"], "apiGroups": ["*"],
+        "apiVersions": ["*"], "resources": ["*"]}]}));
+    let mut attributes = AdmissionAttributes::create_pod("", &json!({"metadata": {"name": "c"}}));
+    attributes.resource = GroupVersionResource::new(
+        "admissionregistration.k8s.io",
+        "v1",
+        "mutatingwebhookconfigurations",
+    );
+    attributes.kind = GroupVersionKind::new(
+        "admissionregistration.k8s.io",
+        "v1",
+        "MutatingWebhookConfiguration",
+    );
+    let decision = route_request(&everything, None, &attributes).unwrap();
+    assert_eq!(
+        decision.outcome("w.example.com"),
+        Some(&Outcome::Skipped(Skip::ExemptResource)),
+        "{decision}"
+    );
+}
