@@ -208,6 +208,15 @@ mod tests {
                     ),
                     ("has", "!has(object.metadata.annotations)"),
                     ("strings", "object.metadata.name.upperAscii() == 'WEB'"),
+                    ("regex", "object.metadata.name.matches('^w[a-z]+$')"),
+                    (
+                        "optional",
+                        "object.metadata.?annotations.orValue({}).size() == 0"
+                    ),
+                    (
+                        "absorbing",
+                        "object.metadata.annotations['x'] == 'y' || true"
+                    ),
                 ],
                 pod
             ),
