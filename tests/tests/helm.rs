@@ -515,6 +515,22 @@ fn a_vault_helm_values_file_means_what_it_meant_in_vault_helm() {
         ]),
         json!(["false", null]),
     );
+    let ids = rendered(
+        &Values::json(json!({"injector": {"uid": 1234, "gid": 5678}})),
+        "kagi",
+        "kagi",
+    );
+    let ids_context =
+        &one_of(&ids.objects, "Deployment")["spec"]["template"]["spec"]["securityContext"];
+    check(
+        "injector.uid+gid",
+        json!([
+            ids_context["runAsUser"],
+            ids_context["runAsGroup"],
+            ids_context["fsGroup"]
+        ]),
+        json!([1234, 5678, 5678]),
+    );
     let namespaces: Vec<&Value> = older
         .objects
         .iter()
