@@ -790,7 +790,7 @@ fn serve_settings() -> Vec<(String, String, String)> {
     for line in help.lines().map(str::trim) {
         if let Some(flag) = line.strip_prefix("--") {
             let end = flag
-                .find(|c: char| c == ' ' || c == '[' || c == '=' || c == '<')
+                .find([' ', '[', '=', '<'])
                 .unwrap_or(flag.len());
             settings.push((flag[..end].to_owned(), String::new(), String::new()));
         } else if let (Some(env), Some(last)) = (line.strip_prefix("[env: "), settings.last_mut()) {
