@@ -4,9 +4,8 @@
 //!
 //! `make test-deps` installs the SDK; without it every call panics saying so.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -94,20 +93,11 @@ pub fn lint(values: &Values) -> Value {
 
 fn call(request: Value) -> Result<Value, String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("helm_sdk.py");
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("python3 does not run ({e}): run `make test-deps`"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::procs::output_with_stdin(
+        Command::new("python3").arg(&script),
+        request.to_string().as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("python3 does not run ({e}): run `make test-deps`"));
     assert!(
         out.status.success(),
         "{} failed: {}",

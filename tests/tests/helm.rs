@@ -7,9 +7,8 @@
 //! Needs `helm-python-sdk`, `kubernetes-validate` and `kubectl`; `make test-deps` installs them.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use base64::Engine;
 use kagi_tests::helm::{self, Rendered, Values};
@@ -274,48 +273,41 @@ fn a_vault_helm_values_file_means_what_it_meant_in_vault_helm() {
             s(&inj["agentImage"]["tag"])
         )),
     );
-    let defaults = &inj["agentDefaults"];
+    // Where vault-helm's injector Deployment puts each value: the same variable here.
     for (key, var) in [
-        ("cpuLimit", "AGENT_INJECT_CPU_LIMIT"),
-        ("cpuRequest", "AGENT_INJECT_CPU_REQUEST"),
-        ("memLimit", "AGENT_INJECT_MEM_LIMIT"),
-        ("memRequest", "AGENT_INJECT_MEM_REQUEST"),
-        ("ephemeralLimit", "AGENT_INJECT_EPHEMERAL_LIMIT"),
-        ("ephemeralRequest", "AGENT_INJECT_EPHEMERAL_REQUEST"),
-        ("template", "AGENT_INJECT_DEFAULT_TEMPLATE"),
-    ] {
-        check(
-            &format!("injector.agentDefaults.{key}"),
-            json!(env[var]),
-            defaults[key].clone(),
-        );
-    }
-    check(
-        "injector.agentDefaults.templateConfig.exitOnRetryFailure",
-        json!(env["AGENT_INJECT_TEMPLATE_CONFIG_EXIT_ON_RETRY_FAILURE"]),
-        json!(defaults["templateConfig"]["exitOnRetryFailure"].to_string()),
-    );
-    check(
-        "injector.agentDefaults.templateConfig.staticSecretRenderInterval",
-        json!(env["AGENT_INJECT_TEMPLATE_STATIC_SECRET_RENDER_INTERVAL"]),
-        defaults["templateConfig"]["staticSecretRenderInterval"].clone(),
-    );
-    for (key, var) in [
+        ("agentDefaults.cpuLimit", "AGENT_INJECT_CPU_LIMIT"),
+        ("agentDefaults.cpuRequest", "AGENT_INJECT_CPU_REQUEST"),
+        ("agentDefaults.memLimit", "AGENT_INJECT_MEM_LIMIT"),
+        ("agentDefaults.memRequest", "AGENT_INJECT_MEM_REQUEST"),
+        (
+            "agentDefaults.ephemeralLimit",
+            "AGENT_INJECT_EPHEMERAL_LIMIT",
+        ),
+        (
+            "agentDefaults.ephemeralRequest",
+            "AGENT_INJECT_EPHEMERAL_REQUEST",
+        ),
+        ("agentDefaults.template", "AGENT_INJECT_DEFAULT_TEMPLATE"),
+        (
+            "agentDefaults.templateConfig.exitOnRetryFailure",
+            "AGENT_INJECT_TEMPLATE_CONFIG_EXIT_ON_RETRY_FAILURE",
+        ),
+        (
+            "agentDefaults.templateConfig.staticSecretRenderInterval",
+            "AGENT_INJECT_TEMPLATE_STATIC_SECRET_RENDER_INTERVAL",
+        ),
         ("authPath", "AGENT_INJECT_VAULT_AUTH_PATH"),
         ("logLevel", "AGENT_INJECT_LOG_LEVEL"),
         ("logFormat", "AGENT_INJECT_LOG_FORMAT"),
+        ("revokeOnShutdown", "AGENT_INJECT_REVOKE_ON_SHUTDOWN"),
     ] {
-        check(
-            &format!("injector.{key}"),
-            json!(env[var]),
-            inj[key].clone(),
-        );
+        let value = key.split('.').fold(inj, |v, part| &v[part]);
+        // Booleans become the strings "true" / "false".
+        let expected = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned);
+        check(&format!("injector.{key}"), json!(env[var]), json!(expected));
     }
-    check(
-        "injector.revokeOnShutdown",
-        json!(env["AGENT_INJECT_REVOKE_ON_SHUTDOWN"]),
-        json!(inj["revokeOnShutdown"].to_string()),
-    );
     for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
         let mut numbers = container[probe].clone();
         numbers.as_object_mut().unwrap().remove("httpGet");
@@ -635,23 +627,15 @@ fn the_rendered_environment_drives_kagi_webhook_inject() {
 /// `kagi-webhook inject` on `pod` with exactly `env` (nothing from the test's environment).
 fn inject(pod: &Value, env: &BTreeMap<String, String>, args: &[&str]) -> Value {
     let webhook = kagi_tests::bins::binary("kagi-webhook").unwrap_or_else(|e| panic!("{e}"));
-    let mut child = Command::new(&webhook)
-        .arg("inject")
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(pod.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = kagi_tests::procs::output_with_stdin(
+        Command::new(&webhook)
+            .arg("inject")
+            .args(args)
+            .env_clear()
+            .envs(env),
+        pod.to_string().as_bytes(),
+    )
+    .unwrap();
     assert!(
         out.status.success(),
         "inject failed: {}",
@@ -789,9 +773,7 @@ fn serve_settings() -> Vec<(String, String, String)> {
     let mut settings: Vec<(String, String, String)> = Vec::new();
     for line in help.lines().map(str::trim) {
         if let Some(flag) = line.strip_prefix("--") {
-            let end = flag
-                .find([' ', '[', '=', '<'])
-                .unwrap_or(flag.len());
+            let end = flag.find([' ', '[', '=', '<']).unwrap_or(flag.len());
             settings.push((flag[..end].to_owned(), String::new(), String::new()));
         } else if let (Some(env), Some(last)) = (line.strip_prefix("[env: "), settings.last_mut()) {
             last.1 = env.trim_end_matches(']').trim_end_matches('=').to_owned();
