@@ -31,7 +31,8 @@ fn rendered(values: &Values, release: &str, namespace: &str) -> Rendered {
         .unwrap_or_else(|e| panic!("helm could not render the chart: {e}"))
 }
 
-fn mode(mode: &str) -> Value {
+/// Values selecting a TLS mode (secret mode with the caBundle it needs).
+fn mode_values(mode: &str) -> Value {
     match mode {
         "secret" => json!({"kagi": {"tls": {"mode": "secret"}},
                            "injector": {"certs": {"caBundle": "Q0EgYnVuZGxl"}}}),
@@ -71,7 +72,7 @@ fn env_map(container: &Value) -> BTreeMap<String, String> {
 fn chart_lints_clean_with_defaults_every_tls_mode_and_a_vault_helm_file() {
     let mut cases: Vec<(String, Values)> = vec![("defaults".into(), Values::default())];
     for m in MODES {
-        cases.push((m.into(), Values::json(mode(m))));
+        cases.push((m.into(), Values::json(mode_values(m))));
     }
     cases.push(("vault-helm file".into(), Values::file(fixture(), json!({}))));
     for (label, values) in cases {
@@ -91,7 +92,7 @@ fn chart_lints_clean_with_defaults_every_tls_mode_and_a_vault_helm_file() {
 #[test]
 fn every_tls_mode_renders_objects_valid_on_kubernetes_1_29_and_the_newest() {
     for m in MODES {
-        let chart = rendered(&Values::json(mode(m)), "kagi", "kagi");
+        let chart = rendered(&Values::json(mode_values(m)), "kagi", "kagi");
         validate(&format!("helm-{m}"), &chart.yaml);
         let objects = &chart.objects;
         let pod = &one_of(objects, "Deployment")["spec"]["template"]["spec"];
@@ -900,10 +901,8 @@ fn the_chart_installs_what_the_kustomize_base_does() {
             .into_iter()
             .filter(|o| o["kind"] != "Namespace")
             .collect();
-        let values = match m {
-            "secret" => json!({"kagi": {"tls": {"mode": "secret"}}}),
-            _ => mode(m),
-        };
+        // The base leaves the caBundle to the user, so no caBundle here either.
+        let values = json!({"kagi": {"tls": {"mode": m}}});
         let mut chart = helm::render_chart(&values, "kagi", "kagi");
         let key = |o: &Value| {
             format!(
