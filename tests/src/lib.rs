@@ -41,7 +41,9 @@
 #![forbid(unsafe_code)]
 
 pub mod bins;
+pub mod helm;
 pub mod kube;
+pub mod manifests;
 pub mod openbao;
 pub mod pod_runner;
 pub mod pod_security;
