@@ -88,6 +88,12 @@ fn installs() -> &'static [Install] {
             let name = format!("overlay {}", overlay.file_name().unwrap().to_string_lossy());
             add(name, kustomize(&overlay));
         }
+        // The Helm chart as Helm's SDK renders it with default values.
+        let chart: Vec<String> = kagi_tests::helm::render_chart(&json!({}), "kagi", "kagi")
+            .iter()
+            .map(|object| object.to_string())
+            .collect();
+        add("helm chart".to_owned(), chart.join("\n---\n"));
         installs
     })
 }
