@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use kagi_agent::config::{
+use kagi_agent_config::{
     AgentApi, AgentConfig, AuthMethod, AutoAuth, Command, FileMode, KagiExtensions, Listener, Sink,
     Template, TemplateConfig, VaultConnection,
 };

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! A consul-template compatible template engine (Go `text/template` plus the
 //! consul-template functions used with Vault), pure and free of I/O.
 //!

@@ -2,7 +2,7 @@
 //! parsing once, then rendering from already-fetched responses).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kagi_agent::template::{Dependency, Environment, RenderOptions, Template, render};
+use kagi_template::{Dependency, Environment, RenderOptions, Template, render};
 use serde_json::json;
 
 const TEMPLATE: &str = r#"{{- with secret "database/creds/app" -}}

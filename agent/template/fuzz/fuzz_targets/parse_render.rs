@@ -3,7 +3,7 @@
 //! every dependency. Neither step may panic, loop forever or overflow the stack.
 #![no_main]
 
-use kagi_agent::template::{Dependency, Environment, RenderOptions, Template, render};
+use kagi_template::{Dependency, Environment, RenderOptions, Template, render};
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
 
