@@ -35,6 +35,11 @@ pub(crate) fn indent(n: usize, s: &str) -> String {
 pub(crate) fn simple_case(s: &str, upper: bool) -> String {
     s.chars()
         .map(|c| {
+            // The one lowercase mapping Rust spells with two characters (`i` and
+            // a combining dot) whose simple form is the plain `i`.
+            if !upper && c == '\u{130}' {
+                return 'i';
+            }
             let mut m: Vec<char> = if upper {
                 c.to_uppercase().collect()
             } else {

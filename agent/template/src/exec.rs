@@ -1,22 +1,12 @@
 //! The evaluator: walks the tree with Go `text/template` semantics
 //! (`missingkey=zero` or `=error`, pipelines, variables, control flow).
 
-use std::collections::BTreeMap;
-use std::rc::Rc;
-
-use super::funcs;
-use super::parse::{Arg, Command, Control, Node, Number, Pipe};
-use super::value::Value;
-use super::{Dependency, Environment, FileWrite, RenderOptions, Template};
-
-/// Nested `template`/`executeTemplate` calls allowed before giving up (Go: 100000;
-/// our recursion uses the native stack, so we stop much earlier).
-const MAX_TEMPLATE_DEPTH: usize = 200;
-/// Range iterations across one render, so a fuzzed `range 1000000000` ends.
-const MAX_ITERATIONS: u64 = 10_000_000;
-/// Largest output (and largest string a function may return). A secrets file
-/// this size is certainly a runaway template; stopping keeps memory bounded.
-pub(crate) const MAX_OUTPUT: usize = 64 << 20;
+use crate::funcs::{self, Call, Host, Impl};
+use crate::limits::{MAX_ITERATIONS, MAX_OUTPUT, MAX_TEMPLATE_DEPTH};
+use crate::parse::{Arg, Command, Control, Node, Number, Pipe};
+use crate::value::Value;
+use crate::world::{Dependency, Environment, FileWrite};
+use crate::{RenderOptions, Template};
 
 /// An execution error: a message without secret values, and where.
 pub(crate) struct ExecError {
@@ -260,27 +250,16 @@ impl<'a> State<'a> {
         args: &[Arg],
         final_: Option<Value>,
     ) -> EResult<Value> {
-        // `and`/`or` evaluate lazily and return the deciding operand.
-        if name == "and" || name == "or" {
-            let want = name == "or";
-            let n = args.len() + usize::from(final_.is_some());
-            if n == 0 {
-                return Err(self.err(format!(
-                    "wrong number of args for {name}: want at least 1 got 0"
-                )));
+        let Some(def) = funcs::lookup(name) else {
+            // The parser refuses unknown names; this is only reachable from a hand-built tree.
+            return Err(self.err(format!("function {name:?} not defined")));
+        };
+        let func = match def.imp {
+            Impl::Eager(func) => func,
+            Impl::ShortCircuit { stop_at } => {
+                return self.short_circuit(dot, name, stop_at, args, final_);
             }
-            let mut last = Value::Nil;
-            for a in args {
-                last = self.arg(dot, a)?;
-                if last.is_true() == want {
-                    return Ok(last);
-                }
-            }
-            if let Some(f) = final_ {
-                last = f;
-            }
-            return Ok(last);
-        }
+        };
         let mut vals = Vec::with_capacity(args.len() + 1);
         for a in args {
             vals.push(self.arg(dot, a)?);
@@ -289,7 +268,12 @@ impl<'a> State<'a> {
             vals.push(f);
         }
         let pos = self.pos;
-        let r = funcs::call(self, name, vals).and_then(|v| match &v {
+        let mut call = Call {
+            name: def.name,
+            args: vals,
+            host: self,
+        };
+        let r = func(&mut call).and_then(|v| match &v {
             Value::Str(s) if s.len() > MAX_OUTPUT => Err("result exceeds 64 MiB".to_string()),
             _ => Ok(v),
         });
@@ -298,6 +282,35 @@ impl<'a> State<'a> {
             pos,
             message: format!("error calling {name}: {m}"),
         })
+    }
+
+    /// Go's `and`/`or`: operands are evaluated in order until one's truth is
+    /// `stop_at`; the result is that operand, or the last one.
+    fn short_circuit(
+        &mut self,
+        dot: &Value,
+        name: &str,
+        stop_at: bool,
+        args: &[Arg],
+        final_: Option<Value>,
+    ) -> EResult<Value> {
+        let n = args.len() + usize::from(final_.is_some());
+        if n == 0 {
+            return Err(self.err(format!(
+                "wrong number of args for {name}: want at least 1 got 0"
+            )));
+        }
+        let mut last = Value::Nil;
+        for a in args {
+            last = self.arg(dot, a)?;
+            if last.is_true() == stop_at {
+                return Ok(last);
+            }
+        }
+        if let Some(f) = final_ {
+            last = f;
+        }
+        Ok(last)
     }
 
     fn arg(&mut self, dot: &Value, a: &Arg) -> EResult<Value> {
@@ -422,114 +435,23 @@ fn range_items(v: &Value) -> Result<Vec<(Value, Value)>, String> {
     })
 }
 
-/// Builds consul-template's `*dependency.Secret` from a Vault response envelope.
-pub(crate) fn secret_from_envelope(j: &serde_json::Value) -> Value {
-    use super::value::Struct;
-    let s = |k: &str| Value::str(j.get(k).and_then(|v| v.as_str()).unwrap_or(""));
-    let int = |v: Option<&serde_json::Value>| Value::Int(v.and_then(|v| v.as_i64()).unwrap_or(0));
-    let boolean =
-        |v: Option<&serde_json::Value>| Value::Bool(v.and_then(|v| v.as_bool()).unwrap_or(false));
-    let data = match j.get("data") {
-        Some(serde_json::Value::Object(o)) => Value::Map(Rc::new(
-            o.iter()
-                .map(|(k, v)| (k.clone(), Value::from_json(v)))
-                .collect(),
-        )),
-        _ => Value::Map(Rc::new(BTreeMap::new())),
-    };
-    let strings = |v: Option<&serde_json::Value>| match v.and_then(|v| v.as_array()) {
-        Some(a) if !a.is_empty() => Value::strings(
-            a.iter()
-                .map(|e| e.as_str().unwrap_or_default().to_string())
-                .collect(),
-        ),
-        _ => Value::Strings(None),
-    };
-    let auth = match j.get("auth") {
-        Some(a @ serde_json::Value::Object(_)) => {
-            let meta: BTreeMap<String, String> = a
-                .get("metadata")
-                .and_then(|m| m.as_object())
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            Value::Struct(Rc::new(Struct {
-                type_name: "*dependency.SecretAuth",
-                fields: vec![
-                    (
-                        "ClientToken",
-                        Value::str(a.get("client_token").and_then(|v| v.as_str()).unwrap_or("")),
-                    ),
-                    (
-                        "Accessor",
-                        Value::str(a.get("accessor").and_then(|v| v.as_str()).unwrap_or("")),
-                    ),
-                    ("Policies", strings(a.get("policies"))),
-                    ("Metadata", Value::StrMap(Rc::new(meta))),
-                    ("LeaseDuration", int(a.get("lease_duration"))),
-                    ("Renewable", boolean(a.get("renewable"))),
-                ],
-            }))
-        }
-        _ => Value::NilPtr("*dependency.SecretAuth"),
-    };
-    Value::Struct(Rc::new(Struct {
-        type_name: "*dependency.Secret",
-        fields: vec![
-            ("RequestID", s("request_id")),
-            ("LeaseID", s("lease_id")),
-            ("LeaseDuration", int(j.get("lease_duration"))),
-            ("Renewable", boolean(j.get("renewable"))),
-            ("Data", data),
-            ("Warnings", strings(j.get("warnings"))),
-            ("Auth", auth),
-            ("WrapInfo", Value::NilPtr("*dependency.SecretWrapInfo")),
-        ],
-    }))
-}
+impl Host for State<'_> {
+    fn use_dependency(&mut self, dep: Dependency) -> Option<serde_json::Value> {
+        State::use_dependency(self, dep)
+    }
 
-/// Builds consul-template's `dependency.PemEncoded` from the runtime's answer
-/// for a [`Dependency::PkiCert`]: either the documented
-/// `{"Cert","Key","CA"}` object, or the raw `pki/issue` response
-/// envelope, whose PEM strings are taken as Vault returns them (standard
-/// 64-column blocks) and given the trailing newline Go's PEM encoder adds.
-pub(crate) fn pem_from_json(j: &serde_json::Value) -> Value {
-    use super::value::Struct;
-    let pem = |v: Option<&serde_json::Value>| {
-        v.and_then(|v| v.as_str())
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| format!("{s}\n"))
-            .unwrap_or_default()
-    };
-    let (cert, key, ca) = if j.get("Cert").is_some() {
-        (pem(j.get("Cert")), pem(j.get("Key")), pem(j.get("CA")))
-    } else {
-        let data = j.get("data").unwrap_or(&serde_json::Value::Null);
-        let chain_last = data
-            .get("ca_chain")
-            .and_then(|v| v.as_array())
-            .and_then(|a| a.last());
-        let ca = match pem(chain_last) {
-            s if s.is_empty() => pem(data.get("issuing_ca")),
-            s => s,
-        };
-        (
-            pem(data.get("certificate")),
-            pem(data.get("private_key")),
-            ca,
-        )
-    };
-    // OpenBao's consul-template has exactly these three fields (no CAChain).
-    Value::Struct(Rc::new(Struct {
-        type_name: "dependency.PemEncoded",
-        fields: vec![
-            ("Cert", Value::str(&cert)),
-            ("Key", Value::str(&key)),
-            ("CA", Value::str(&ca)),
-        ],
-    }))
+    fn environment(&self) -> &dyn Environment {
+        self.env
+    }
+
+    fn execute_template(&mut self, name: &str, dot: &Value) -> Result<String, String> {
+        let mut out = String::new();
+        self.exec_named(name, dot, &mut out)
+            .map_err(|e| e.message)?;
+        Ok(out)
+    }
+
+    fn write_file(&mut self, write: FileWrite) {
+        self.file_writes.push(write);
+    }
 }

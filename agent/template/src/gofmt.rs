@@ -42,7 +42,7 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
     let mut chars = format.char_indices().peekable();
     while let Some((_, c)) = chars.next() {
         // Stop early on runaway widths; the caller refuses oversized results.
-        if out.len() > super::exec::MAX_OUTPUT {
+        if out.len() > crate::limits::MAX_OUTPUT {
             break;
         }
         if c != '%' {

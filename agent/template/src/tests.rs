@@ -1,6 +1,6 @@
 //! Unit tests of the engine as a whole: parse, render, multi-pass.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::json;
 

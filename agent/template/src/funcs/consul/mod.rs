@@ -1,0 +1,20 @@
+//! consul-template's functions (the openbao-template fork `bao agent` embeds:
+//! no Consul or Nomad lookups).
+
+use super::Def;
+
+mod collections;
+mod encoding;
+mod env;
+mod math;
+mod strings;
+mod vault;
+
+pub(super) const FAMILIES: &[&[Def]] = &[
+    vault::FUNCS,
+    env::FUNCS,
+    encoding::FUNCS,
+    strings::FUNCS,
+    collections::FUNCS,
+    math::FUNCS,
+];
