@@ -7,8 +7,8 @@
 //! the others), [`JOBS`] templates at a time; every difference is reported, not just the first.
 //!
 //! Corpus layout: `NN-name.tpl` is a template; an optional `NN-name.json` holds per-template
-//! options (`left_delimiter`, `right_delimiter`, `error_on_missing_key`). In a template,
-//! `@@DIR@@` is the corpus directory and `@@OUT@@` the agent's output directory (for
+//! options (`left_delimiter`, `right_delimiter`, `error_on_missing_key`, `function_denylist`,
+//! `sandbox_path`, ...). In a template and in string options, `@@DIR@@` is the corpus directory and `@@OUT@@` the agent's output directory (for
 //! `writeToFile`). Files under `@@OUT@@` other than the rendered ones are compared too.
 //!
 //! `tests/templates/errors/` holds templates that must fail in both agents (same layout); each
@@ -89,16 +89,19 @@ fn seed(bao: &OpenBao) {
 fn agent_config(bao: &OpenBao, work: &Path, out: &Path, case: &Case) -> Value {
     let token_file = work.join("token");
     std::fs::write(&token_file, bao.root_token()).unwrap();
-    let text = case
-        .text
-        .replace("@@DIR@@", &corpus_dir().display().to_string())
-        .replace("@@OUT@@", &out.display().to_string());
+    let placeholders = |text: &str| {
+        text.replace("@@DIR@@", &corpus_dir().display().to_string())
+            .replace("@@OUT@@", &out.display().to_string())
+    };
     let mut template = json!({
         "destination": out.join(format!("{}.out", case.name)).display().to_string(),
-        "contents": text,
+        "contents": placeholders(&case.text),
     });
     for (k, v) in &case.options {
-        template[k] = v.clone();
+        template[k] = match v {
+            Value::String(text) => Value::String(placeholders(text)),
+            other => other.clone(),
+        };
     }
     json!({
         "vault": { "address": bao.addr() },

@@ -170,6 +170,15 @@ pub struct Template {
     /// Vault Agent's default is true; `None` means the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_dest_dirs: Option<bool>,
+    /// Function names that fail when called (exact names, as `bao agent` matches them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub function_denylist: Vec<String>,
+    /// The old spelling of `function_denylist`; both lists apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub function_blacklist: Vec<String>,
+    /// `file` may read only below this directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_path: Option<String>,
 }
 
 impl Template {
@@ -183,6 +192,13 @@ impl Template {
 
     pub fn create_dest_dirs(&self) -> bool {
         self.create_dest_dirs.unwrap_or(true)
+    }
+
+    /// `function_denylist` and `function_blacklist` together.
+    pub fn denied_functions(&self) -> Vec<String> {
+        let mut all = self.function_denylist.clone();
+        all.extend(self.function_blacklist.iter().cloned());
+        all
     }
 }
 

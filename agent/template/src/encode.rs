@@ -72,6 +72,8 @@ fn json_value(
         }
         Value::Number(n) => out.push_str(if n.is_empty() { "0" } else { n }),
         Value::Str(s) => json_string(s, esc, out),
+        // encoding/json writes each invalid byte as U+FFFD, as the lossy conversion does.
+        Value::Bytes(b) => json_string(&String::from_utf8_lossy(b), esc, out),
         Value::List(l) => json_container(
             ['[', ']'],
             l.iter().map(|e| (None, e.clone())),

@@ -70,7 +70,7 @@ impl<'a> State<'a> {
         found
     }
 
-    pub fn walk_list(&mut self, dot: &Value, nodes: &[Node], out: &mut String) -> EResult<Flow> {
+    pub fn walk_list(&mut self, dot: &Value, nodes: &[Node], out: &mut Vec<u8>) -> EResult<Flow> {
         for n in nodes {
             match self.walk(dot, n, out)? {
                 Flow::Normal => {}
@@ -80,13 +80,13 @@ impl<'a> State<'a> {
         Ok(Flow::Normal)
     }
 
-    fn walk(&mut self, dot: &Value, node: &Node, out: &mut String) -> EResult<Flow> {
+    fn walk(&mut self, dot: &Value, node: &Node, out: &mut Vec<u8>) -> EResult<Flow> {
         match node {
-            Node::Text(t) => out.push_str(t),
+            Node::Text(t) => out.extend_from_slice(t.as_bytes()),
             Node::Action(pipe) => {
                 let v = self.pipeline(dot, pipe)?;
                 if pipe.decl.is_empty() {
-                    v.print_action(out);
+                    v.print_action_bytes(out);
                 }
                 if out.len() > MAX_OUTPUT {
                     return Err(self.err("rendered output exceeds 64 MiB"));
@@ -110,7 +110,7 @@ impl<'a> State<'a> {
     }
 
     /// Runs a `define`d template with its own variable scope.
-    pub fn exec_named(&mut self, name: &str, dot: &Value, out: &mut String) -> EResult<()> {
+    pub fn exec_named(&mut self, name: &str, dot: &Value, out: &mut Vec<u8>) -> EResult<()> {
         let tmpl = self.tmpl;
         let Some(body) = tmpl.defines.get(name) else {
             return Err(self.err(format!("no such template {name:?}")));
@@ -126,7 +126,13 @@ impl<'a> State<'a> {
         r.map(|_| ())
     }
 
-    fn if_with(&mut self, dot: &Value, c: &Control, out: &mut String, with: bool) -> EResult<Flow> {
+    fn if_with(
+        &mut self,
+        dot: &Value,
+        c: &Control,
+        out: &mut Vec<u8>,
+        with: bool,
+    ) -> EResult<Flow> {
         let mark = self.vars.len();
         let v = self.pipeline(dot, &c.pipe)?;
         let r = if v.is_true() {
@@ -141,7 +147,7 @@ impl<'a> State<'a> {
         r
     }
 
-    fn range(&mut self, dot: &Value, c: &Control, out: &mut String) -> EResult<Flow> {
+    fn range(&mut self, dot: &Value, c: &Control, out: &mut Vec<u8>) -> EResult<Flow> {
         let mark = self.vars.len();
         // The range pipeline's declarations name the loop variables, not its result.
         let pipe_pos = c.pipe.pos;
@@ -254,6 +260,9 @@ impl<'a> State<'a> {
             // The parser refuses unknown names; this is only reachable from a hand-built tree.
             return Err(self.err(format!("function {name:?} not defined")));
         };
+        if self.opts.function_denylist.iter().any(|d| d == name) {
+            return Err(self.err(format!("error calling {name}: function is disabled")));
+        }
         let func = match def.imp {
             Impl::Eager(func) => func,
             Impl::ShortCircuit { stop_at } => {
@@ -444,11 +453,15 @@ impl Host for State<'_> {
         self.env
     }
 
-    fn execute_template(&mut self, name: &str, dot: &Value) -> Result<String, String> {
-        let mut out = String::new();
+    fn sandbox_path(&self) -> Option<&str> {
+        self.opts.sandbox_path.as_deref().filter(|s| !s.is_empty())
+    }
+
+    fn execute_template(&mut self, name: &str, dot: &Value) -> Result<Value, String> {
+        let mut out = Vec::new();
         self.exec_named(name, dot, &mut out)
             .map_err(|e| e.message)?;
-        Ok(out)
+        Ok(Value::from_bytes(out))
     }
 
     fn write_file(&mut self, write: FileWrite) {

@@ -13,20 +13,16 @@
 //! the Go libraries consul-template uses. `tests/templates/` is the
 //! differential corpus that checks this against a real `bao agent`.
 //!
-//! Functions: Go's built-ins (`and or not eq ne lt le gt ge len index slice
-//! print printf println html js urlquery call`) and consul-template's `secret
-//! secrets pkiCert env mustEnv envOrDefault file writeToFile executeTemplate
-//! toJSON toJSONPretty toUnescapedJSON toUnescapedJSONPretty toYAML toTOML
-//! parseJSON parseYAML parseBool parseInt parseUint parseFloat base64Encode
-//! base64Decode base64URLEncode base64URLDecode split splitToMap join trimSpace
-//! trim trimPrefix trimSuffix toLower toUpper toTitle replaceAll regexMatch
-//! regexReplaceAll indent contains containsAll containsAny containsNone
-//! containsNotAll in loop add subtract multiply divide modulo minimum maximum
-//! sha256Hex md5sum hmacSHA256Hex timestamp`. Anything else (Sprig, `plugin`,
-//! `sockaddr`, `scratch`, Consul/Nomad functions) is a parse error naming it.
+//! Functions: the registry in `funcs` (Go's built-ins, consul-template's,
+//! Sprig's as `sprig_<name>`; [`function_names`] lists them). Any other name
+//! is a parse error naming it; [`RenderOptions::function_denylist`] turns
+//! registered ones off per template, as Vault Agent's `function_denylist`.
 //!
-//! Known differences from Vault Agent: strings are UTF-8, so `base64Decode`
-//! of binary data is an error (Vault Agent writes the raw bytes); `parseYAML` follows YAML 1.2 (`yes` stays a string); floats from Vault lose their exact
+//! Binary data (`base64Decode` of a keystore) is rendered byte for byte; string
+//! functions other than printing, `len` and `executeTemplate` refuse it.
+//!
+//! Known differences from Vault Agent: `toYAML` of binary data writes lossy
+//! text (go-yaml writes `!!binary`); `parseYAML` follows YAML 1.2 (`yes` stays a string); floats from Vault lose their exact
 //! spelling (serde_json keeps values, not text; exponents print as `1e-06`);
 //! `printf` lacks `%#v`, `%U` and precision for `%g`; limits stop runaway
 //! templates (64 MiB of output, 10 million range iterations, nesting depth 200).
@@ -112,19 +108,33 @@ fn line_col(text: &str, pos: usize) -> (usize, usize) {
 pub struct RenderOptions {
     /// Go `missingkey=error` instead of `missingkey=zero` (`<no value>`).
     pub error_on_missing_key: bool,
+    /// Vault Agent's `function_denylist` (and `function_blacklist`): exact
+    /// function names that still parse but fail when called.
+    pub function_denylist: Vec<String>,
+    /// Vault Agent's `sandbox_path`: `file` may read only below it (after
+    /// [`Environment::resolve_path`]).
+    pub sandbox_path: Option<String>,
 }
 
 /// The result of one render pass.
 #[derive(Debug, Clone, Default)]
 pub struct Rendered {
-    /// Meaningful only when `missing` is empty.
-    pub text: String,
+    /// The rendered bytes (a binary secret stays binary). Meaningful only
+    /// when `missing` is empty.
+    pub output: Vec<u8>,
     /// Every dependency this render used, in first-use order, deduplicated.
     pub dependencies: Vec<Dependency>,
     /// Asked for but `lookup` gave `None`: fetch them and render again.
     pub missing: Vec<Dependency>,
     /// `writeToFile` side effects for the caller to perform.
     pub file_writes: Vec<FileWrite>,
+}
+
+impl Rendered {
+    /// The output as text, invalid UTF-8 replaced (for logs and tests).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.output)
+    }
 }
 
 /// A parse or execution error. It names the template and the position and
@@ -158,17 +168,17 @@ pub fn render(
     opts: &RenderOptions,
 ) -> Result<Rendered, TemplateError> {
     let mut st = exec::State::new(template, env, opts);
-    let mut text = String::new();
+    let mut text = Vec::new();
     let result = st.walk_list(&value::Value::Nil, &template.root, &mut text);
-    let rendered = |text: String, st: exec::State<'_>| Rendered {
-        text,
+    let rendered = |output: Vec<u8>, st: exec::State<'_>| Rendered {
+        output,
         dependencies: st.dependencies,
         missing: st.missing,
         file_writes: st.file_writes,
     };
     match result {
         Ok(_) => Ok(rendered(text, st)),
-        Err(_) if !st.missing.is_empty() => Ok(rendered(String::new(), st)),
+        Err(_) if !st.missing.is_empty() => Ok(rendered(Vec::new(), st)),
         Err(e) => {
             let (line, column) = line_col(&template.text, e.pos);
             Err(TemplateError::Exec {

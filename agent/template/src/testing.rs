@@ -25,6 +25,6 @@ impl Environment for Empty {
 pub(crate) fn render_text(src: &str) -> Result<String, String> {
     let t = Template::parse("t", src, "", "").map_err(|e| e.to_string())?;
     render(&t, &Empty, &RenderOptions::default())
-        .map(|r| r.text)
+        .map(|r| r.text().into_owned())
         .map_err(|e| e.to_string())
 }

@@ -50,7 +50,7 @@ fn render_with(env: &TestEnv, src: &str) -> Result<Rendered, TemplateError> {
 fn r(env: &TestEnv, src: &str) -> String {
     let out = render_with(env, src).unwrap_or_else(|e| panic!("{src}: {e}"));
     assert!(out.missing.is_empty(), "{src}: missing {:?}", out.missing);
-    out.text
+    out.text().into_owned()
 }
 
 fn db() -> TestEnv {
@@ -85,7 +85,7 @@ fn custom_delimiters() {
     )
     .unwrap();
     let out = render(&t, &db(), &RenderOptions::default()).unwrap();
-    assert_eq!(out.text, "alice{{ x }}");
+    assert_eq!(out.text(), "alice{{ x }}");
 }
 
 #[test]
@@ -146,6 +146,7 @@ fn missing_key_chaining_errors_and_error_on_missing_key() {
         &e,
         &RenderOptions {
             error_on_missing_key: true,
+            ..RenderOptions::default()
         },
     )
     .unwrap_err();
@@ -343,7 +344,7 @@ fn multi_pass_collects_dynamic_paths() {
         .with_secret("kv/b", json!({"x": "2"}));
     let third = render(&t, &env, &RenderOptions::default()).unwrap();
     assert!(third.missing.is_empty());
-    assert_eq!(third.text, "12");
+    assert_eq!(third.text(), "12");
     assert_eq!(third.dependencies.len(), 3);
 }
 
@@ -383,7 +384,7 @@ fn write_to_file_is_returned_not_performed() {
         "{{ \"body\" | writeToFile \"/tmp/x\" \"\" \"\" \"0640\" \"append,newline\" }}done",
     )
     .unwrap();
-    assert_eq!(out.text, "done");
+    assert_eq!(out.text(), "done");
     assert_eq!(
         out.file_writes,
         vec![FileWrite {
@@ -458,9 +459,18 @@ fn int_and_int64_are_distinct_go_types() {
 }
 
 #[test]
-fn binary_base64_is_refused_not_corrupted() {
-    let err = render_with(&TestEnv::default(), "{{ base64Decode \"/w==\" }}").unwrap_err();
-    assert!(err.to_string().contains("binary"), "{err}");
+fn binary_base64_renders_the_exact_bytes() {
+    let e = TestEnv::default();
+    // 0xFF 0x00 0xFE 0x80: not UTF-8, as in a PKCS#12 keystore.
+    let out = render_with(&e, "[{{ base64Decode \"/wD+gA==\" }}]").unwrap();
+    assert_eq!(out.output, b"[\xff\x00\xfe\x80]");
+    // Through a define and with len, the bytes stay bytes.
+    let out = render_with(
+        &e,
+        r#"{{ define "k" }}{{ base64Decode . }}{{ end }}{{ executeTemplate "k" "/wD+gA==" }} {{ len (base64Decode "/wD+gA==") }}"#,
+    )
+    .unwrap();
+    assert_eq!(out.output, b"\xff\x00\xfe\x80 4");
 }
 
 #[test]

@@ -156,6 +156,7 @@ fn toml_inline(v: &Value, out: &mut String) -> Result<(), String> {
             Err(_) => out.push_str(&toml_float(n.parse::<f64>().unwrap_or(0.0))),
         },
         Value::Str(s) => out.push_str(&toml_quote(s)),
+        Value::Bytes(b) => out.push_str(&toml_quote(&String::from_utf8_lossy(b))),
         Value::List(_) | Value::Strings(_) => {
             out.push('[');
             for (i, e) in yaml_items(v).iter().enumerate() {

@@ -25,6 +25,9 @@ pub(crate) enum Value {
     /// `json.Number`: a string kind that prints and encodes as its digits.
     Number(Rc<str>),
     Str(Rc<str>),
+    /// A Go string holding bytes that are not UTF-8 (`base64Decode` of a
+    /// keystore): printed as the exact bytes, elsewhere as lossy text.
+    Bytes(Rc<[u8]>),
     /// `[]interface{}`.
     List(Rc<Vec<Value>>),
     /// `[]string`; `None` is a nil slice (JSON `null`).
@@ -56,6 +59,14 @@ impl Struct {
 impl Value {
     pub fn str(s: &str) -> Value {
         Value::Str(Rc::from(s))
+    }
+
+    /// A Go string from raw bytes: [`Value::Str`] when they are UTF-8.
+    pub fn from_bytes(bytes: Vec<u8>) -> Value {
+        match String::from_utf8(bytes) {
+            Ok(s) => Value::str(&s),
+            Err(e) => Value::Bytes(Rc::from(e.into_bytes())),
+        }
     }
 
     pub fn strings(v: Vec<String>) -> Value {
@@ -90,7 +101,7 @@ impl Value {
             Value::Uint(_) => "uint64",
             Value::Float(_) => "float64",
             Value::Number(_) => "json.Number",
-            Value::Str(_) => "string",
+            Value::Str(_) | Value::Bytes(_) => "string",
             Value::List(_) => "[]interface {}",
             Value::Strings(_) => "[]string",
             Value::Map(_) => "map[string]interface {}",
@@ -109,6 +120,7 @@ impl Value {
             Value::Uint(u) => *u != 0,
             Value::Float(f) => *f != 0.0,
             Value::Number(s) | Value::Str(s) => !s.is_empty(),
+            Value::Bytes(b) => !b.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Strings(l) => l.as_ref().is_some_and(|l| !l.is_empty()),
             Value::Map(m) => !m.is_empty(),
@@ -130,6 +142,19 @@ impl Value {
         match self {
             Value::Nil => out.push_str("<no value>"),
             v => fmt_v(v, out, true),
+        }
+    }
+
+    /// What `{{ pipeline }}` writes to the output: binary strings byte for byte.
+    pub fn print_action_bytes(&self, out: &mut Vec<u8>) {
+        match self {
+            Value::Bytes(b) => out.extend_from_slice(b),
+            Value::Str(s) => out.extend_from_slice(s.as_bytes()),
+            v => {
+                let mut text = String::new();
+                v.print_action(&mut text);
+                out.extend_from_slice(text.as_bytes());
+            }
         }
     }
 }
@@ -166,6 +191,7 @@ pub(crate) fn fmt_v(v: &Value, out: &mut String, top: bool) {
         }
         Value::Float(f) => out.push_str(&format_float_g(*f)),
         Value::Number(s) | Value::Str(s) => out.push_str(s),
+        Value::Bytes(b) => out.push_str(&String::from_utf8_lossy(b)),
         Value::List(l) => push_spaced(out, "[", l.iter(), ']', |out, e| fmt_v(e, out, false)),
         Value::Strings(l) => {
             push_spaced(out, "[", l.iter().flat_map(|l| l.iter()), ']', |out, e| {

@@ -69,8 +69,14 @@ pub trait Environment {
     fn lookup(&self, dep: &Dependency) -> Option<serde_json::Value>;
     /// An environment variable of the agent process.
     fn env(&self, name: &str) -> Option<String>;
-    /// The contents of a file (`file` function). Sandboxing is the caller's job.
+    /// The contents of a file (`file` function), once the engine has checked
+    /// `sandbox_path`.
     fn read_file(&self, path: &str) -> std::io::Result<String>;
+    /// `path` with symbolic links resolved, for the `sandbox_path` check
+    /// (Go's `filepath.EvalSymlinks`). Only asked when a sandbox is set.
+    fn resolve_path(&self, path: &str) -> std::io::Result<String> {
+        Ok(path.to_string())
+    }
 }
 
 /// A `writeToFile PATH USER GROUP PERMS [FLAGS] CONTENT` side effect, for the

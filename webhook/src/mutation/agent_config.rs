@@ -193,6 +193,7 @@ fn template(plan: &Plan<'_>, secret: &SecretFile) -> Template {
         perms: secret.perms.map(FileMode),
         error_on_missing_key: secret.error_on_missing_key,
         create_dest_dirs: None,
+        ..Template::default()
     }
 }
 

@@ -46,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
             &AnyEnv,
             &RenderOptions {
                 error_on_missing_key: true,
+                ..RenderOptions::default()
             },
         );
     }

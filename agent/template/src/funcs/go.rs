@@ -49,6 +49,7 @@ fn len(c: &mut Call<'_>) -> FResult {
     nargs(c.name, &c.args, 1)?;
     let n = match &c.args[0] {
         Value::Str(s) | Value::Number(s) => s.len(),
+        Value::Bytes(b) => b.len(),
         Value::List(l) => l.len(),
         Value::Strings(l) => l.as_ref().map_or(0, |l| l.len()),
         Value::Map(m) => m.len(),

@@ -45,8 +45,10 @@ pub(crate) trait Host {
     fn use_dependency(&mut self, dep: Dependency) -> Option<serde_json::Value>;
     /// The outside world (environment variables, files).
     fn environment(&self) -> &dyn Environment;
-    /// Runs a `define`d template with `dot` and returns its output.
-    fn execute_template(&mut self, name: &str, dot: &Value) -> Result<String, String>;
+    /// The template's `sandbox_path`, if any.
+    fn sandbox_path(&self) -> Option<&str>;
+    /// Runs a `define`d template with `dot` and returns its output (a Go string).
+    fn execute_template(&mut self, name: &str, dot: &Value) -> Result<Value, String>;
     /// Queues a `writeToFile` side effect.
     fn write_file(&mut self, write: FileWrite);
 }

@@ -121,13 +121,6 @@ fn decode_base64(c: &mut Call<'_>, engine: &base64::engine::GeneralPurpose) -> F
     let bytes = engine
         .decode(clean)
         .map_err(|_| format!("{}: illegal base64 data", c.name))?;
-    // Go strings carry any bytes; ours are UTF-8. Refuse binary data
-    // rather than write a silently corrupted file.
-    let text = String::from_utf8(bytes).map_err(|_| {
-        format!(
-            "{}: decoded data is binary, not UTF-8 text (not supported by kagi)",
-            c.name
-        )
-    })?;
-    Ok(Value::str(&text))
+    // A Go string carries any bytes: a decoded keystore is written as it is.
+    Ok(Value::from_bytes(bytes))
 }

@@ -46,10 +46,43 @@ fn file(c: &mut Call<'_>) -> FResult {
     if a[0].is_empty() {
         return Ok(Value::str(""));
     }
+    if let Some(sandbox) = c.host.sandbox_path() {
+        let resolved = c
+            .host
+            .environment()
+            .resolve_path(a[0])
+            .map_err(|e| format!("file {:?}: {}", a[0], e.kind()))?;
+        if !within(sandbox, &resolved) {
+            return Err(format!("'{}' is outside of sandbox", a[0]));
+        }
+    }
     match c.host.environment().read_file(a[0]) {
         Ok(s) => Ok(Value::str(&s)),
         Err(e) => Err(format!("file {:?}: {}", a[0], e.kind())),
     }
+}
+
+/// Whether `path` lies inside the directory `sandbox`, comparing cleaned
+/// components (Go: `filepath.Rel` must not start with `..`).
+fn within(sandbox: &str, path: &str) -> bool {
+    fn clean(p: &str) -> Vec<&str> {
+        let mut parts: Vec<&str> = Vec::new();
+        for part in p.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                other => parts.push(other),
+            }
+        }
+        parts
+    }
+    if sandbox.starts_with('/') != path.starts_with('/') {
+        return false;
+    }
+    let (sandbox, path) = (clean(sandbox), clean(path));
+    path.starts_with(&sandbox)
 }
 
 fn execute_template(c: &mut Call<'_>) -> FResult {
@@ -66,7 +99,7 @@ fn execute_template(c: &mut Call<'_>) -> FResult {
             ));
         }
     };
-    Ok(Value::str(&c.host.execute_template(&tname, &dot)?))
+    c.host.execute_template(&tname, &dot)
 }
 
 fn write_to_file(c: &mut Call<'_>) -> FResult {
@@ -110,5 +143,19 @@ fn timestamp(c: &mut Call<'_>) -> FResult {
             "timestamp: wrong number of arguments, expected 0 or 1, but got {}",
             strs.len()
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within;
+
+    #[test]
+    fn sandbox_compares_whole_components() {
+        assert!(within("/srv/tpl", "/srv/tpl/a.txt"));
+        assert!(within("/srv/tpl/", "/srv/tpl/./sub/../a"));
+        assert!(!within("/srv/tpl", "/srv/tplx/a"));
+        assert!(!within("/srv/tpl", "/srv/tpl/../etc/passwd"));
+        assert!(!within("/srv/tpl", "relative/a"));
     }
 }
