@@ -1,6 +1,8 @@
 //! The evaluator: walks the tree with Go `text/template` semantics
 //! (`missingkey=zero` or `=error`, pipelines, variables, control flow).
 
+use std::collections::BTreeMap;
+
 use crate::funcs::{self, Call, Host, Impl};
 use crate::limits::{MAX_ITERATIONS, MAX_OUTPUT, MAX_TEMPLATE_DEPTH};
 use crate::parse::{Arg, Command, Control, Node, Number, Pipe};
@@ -33,6 +35,8 @@ pub(crate) struct State<'a> {
     pub dependencies: Vec<Dependency>,
     pub missing: Vec<Dependency>,
     pub file_writes: Vec<FileWrite>,
+    /// The `scratch` store, fresh for every render as in consul-template.
+    scratch: BTreeMap<String, Value>,
 }
 
 impl<'a> State<'a> {
@@ -48,6 +52,7 @@ impl<'a> State<'a> {
             dependencies: Vec::new(),
             missing: Vec::new(),
             file_writes: Vec::new(),
+            scratch: BTreeMap::new(),
         }
     }
 
@@ -244,9 +249,59 @@ impl<'a> State<'a> {
             return self.call(dot, name, &cmd.args[1..], final_);
         }
         if cmd.args.len() > 1 || final_.is_some() {
-            return Err(self.err("can't give argument to non-function"));
+            return self.method_call(dot, first, &cmd.args[1..], final_);
         }
         self.arg(dot, first)
+    }
+
+    /// `recv.Method ARGS...`: only `scratch` has methods; any other chain
+    /// with arguments is Go's "can't give argument to non-function".
+    fn method_call(
+        &mut self,
+        dot: &Value,
+        first: &Arg,
+        args: &[Arg],
+        final_: Option<Value>,
+    ) -> EResult<Value> {
+        let not_a_function = |st: &Self| Err(st.err("can't give argument to non-function"));
+        let (recv, method) = match first {
+            Arg::Chain(p, fields) if !fields.is_empty() => {
+                let base = self.pipeline(dot, p)?;
+                let (last, init) = fields.split_last().expect("not empty");
+                (self.field_chain(base, init, false)?, last)
+            }
+            Arg::Var(v, fields) if !fields.is_empty() => {
+                let base = self.var(v);
+                let (last, init) = fields.split_last().expect("not empty");
+                (self.field_chain(base, init, false)?, last)
+            }
+            Arg::Field(fields) if !fields.is_empty() => {
+                let (last, init) = fields.split_last().expect("not empty");
+                (self.field_chain(dot.clone(), init, true)?, last)
+            }
+            _ => return not_a_function(self),
+        };
+        if !funcs::consul::scratch::is_scratch(&recv) {
+            return not_a_function(self);
+        }
+        let pos = self.pos;
+        let mut vals = Vec::with_capacity(args.len() + 1);
+        for a in args {
+            vals.push(self.arg(dot, a)?);
+        }
+        vals.extend(final_);
+        self.pos = pos;
+        self.scratch_method(method, &vals)
+    }
+
+    fn scratch_method(&mut self, method: &str, args: &[Value]) -> EResult<Value> {
+        match funcs::consul::scratch::method(&mut self.scratch, method, args) {
+            Ok(v) => Ok(v),
+            Err(Some(m)) => Err(self.err(format!("error calling {method}: {m}"))),
+            Err(None) => Err(self.err(format!(
+                "can't evaluate field {method} in type *template.Scratch"
+            ))),
+        }
     }
 
     fn call(
@@ -384,6 +439,9 @@ impl<'a> State<'a> {
                 }
                 None => Ok((Value::str(""), false)),
             },
+            Value::Struct(_) if funcs::consul::scratch::is_scratch(recv) => {
+                Ok((self.scratch_method(name, &[])?, false))
+            }
             Value::Struct(s) => {
                 if s.type_name == "dependency.PemEncoded" && name == "Data" {
                     return Ok((recv.clone(), false));

@@ -504,6 +504,19 @@ impl Parser<'_> {
                 Arg::Var(v, a)
             }
             Arg::Pipe(p) => Arg::Chain(p, fields),
+            // `scratch.Set "k" v`: a method of what the function returns.
+            func @ Arg::Func(_) => Arg::Chain(
+                Box::new(Pipe {
+                    pos: self.pos(),
+                    decl: Vec::new(),
+                    is_assign: false,
+                    cmds: vec![Command {
+                        pos: self.pos(),
+                        args: vec![func],
+                    }],
+                }),
+                fields,
+            ),
             Arg::Dot => Arg::Field(fields),
             Arg::Nil => return Err(self.err("nil is not a command")),
             _ => return Err(self.err("unexpected . after term")),

@@ -6,7 +6,9 @@ use super::Def;
 mod collections;
 mod encoding;
 mod env;
+mod maps;
 mod math;
+pub(crate) mod scratch;
 mod strings;
 mod vault;
 
@@ -17,4 +19,6 @@ pub(super) const FAMILIES: &[&[Def]] = &[
     strings::FUNCS,
     collections::FUNCS,
     math::FUNCS,
+    scratch::FUNCS,
+    maps::FUNCS,
 ];
