@@ -114,3 +114,34 @@ fn merge_into(dst: &mut Map, src: &Map, overwrite: bool) {
 fn is_empty(v: &Value) -> bool {
     !v.is_true()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::render_text;
+
+    #[test]
+    fn explode_nests_slash_keys() {
+        let out = render_text(r#"{{ explodeMap (parseJSON `{"a/b": 1, "a/c": 2, "d": 3}`) }}"#);
+        assert_eq!(out.unwrap(), "map[a:map[b:1 c:2] d:3]");
+        let err =
+            render_text(r#"{{ explodeMap (parseJSON `{"a": "x", "a/b": 1}`) }}"#).unwrap_err();
+        assert!(
+            err.contains(r#"explodeMap: not a map: "a/b": "a" already has value "x""#),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn merge_keeps_or_overrides_and_merges_nested_maps() {
+        let dst = r#"(parseJSON `{"a": 1, "n": {"x": 1}, "l": [1], "e": ""}`)"#;
+        let src = r#"(parseJSON `{"a": 2, "n": {"y": 2}, "l": [2], "e": "f", "b": 3}`)"#;
+        assert_eq!(
+            render_text(&format!("{{{{ mergeMap {dst} {src} }}}}")).unwrap(),
+            "map[a:1 b:3 e:f l:[1] n:map[x:1 y:2]]"
+        );
+        assert_eq!(
+            render_text(&format!("{{{{ mergeMapWithOverride {dst} {src} }}}}")).unwrap(),
+            "map[a:2 b:3 e:f l:[2] n:map[x:1 y:2]]"
+        );
+    }
+}

@@ -80,3 +80,32 @@ fn map_set(
     }
     Ok(Value::str(""))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::render_text;
+
+    #[test]
+    fn scratch_is_fresh_per_render_and_keeps_values_within_one() {
+        let src = r#"{{ scratch.Key "a" }}{{ scratch.Set "a" 1 }}{{ scratch.SetX "a" 2 }}{{ scratch.Get "a" }}"#;
+        assert_eq!(render_text(src).unwrap(), "false1");
+        assert_eq!(render_text(src).unwrap(), "false1");
+    }
+
+    #[test]
+    fn map_values_come_in_key_order_and_map_set_refuses_a_non_map() {
+        let src = r#"{{ scratch.MapSet "m" "b" 2 }}{{ scratch.MapSet "m" "a" 1 }}{{ scratch.MapSetX "m" "a" 9 }}{{ scratch.MapValues "m" }}"#;
+        assert_eq!(render_text(src).unwrap(), "[1 2]");
+        let err =
+            render_text(r#"{{ scratch.Set "s" 1 }}{{ scratch.MapSet "s" "k" 2 }}"#).unwrap_err();
+        assert!(
+            err.contains(r#"error calling MapSet: "s" is not a map"#),
+            "{err}"
+        );
+        let err = render_text(r#"{{ scratch.Get }}"#).unwrap_err();
+        assert!(
+            err.contains("wrong number of args for Get: want 1 got 0"),
+            "{err}"
+        );
+    }
+}
