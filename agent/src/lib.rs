@@ -17,6 +17,7 @@ pub mod cli;
 pub mod kv;
 pub mod metrics;
 pub mod pki;
+pub mod plugin;
 pub mod render;
 pub mod runner;
 pub mod runtime;

@@ -124,6 +124,15 @@ impl Environment for CacheEnv<'_> {
     fn resolve_path(&self, path: &str) -> std::io::Result<String> {
         Ok(std::fs::canonicalize(path)?.to_string_lossy().into_owned())
     }
+
+    fn run_plugin(
+        &self,
+        program: &str,
+        args: &[String],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, template::PluginError> {
+        crate::plugin::run(program, args, timeout)
+    }
 }
 
 /// Called with the dependency cache after data changed and was rendered.

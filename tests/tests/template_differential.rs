@@ -4,7 +4,8 @@
 //! one `bao server -dev` seeded from `tests/templates/_seed.txt`. The bytes must be identical.
 //!
 //! Each template gets agent runs of its own (one template per run, so one refusal cannot hide
-//! the others), [`JOBS`] templates at a time; every difference is reported, not just the first.
+//! the others), [`JOBS`] templates at a time, bao and kagi side by side; every difference is
+//! reported, not just the first.
 //!
 //! Corpus layout: `NN-name.tpl` is a template; an optional `NN-name.json` holds per-template
 //! options (`left_delimiter`, `right_delimiter`, `error_on_missing_key`, `function_denylist`,
@@ -23,7 +24,7 @@ use kagi_tests::openbao::OpenBao;
 use serde_json::{Value, json};
 
 const ENV_VALUE: &str = "from-the-environment";
-/// Templates rendered at the same time (each by both agents, one after the other).
+/// Templates rendered at the same time (each by both agents side by side).
 const JOBS: usize = 4;
 
 struct Case {
@@ -221,8 +222,13 @@ fn for_each_case(
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(case) = cases.get(i) else { break };
                     let work = tempfile::tempdir().unwrap();
-                    let bao_run = run_agent(bao, "bao", work.path(), case);
-                    let kagi_run = run_agent(bao, "kagi", work.path(), case);
+                    // Both agents at once: a template that hangs (a plugin past its
+                    // timeout) costs its wait once, not twice.
+                    let (bao_run, kagi_run) = std::thread::scope(|both| {
+                        let kagi = both.spawn(|| run_agent(bao, "kagi", work.path(), case));
+                        let bao_run = run_agent(bao, "bao", work.path(), case);
+                        (bao_run, kagi.join().expect("kagi run"))
+                    });
                     let problems = check(case, bao_run, kagi_run);
                     found.lock().unwrap().push((i, problems));
                 }

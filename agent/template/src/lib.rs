@@ -42,8 +42,9 @@ mod value;
 mod world;
 mod yaml;
 
+pub use funcs::consul::plugin::PLUGIN_TIMEOUT;
 pub use funcs::names as function_names;
-pub use world::{Dependency, Environment, FileWrite};
+pub use world::{Dependency, Environment, FileWrite, PluginError};
 
 /// A parsed template, ready to render any number of times.
 #[derive(Debug, Clone)]

@@ -77,6 +77,20 @@ pub trait Environment {
     fn resolve_path(&self, path: &str) -> std::io::Result<String> {
         Ok(path.to_string())
     }
+    /// Runs `program` with `args` (the `plugin` function): its standard
+    /// output once it exits 0. A program still running after `timeout` must
+    /// be killed and reported as [`PluginError::TimedOut`].
+    fn run_plugin(
+        &self,
+        program: &str,
+        args: &[String],
+        timeout: std::time::Duration,
+    ) -> Result<Vec<u8>, PluginError> {
+        let _ = (args, timeout);
+        Err(PluginError::Start(format!(
+            "exec: {program:?}: running programs is not available here"
+        )))
+    }
 }
 
 /// A `writeToFile PATH USER GROUP PERMS [FLAGS] CONTENT` side effect, for the
@@ -96,4 +110,21 @@ pub struct FileWrite {
     /// FLAGS contained "newline": write `\n` after the contents.
     pub newline: bool,
     pub contents: String,
+}
+
+/// Why a `plugin` program gave no output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginError {
+    /// It could not be started (Go's `exec` error text, e.g. `exec: "x":
+    /// executable file not found in $PATH`).
+    Start(String),
+    /// It exited unsuccessfully: `status` as Go prints it (`exit status 3`,
+    /// `signal: killed`), with what it wrote.
+    Failed {
+        status: String,
+        stdout: Vec<u8>,
+        stderr: Vec<u8>,
+    },
+    /// It ran past the timeout and was killed.
+    TimedOut,
 }

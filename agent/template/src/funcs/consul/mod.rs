@@ -8,6 +8,7 @@ mod encoding;
 mod env;
 mod maps;
 mod math;
+pub(crate) mod plugin;
 pub(crate) mod scratch;
 mod strings;
 mod vault;
@@ -21,4 +22,5 @@ pub(super) const FAMILIES: &[&[Def]] = &[
     math::FUNCS,
     scratch::FUNCS,
     maps::FUNCS,
+    plugin::FUNCS,
 ];
