@@ -125,6 +125,11 @@ impl Environment for CacheEnv<'_> {
         Ok(std::fs::canonicalize(path)?.to_string_lossy().into_owned())
     }
 
+    fn debug_output(&self, text: &[u8]) {
+        use std::io::Write as _;
+        let _ = std::io::stdout().write_all(text);
+    }
+
     fn run_plugin(
         &self,
         program: &str,

@@ -77,6 +77,11 @@ pub trait Environment {
     fn resolve_path(&self, path: &str) -> std::io::Result<String> {
         Ok(path.to_string())
     }
+    /// Debug output of `spew_dump`/`spew_printf` (Vault Agent writes it to its
+    /// standard output). Dropped unless the caller wants it.
+    fn debug_output(&self, text: &[u8]) {
+        let _ = text;
+    }
     /// Runs `program` with `args` (the `plugin` function): its standard
     /// output once it exits 0. A program still running after `timeout` must
     /// be killed and reported as [`PluginError::TimedOut`].

@@ -10,6 +10,7 @@ mod maps;
 mod math;
 pub(crate) mod plugin;
 pub(crate) mod scratch;
+mod spew;
 mod strings;
 mod vault;
 
@@ -23,4 +24,5 @@ pub(super) const FAMILIES: &[&[Def]] = &[
     scratch::FUNCS,
     maps::FUNCS,
     plugin::FUNCS,
+    spew::FUNCS,
 ];
