@@ -120,4 +120,37 @@ mod tests {
         assert!(twice.is_empty(), "registered twice: {twice:?}");
         assert_eq!(names().len(), all.len());
     }
+
+    #[test]
+    fn a_denied_function_parses_and_fails_naming_itself() {
+        use crate::{RenderOptions, Template, render, testing::Empty};
+        let t = Template::parse("t", r#"{{ "ok" }} {{ "x" | toUpper }}"#, "", "").unwrap();
+        let opts = RenderOptions {
+            function_denylist: vec!["toUpper".into(), "sprig_*".into()],
+            ..RenderOptions::default()
+        };
+        let err = render(&t, &Empty, &opts).unwrap_err().to_string();
+        assert!(
+            err.contains("error calling toUpper: function is disabled"),
+            "{err}"
+        );
+        // Names are exact: a pattern denies nothing else.
+        let t = Template::parse("t", r#"{{ "x" | sprig_upper }}"#, "", "").unwrap();
+        assert_eq!(render(&t, &Empty, &opts).unwrap().text(), "X");
+    }
+
+    #[test]
+    fn sandbox_limits_file_to_its_directory() {
+        use crate::{RenderOptions, Template, render, testing::Empty};
+        let opts = RenderOptions {
+            sandbox_path: Some("/srv/tpl".into()),
+            ..RenderOptions::default()
+        };
+        let t = Template::parse("t", r#"{{ file "/srv/tpl/../etc/passwd" }}"#, "", "").unwrap();
+        let err = render(&t, &Empty, &opts).unwrap_err().to_string();
+        assert!(
+            err.contains("'/srv/tpl/../etc/passwd' is outside of sandbox"),
+            "{err}"
+        );
+    }
 }

@@ -10,9 +10,9 @@
 
 use std::fmt::Write as _;
 
-use crate::funcs::{Call, Def, FResult, def, want_str};
+use crate::funcs::{Call, Def, def, want_str};
 use crate::gofmt::{self, go_quote};
-use crate::value::{Value, format_float_g};
+use crate::value::{Value, fmt_v};
 
 pub(super) const FUNCS: &[Def] = &[
     def("spew_sdump", |c| Ok(Value::str(&sdump(&c.args)))),
@@ -81,15 +81,11 @@ fn dump(v: &Value, depth: usize, skip_indent: bool, out: &mut String) {
     }
     let _ = write!(out, "({}) ", dump_type(v));
     match v {
-        Value::Nil | Value::NilPtr(_) => out.push_str("<nil>"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) | Value::Int64(i) => {
-            let _ = write!(out, "{i}");
+        // Scalars print as fmt's `%v` does.
+        Value::Nil | Value::NilPtr(_) | Value::Bool(_) | Value::Int(_) | Value::Int64(_) => {
+            fmt_v(v, out, false)
         }
-        Value::Uint(u) => {
-            let _ = write!(out, "{u}");
-        }
-        Value::Float(f) => out.push_str(&format_float_g(*f)),
+        Value::Uint(_) | Value::Float(_) => fmt_v(v, out, false),
         Value::Str(s) => {
             len_cap(s.len(), 0, out);
             out.push_str(&go_quote(s));
