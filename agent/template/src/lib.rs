@@ -22,7 +22,9 @@
 //! functions other than printing, `len` and `executeTemplate` refuse it.
 //!
 //! Known differences from Vault Agent: `toYAML` of binary data writes lossy
-//! text (go-yaml writes `!!binary`); `parseYAML` follows YAML 1.2 (`yes` stays a string); floats from Vault lose their exact
+//! text (go-yaml writes `!!binary`); `mergeMap` does not change its first
+//! argument in place (mergo does); `spew_*` print maps of several entries
+//! sorted (Go: random order); `parseYAML` follows YAML 1.2 (`yes` stays a string); floats from Vault lose their exact
 //! spelling (serde_json keeps values, not text; exponents print as `1e-06`);
 //! `printf` lacks `%#v`, `%U` and precision for `%g`; limits stop runaway
 //! templates (64 MiB of output, 10 million range iterations, nesting depth 200).

@@ -1,6 +1,8 @@
 //! Fuzz target: parse arbitrary bytes as a template (default or custom
 //! delimiters) and render whatever parses against an environment that answers
-//! every dependency. Neither step may panic, loop forever or overflow the stack.
+//! every dependency (and `plugin` with the engine's default: not available), with and
+//! without `missingkey=error`, a denylist and a sandbox. Neither step may panic, loop
+//! forever or overflow the stack.
 #![no_main]
 
 use kagi_template::{Dependency, Environment, RenderOptions, Template, render};
@@ -46,7 +48,8 @@ fuzz_target!(|data: &[u8]| {
             &AnyEnv,
             &RenderOptions {
                 error_on_missing_key: true,
-                ..RenderOptions::default()
+                function_denylist: vec!["toUpper".into(), "sprig_upper".into()],
+                sandbox_path: Some("/srv".into()),
             },
         );
     }
