@@ -12,7 +12,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked -p kagi-agent --features runtime --bin kagi-agent \
+    cargo build --release --locked -p kagi-agent --bin kagi-agent \
  && install -D -m 0755 target/release/kagi-agent /out/kagi-agent
 
 FROM gcr.io/distroless/cc-debian12:nonroot
