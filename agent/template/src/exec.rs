@@ -361,7 +361,7 @@ impl<'a> State<'a> {
                 }
                 Ok((Value::Nil, false))
             }
-            Value::Map(m) => match m.get(name) {
+            Value::Map(m) => match m.borrow().get(name) {
                 Some(v) => Ok((v.clone(), matches!(v, Value::Nil))),
                 None if self.opts.error_on_missing_key => {
                     Err(self.err(format!("map has no entry for key {name:?}")))
@@ -411,7 +411,7 @@ fn range_items(v: &Value) -> Result<Vec<(Value, Value)>, String> {
             .enumerate()
             .map(|(i, e)| (Value::Int(i as i64), Value::str(e)))
             .collect(),
-        Value::Map(m) => m.iter().map(|(k, e)| (Value::str(k), e.clone())).collect(),
+        Value::Map(m) => m.borrow().iter().map(|(k, e)| (Value::str(k), e.clone())).collect(),
         Value::StrMap(m) => m
             .iter()
             .map(|(k, e)| (Value::str(k), Value::str(e)))

@@ -25,7 +25,11 @@ pub(crate) fn toml(v: &Value) -> Result<String, String> {
 /// The key/value pairs of a map or struct, sorted by key as BurntSushi writes them.
 fn toml_entries(v: &Value) -> Vec<(String, Value)> {
     let mut entries: Vec<(String, Value)> = match v {
-        Value::Map(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        Value::Map(m) => m
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         Value::StrMap(m) => m.iter().map(|(k, v)| (k.clone(), Value::str(v))).collect(),
         Value::Struct(s) => s
             .fields

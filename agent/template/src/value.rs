@@ -7,7 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::cell::RefCell;
 use std::rc::Rc;
+
+/// A Go `map[string]interface{}` (a reference: copies share it).
+pub(crate) type GoMap = Rc<RefCell<BTreeMap<String, Value>>>;
 
 /// A value during evaluation. `Nil` is Go's "no value" (an invalid
 /// `reflect.Value` or a nil interface): printed alone it is `<no value>`,
@@ -29,8 +33,9 @@ pub(crate) enum Value {
     List(Rc<Vec<Value>>),
     /// `[]string`; `None` is a nil slice (JSON `null`).
     Strings(Option<Rc<Vec<String>>>),
-    /// `map[string]interface{}`.
-    Map(Rc<BTreeMap<String, Value>>),
+    /// `map[string]interface{}`, shared and mutable as a Go map is: Sprig's
+    /// `set`, `unset` and `merge` change the map every holder of it sees.
+    Map(GoMap),
     /// `map[string]string` (a missing key reads as `""`).
     StrMap(Rc<BTreeMap<String, String>>),
     /// A pointer to one of consul-template's structs (`*dependency.Secret`, ...).
@@ -58,6 +63,11 @@ impl Value {
         Value::Str(Rc::from(s))
     }
 
+    /// A new `map[string]interface{}`.
+    pub fn map(m: BTreeMap<String, Value>) -> Value {
+        Value::Map(Rc::new(RefCell::new(m)))
+    }
+
     pub fn strings(v: Vec<String>) -> Value {
         Value::Strings(Some(Rc::new(v)))
     }
@@ -72,11 +82,11 @@ impl Value {
             serde_json::Value::Array(a) => {
                 Value::List(Rc::new(a.iter().map(Value::from_json).collect()))
             }
-            serde_json::Value::Object(o) => Value::Map(Rc::new(
+            serde_json::Value::Object(o) => Value::map(
                 o.iter()
                     .map(|(k, v)| (k.clone(), Value::from_json(v)))
                     .collect(),
-            )),
+            ),
         }
     }
 
@@ -111,7 +121,7 @@ impl Value {
             Value::Number(s) | Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Strings(l) => l.as_ref().is_some_and(|l| !l.is_empty()),
-            Value::Map(m) => !m.is_empty(),
+            Value::Map(m) => !m.borrow().is_empty(),
             Value::StrMap(m) => !m.is_empty(),
             Value::Struct(_) => true,
         }
@@ -172,7 +182,7 @@ pub(crate) fn fmt_v(v: &Value, out: &mut String, top: bool) {
                 out.push_str(e)
             })
         }
-        Value::Map(m) => push_spaced(out, "map[", m.iter(), ']', |out, (k, e)| {
+        Value::Map(m) => push_spaced(out, "map[", m.borrow().iter(), ']', |out, (k, e)| {
             out.push_str(k);
             out.push(':');
             fmt_v(e, out, false);

@@ -22,7 +22,7 @@ pub(crate) fn yaml(v: &Value) -> String {
 
 fn yaml_is_empty(v: &Value) -> bool {
     match v {
-        Value::Map(m) => m.is_empty(),
+        Value::Map(m) => m.borrow().is_empty(),
         Value::StrMap(m) => m.is_empty(),
         Value::List(l) => l.is_empty(),
         Value::Strings(l) => l.as_ref().is_none_or(|l| l.is_empty()),
@@ -35,7 +35,7 @@ fn yaml_entries(v: &Value) -> Vec<(String, Value)> {
     match v {
         Value::Map(m) => {
             let mut e: Vec<(String, Value)> =
-                m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                m.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             e.sort_by(|a, b| yaml_key_cmp(&a.0, &b.0));
             e
         }

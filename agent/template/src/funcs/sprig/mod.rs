@@ -12,8 +12,17 @@ use super::Def;
 use crate::value::{Value, fmt_v};
 
 mod strings;
+mod cast;
+mod dicts;
+mod lists;
+mod math;
 
-pub(super) const FAMILIES: &[&[Def]] = &[strings::FUNCS];
+pub(super) const FAMILIES: &[&[Def]] = &[
+    strings::FUNCS,
+    lists::FUNCS,
+    dicts::FUNCS,
+    math::FUNCS,
+];
 
 /// Sprig's `strval`: a string as it is, anything else as `fmt.Sprintf("%v")`.
 pub(crate) fn strval(v: &Value) -> String {
