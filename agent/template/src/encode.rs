@@ -72,6 +72,7 @@ fn json_value(
         }
         Value::Number(n) => out.push_str(if n.is_empty() { "0" } else { n }),
         Value::Str(s) => json_string(s, esc, out),
+        Value::Time(t) => json_string(&t.rfc3339_nano(), esc, out),
         Value::List(l) => json_container(
             ['[', ']'],
             l.iter().map(|e| (None, e.clone())),

@@ -160,6 +160,7 @@ fn toml_inline(v: &Value, out: &mut String) -> Result<(), String> {
             Err(_) => out.push_str(&toml_float(n.parse::<f64>().unwrap_or(0.0))),
         },
         Value::Str(s) => out.push_str(&toml_quote(s)),
+        Value::Time(t) => out.push_str(&t.rfc3339_nano()),
         Value::List(_) | Value::Strings(_) => {
             out.push('[');
             for (i, e) in yaml_items(v).iter().enumerate() {

@@ -42,6 +42,8 @@ pub(crate) enum Value {
     Struct(Rc<Struct>),
     /// A nil pointer to a struct type, e.g. `.Auth` of a secret without auth.
     NilPtr(&'static str),
+    /// A Go `time.Time` (Sprig's date functions).
+    Time(crate::gotime::GoTime),
 }
 
 /// A Go struct: its type name (with a leading `*` when templates see a
@@ -107,6 +109,7 @@ impl Value {
             Value::StrMap(_) => "map[string]string",
             Value::Struct(s) => s.type_name,
             Value::NilPtr(t) => t,
+            Value::Time(_) => "time.Time",
         }
     }
 
@@ -123,7 +126,7 @@ impl Value {
             Value::Strings(l) => l.as_ref().is_some_and(|l| !l.is_empty()),
             Value::Map(m) => !m.borrow().is_empty(),
             Value::StrMap(m) => !m.is_empty(),
-            Value::Struct(_) => true,
+            Value::Struct(_) | Value::Time(_) => true,
         }
     }
 
@@ -176,6 +179,7 @@ pub(crate) fn fmt_v(v: &Value, out: &mut String, top: bool) {
         }
         Value::Float(f) => out.push_str(&format_float_g(*f)),
         Value::Number(s) | Value::Str(s) => out.push_str(s),
+        Value::Time(t) => out.push_str(&t.string()),
         Value::List(l) => push_spaced(out, "[", l.iter(), ']', |out, e| fmt_v(e, out, false)),
         Value::Strings(l) => {
             push_spaced(out, "[", l.iter().flat_map(|l| l.iter()), ']', |out, e| {

@@ -150,6 +150,7 @@ fn yaml_scalar_into(v: &Value, indent: usize, out: &mut String) {
         Value::Number(n) if n.parse::<f64>().is_ok() => out.push_str(n),
         Value::Number(n) => out.push_str(&yaml_string(n, indent)),
         Value::Str(s) => out.push_str(&yaml_string(s, indent)),
+        Value::Time(t) => out.push_str(&t.rfc3339_nano()),
         Value::Map(_) | Value::StrMap(_) | Value::Struct(_) => out.push_str("{}"),
         Value::List(_) | Value::Strings(_) => out.push_str("[]"),
     }

@@ -62,6 +62,7 @@ pub(crate) fn kind_name(v: &Value) -> &'static str {
         Value::List(_) | Value::Strings(_) => "slice",
         Value::Map(_) | Value::StrMap(_) => "map",
         Value::Struct(_) | Value::NilPtr(_) => "ptr",
+        Value::Time(_) => "struct",
     }
 }
 
@@ -112,6 +113,7 @@ pub(crate) fn deep_equal(a: &Value, b: &Value) -> bool {
                     .all(|((_, v), (_, w))| deep_equal(v, w))
         }
         (Value::NilPtr(x), Value::NilPtr(y)) => x == y,
+        (Value::Time(x), Value::Time(y)) => x == y,
         _ => false,
     }
 }

@@ -13,6 +13,7 @@ use crate::value::{Value, fmt_v};
 
 mod strings;
 mod cast;
+mod date;
 mod dicts;
 mod lists;
 mod math;
@@ -22,6 +23,7 @@ pub(super) const FAMILIES: &[&[Def]] = &[
     lists::FUNCS,
     dicts::FUNCS,
     math::FUNCS,
+    date::FUNCS,
 ];
 
 /// Sprig's `strval`: a string as it is, anything else as `fmt.Sprintf("%v")`.
