@@ -378,7 +378,7 @@ pub(crate) fn parse(layout: &str, value: &str) -> Result<GoTime, String> {
     let bad = |rest: &str, elem: &str| {
         format!("parsing time {value:?} as {layout:?}: cannot parse {rest:?} as {elem:?}")
     };
-    let (mut year, mut month, mut day) = (1i64, 1u32, 1u32);
+    let (mut year, mut month, mut day) = (0i64, 1u32, 1u32);
     let (mut hour, mut min, mut sec, mut nanos) = (0i64, 0i64, 0i64, 0u32);
     let (mut pm, mut am) = (false, false);
     let mut offset: Option<i32> = None;
