@@ -13,6 +13,7 @@ use crate::value::{Value, fmt_v};
 
 mod strings;
 mod cast;
+mod crypto;
 mod date;
 mod dicts;
 mod lists;
@@ -24,6 +25,7 @@ pub(super) const FAMILIES: &[&[Def]] = &[
     dicts::FUNCS,
     math::FUNCS,
     date::FUNCS,
+    crypto::FUNCS,
 ];
 
 /// Sprig's `strval`: a string as it is, anything else as `fmt.Sprintf("%v")`.
