@@ -120,6 +120,18 @@ impl Environment for CacheEnv<'_> {
     fn read_file(&self, path: &str) -> std::io::Result<String> {
         std::fs::read_to_string(path)
     }
+
+    fn lookup_host(&self, name: &str) -> Vec<String> {
+        use std::net::ToSocketAddrs as _;
+        let mut addrs: Vec<String> = Vec::new();
+        for addr in (name, 0).to_socket_addrs().into_iter().flatten() {
+            let ip = addr.ip().to_string();
+            if !addrs.contains(&ip) {
+                addrs.push(ip);
+            }
+        }
+        addrs
+    }
 }
 
 /// Called with the dependency cache after data changed and was rendered.

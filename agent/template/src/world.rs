@@ -71,6 +71,13 @@ pub trait Environment {
     fn env(&self, name: &str) -> Option<String>;
     /// The contents of a file (`file` function). Sandboxing is the caller's job.
     fn read_file(&self, path: &str) -> std::io::Result<String>;
+    /// The addresses `name` resolves to (Go's `net.LookupHost`, for Sprig's
+    /// `getHostByName`); none when it does not resolve or the caller offers
+    /// no name resolution.
+    fn lookup_host(&self, name: &str) -> Vec<String> {
+        let _ = name;
+        Vec::new()
+    }
 }
 
 /// A `writeToFile PATH USER GROUP PERMS [FLAGS] CONTENT` side effect, for the

@@ -2,7 +2,8 @@
 //! machinery: `bcrypt`, `htpasswd`, `derivePassword` (the Master Password
 //! algorithm: scrypt then HMAC-SHA256, deterministic), `encryptAES` /
 //! `decryptAES` (AES-256-CBC, PKCS#7 padding, random IV first, base64), and
-//! the random `randBytes` and `uuidv4`.
+//! the random `randBytes` and `uuidv4`, and `getHostByName` (a random one of
+//! the addresses the agent resolves the name to; none is an error).
 
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
 use base64::Engine as _;
@@ -40,6 +41,14 @@ pub(super) const FUNCS: &[Def] = &[
         let mut buf = vec![0u8; count as usize];
         random(&mut buf)?;
         Ok(Value::str(&STANDARD.encode(buf)))
+    }),
+    def("sprig_getHostByName", |c| {
+        let name = str_args(c.name, &c.args, 1)?[0];
+        let addrs = c.host.environment().lookup_host(name);
+        if addrs.is_empty() {
+            return Err("invalid argument to Intn".into());
+        }
+        Ok(Value::str(&addrs[fastrand::usize(..addrs.len())]))
     }),
     def("sprig_uuidv4", |c| {
         nargs(c.name, &c.args, 0)?;
