@@ -91,7 +91,9 @@ fn json_value(
         )?,
         Value::Map(m) => json_container(
             ['{', '}'],
-            m.borrow().iter().map(|(k, v)| (Some(k.as_str()), v.clone())),
+            m.borrow()
+                .iter()
+                .map(|(k, v)| (Some(k.as_str()), v.clone())),
             indent,
             depth,
             esc,

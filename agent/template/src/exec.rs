@@ -411,7 +411,11 @@ fn range_items(v: &Value) -> Result<Vec<(Value, Value)>, String> {
             .enumerate()
             .map(|(i, e)| (Value::Int(i as i64), Value::str(e)))
             .collect(),
-        Value::Map(m) => m.borrow().iter().map(|(k, e)| (Value::str(k), e.clone())).collect(),
+        Value::Map(m) => m
+            .borrow()
+            .iter()
+            .map(|(k, e)| (Value::str(k), e.clone()))
+            .collect(),
         Value::StrMap(m) => m
             .iter()
             .map(|(k, e)| (Value::str(k), Value::str(e)))

@@ -193,11 +193,13 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, spec: Spec) {
                 format_arg(out, &Value::str(e), verb, spec)
             })
         }
-        Value::Map(m) if verb != 'T' => push_spaced(out, "map[", m.borrow().iter(), ']', |out, (k, e)| {
-            format_arg(out, &Value::str(k), verb, spec);
-            out.push(':');
-            format_elem(out, e, verb, spec);
-        }),
+        Value::Map(m) if verb != 'T' => {
+            push_spaced(out, "map[", m.borrow().iter(), ']', |out, (k, e)| {
+                format_arg(out, &Value::str(k), verb, spec);
+                out.push(':');
+                format_elem(out, e, verb, spec);
+            })
+        }
         Value::StrMap(m) if verb != 'T' => {
             push_spaced(out, "map[", m.iter(), ']', |out, (k, e)| {
                 format_arg(out, &Value::str(k), verb, spec);

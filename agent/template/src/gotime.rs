@@ -87,18 +87,19 @@ impl GoTime {
 /// The offset and abbreviation of a zone name.
 fn load_location(name: &str) -> (i32, String) {
     if let Some(hours) = name.strip_prefix("Etc/GMT") {
-        if let Ok(h) = hours.parse::<i32>() {
-            if (-14..=12).contains(&h) && (hours.starts_with(['+', '-']) || h == 0) {
-                let abbrev = if h == 0 {
-                    "GMT".to_string()
-                } else {
-                    format!("{}{:02}", if h > 0 { '-' } else { '+' }, h.abs())
-                };
-                return (-h * 3600, abbrev);
-            }
-        }
         if hours.is_empty() {
             return (0, "GMT".into());
+        }
+        if let Ok(h) = hours.parse::<i32>()
+            && (-14..=12).contains(&h)
+            && (hours.starts_with(['+', '-']) || h == 0)
+        {
+            let abbrev = if h == 0 {
+                "GMT".to_string()
+            } else {
+                format!("{}{:02}", if h > 0 { '-' } else { '+' }, h.abs())
+            };
+            return (-h * 3600, abbrev);
         }
     }
     (0, "UTC".into())
@@ -393,9 +394,7 @@ pub(crate) fn parse(layout: &str, value: &str) -> Result<GoTime, String> {
         l = after;
         let Some(std) = std else {
             if !v.is_empty() {
-                return Err(format!(
-                    "parsing time {value:?}: extra text: {v:?}"
-                ));
+                return Err(format!("parsing time {value:?}: extra text: {v:?}"));
             }
             break;
         };
@@ -462,12 +461,20 @@ pub(crate) fn parse(layout: &str, value: &str) -> Result<GoTime, String> {
                 // A fraction the layout does not mention is taken anyway.
                 let layout_has_frac = matches!(next_chunk(l), ("", Some(Std::Frac { .. }), _));
                 let b = v.as_bytes();
-                if !layout_has_frac && b.len() > 1 && matches!(b[0], b'.' | b',') && b[1].is_ascii_digit() {
+                if !layout_has_frac
+                    && b.len() > 1
+                    && matches!(b[0], b'.' | b',')
+                    && b[1].is_ascii_digit()
+                {
                     nanos = fraction(&mut v);
                 }
             }
             Std::PM | Std::Pm => {
-                let (p, a) = if std == Std::PM { ("PM", "AM") } else { ("pm", "am") };
+                let (p, a) = if std == Std::PM {
+                    ("PM", "AM")
+                } else {
+                    ("pm", "am")
+                };
                 if let Some(r) = v.strip_prefix(p) {
                     pm = true;
                     v = r;
@@ -550,15 +557,13 @@ pub(crate) fn parse(layout: &str, value: &str) -> Result<GoTime, String> {
         hour = 0;
     }
     if let Some(yd) = yday {
-        let mut d = days_from_civil(year, 1, 1) + yd - 1;
+        let d = days_from_civil(year, 1, 1) + yd - 1;
         if yd < 1 || yd > 365 + i64::from(is_leap(year)) {
             return Err(format!("parsing time {value:?}: day-of-year out of range"));
         }
         let (_, m, dd) = civil(d);
         month = m;
         day = dd;
-        d = 0;
-        let _ = d;
     }
     if day < 1 || day > days_in(month, year) {
         return Err(format!("parsing time {value:?}: day out of range"));

@@ -5,9 +5,9 @@
 //! consul-template templates notice: `join` only takes `[]string`, printing a
 //! number shows its JSON digits. The variants keep exactly those distinctions.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::cell::RefCell;
 use std::rc::Rc;
 
 /// A Go `map[string]interface{}` (a reference: copies share it).

@@ -34,8 +34,11 @@ fn yaml_is_empty(v: &Value) -> bool {
 fn yaml_entries(v: &Value) -> Vec<(String, Value)> {
     match v {
         Value::Map(m) => {
-            let mut e: Vec<(String, Value)> =
-                m.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut e: Vec<(String, Value)> = m
+                .borrow()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             e.sort_by(|a, b| yaml_key_cmp(&a.0, &b.0));
             e
         }

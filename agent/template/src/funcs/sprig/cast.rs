@@ -31,7 +31,7 @@ pub(crate) fn to_float64(v: &Value) -> f64 {
 /// Go's `int64(f)` on amd64 (where bao runs): truncation, and the "integer
 /// indefinite" value `math.MinInt64` for NaN and anything out of range.
 pub(crate) fn go_float_to_int(f: f64) -> i64 {
-    if f.is_nan() || f >= 9_223_372_036_854_775_808.0 || f < -9_223_372_036_854_775_808.0 {
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
         i64::MIN
     } else {
         f as i64
@@ -136,7 +136,11 @@ pub(crate) fn parse_float(s: &str) -> Option<f64> {
         body.to_ascii_lowercase().as_str(),
         "inf" | "infinity" | "nan"
     );
-    if !named && !body.bytes().all(|c| c.is_ascii_digit() || b".eE+-".contains(&c)) {
+    if !named
+        && !body
+            .bytes()
+            .all(|c| c.is_ascii_digit() || b".eE+-".contains(&c))
+    {
         return None;
     }
     let f: f64 = cleaned.parse().ok()?;

@@ -280,7 +280,10 @@ mod tests {
         assert!(hash.starts_with("$2a$10$"), "{hash}");
         assert!(bcrypt::verify("pw", hash).unwrap());
         let id = render_text(r#"{{ sprig_uuidv4 }}"#).unwrap();
-        let re = regex::Regex::new("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$").unwrap();
+        let re = regex::Regex::new(
+            "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+        )
+        .unwrap();
         assert!(re.is_match(&id), "{id}");
         let b = render_text(r#"{{ sprig_randBytes 12 }}"#).unwrap();
         assert_eq!(b.len(), 16);
@@ -290,7 +293,8 @@ mod tests {
     fn derive_password_is_master_password() {
         // Value printed by bao agent 2.7.2 for the same call.
         assert_eq!(
-            render_text(r#"{{ sprig_derivePassword 1 "long" "password" "user" "example.com" }}"#).unwrap(),
+            render_text(r#"{{ sprig_derivePassword 1 "long" "password" "user" "example.com" }}"#)
+                .unwrap(),
             "ZedaFaxcZaso9*"
         );
     }

@@ -148,7 +148,9 @@ fn duration_round(c: &mut Call<'_>) -> FResult {
     let text = UNITS
         .iter()
         .find(|(size, _)| u > *size)
-        .map_or("0s".to_string(), |(size, unit)| format!("{}{unit}", u / size));
+        .map_or("0s".to_string(), |(size, unit)| {
+            format!("{}{unit}", u / size)
+        });
     Ok(Value::str(&text))
 }
 

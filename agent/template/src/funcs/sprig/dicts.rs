@@ -304,8 +304,9 @@ mod tests {
     fn a_map_cannot_hold_itself() {
         let err = render_text(r#"{{ $d := sprig_dict }}{{ sprig_set $d "me" $d }}"#).unwrap_err();
         assert!(err.contains("inside itself"), "{err}");
-        let err = render_text(r#"{{ $d := sprig_dict "a" 1 }}{{ sprig_merge $d (sprig_dict "me" $d) }}"#)
-            .unwrap_err();
+        let err =
+            render_text(r#"{{ $d := sprig_dict "a" 1 }}{{ sprig_merge $d (sprig_dict "me" $d) }}"#)
+                .unwrap_err();
         assert!(err.contains("into itself"), "{err}");
     }
 

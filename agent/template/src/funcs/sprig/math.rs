@@ -25,10 +25,18 @@ pub(super) const FUNCS: &[Def] = &[
     }),
     def("sprig_sub", |c| int_pair(c, |a, b| Ok(a.wrapping_sub(b)))),
     def("sprig_div", |c| {
-        int_pair(c, |a, b| a.checked_div(b).or_else(|| (b == -1).then_some(a.wrapping_neg())).ok_or_else(divide_by_zero))
+        int_pair(c, |a, b| {
+            a.checked_div(b)
+                .or_else(|| (b == -1).then_some(a.wrapping_neg()))
+                .ok_or_else(divide_by_zero)
+        })
     }),
     def("sprig_mod", |c| {
-        int_pair(c, |a, b| a.checked_rem(b).or_else(|| (b == -1).then_some(0)).ok_or_else(divide_by_zero))
+        int_pair(c, |a, b| {
+            a.checked_rem(b)
+                .or_else(|| (b == -1).then_some(0))
+                .ok_or_else(divide_by_zero)
+        })
     }),
     def("sprig_mul", |c| {
         at_least(c, 1)?;
@@ -40,7 +48,9 @@ pub(super) const FUNCS: &[Def] = &[
         nargs(c.name, &c.args, 1)?;
         decimal_op(&c.args[0], &[Value::Int(1)], Decimal::add)
     }),
-    def("sprig_addf", |c| decimal_op(&Value::Float(0.0), &c.args, Decimal::add)),
+    def("sprig_addf", |c| {
+        decimal_op(&Value::Float(0.0), &c.args, Decimal::add)
+    }),
     def("sprig_subf", |c| decimal_fold(c, Decimal::sub)),
     def("sprig_divf", |c| decimal_fold(c, Decimal::div)),
     def("sprig_mulf", |c| decimal_fold(c, Decimal::mul)),
@@ -92,7 +102,10 @@ fn at_least(c: &Call<'_>, want: usize) -> Result<(), String> {
 
 fn int_pair(c: &mut Call<'_>, op: fn(i64, i64) -> Result<i64, String>) -> FResult {
     nargs(c.name, &c.args, 2)?;
-    Ok(Value::Int64(op(to_int64(&c.args[0]), to_int64(&c.args[1]))?))
+    Ok(Value::Int64(op(
+        to_int64(&c.args[0]),
+        to_int64(&c.args[1]),
+    )?))
 }
 
 /// `max`/`min A B...` over `int64`: `replace(current, candidate)` decides.
@@ -391,7 +404,10 @@ mod tests {
             render_text(r#"{{ sprig_round 3.14159 2 }} {{ sprig_round 2.675 2 }} {{ sprig_round -2.5 0 }} {{ sprig_round 1234.5 -2 }} {{ sprig_round 0.5 0 0.6 }} {{ sprig_maxf "NaN" 1 }} {{ sprig_maxf 1 "inf" }} {{ sprig_minf "-inf" 1 }}"#).unwrap(),
             "3.14 2.68 -3 1200 0 NaN +Inf -Inf"
         );
-        let n: i64 = render_text(r#"{{ sprig_randInt 5 8 }}"#).unwrap().parse().unwrap();
+        let n: i64 = render_text(r#"{{ sprig_randInt 5 8 }}"#)
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((5..8).contains(&n), "{n}");
     }
 }

@@ -11,13 +11,13 @@
 use super::Def;
 use crate::value::{Value, fmt_v};
 
-mod strings;
 mod cast;
 mod crypto;
 mod date;
 mod dicts;
 mod lists;
 mod math;
+mod strings;
 
 pub(super) const FAMILIES: &[&[Def]] = &[
     strings::FUNCS,
