@@ -12,6 +12,7 @@ use super::Def;
 use crate::value::{Value, fmt_v};
 
 mod cast;
+mod certs;
 mod crypto;
 mod date;
 mod dicts;
@@ -26,6 +27,7 @@ pub(super) const FAMILIES: &[&[Def]] = &[
     math::FUNCS,
     date::FUNCS,
     crypto::FUNCS,
+    certs::FUNCS,
 ];
 
 /// Sprig's `strval`: a string as it is, anything else as `fmt.Sprintf("%v")`.
