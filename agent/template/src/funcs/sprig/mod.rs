@@ -18,6 +18,8 @@ mod date;
 mod dicts;
 mod lists;
 mod math;
+#[cfg(test)]
+mod proptests;
 mod strings;
 
 pub(super) const FAMILIES: &[&[Def]] = &[
