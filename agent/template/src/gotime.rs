@@ -62,10 +62,20 @@ impl GoTime {
         }
     }
 
-    /// `t.In(zone)` for a zone name `LoadLocation` accepts here; unknown
-    /// names give UTC, as Sprig does when `LoadLocation` fails.
-    pub fn in_zone(&self, name: &str) -> GoTime {
-        let (offset, zone) = load_location(name);
+    /// `t.In(zone)`: `tzif` is the zone's TZif data when the caller found
+    /// it; without it only `UTC`, `Local` and `Etc/GMT±N` are known, and any
+    /// other name gives UTC, as Sprig does when `LoadLocation` fails.
+    pub fn in_zone(&self, name: &str, tzif: Option<&[u8]>) -> GoTime {
+        let from_data = tzif.and_then(|data| {
+            let tz = jiff::tz::TimeZone::tzif(name, data).ok()?;
+            let ts = jiff::Timestamp::from_second(self.unix).ok()?;
+            let info = tz.to_offset_info(ts);
+            Some((info.offset().seconds(), info.abbreviation().to_string()))
+        });
+        let (offset, zone) = match from_data {
+            Some(found) if !matches!(name, "" | "UTC" | "Local") => found,
+            _ => load_location(name),
+        };
         GoTime {
             offset,
             zone: Rc::from(zone.as_str()),

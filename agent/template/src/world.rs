@@ -78,6 +78,13 @@ pub trait Environment {
         let _ = name;
         Vec::new()
     }
+    /// The TZif data of the IANA zone `name` (`Europe/Berlin`), for Sprig's
+    /// `dateInZone`; `None` when unknown or unavailable (the engine then
+    /// shows UTC, as Sprig does for a zone Go cannot load).
+    fn zoneinfo(&self, name: &str) -> Option<Vec<u8>> {
+        let _ = name;
+        None
+    }
 }
 
 /// A `writeToFile PATH USER GROUP PERMS [FLAGS] CONTENT` side effect, for the

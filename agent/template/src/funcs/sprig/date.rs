@@ -1,5 +1,6 @@
 //! Sprig's date functions (`date.go`). Times are Go `time.Time` values
-//! ([`GoTime`]); `Local` is UTC (see [`crate::gotime`] for the zones known).
+//! ([`GoTime`]); `Local` is UTC; other zones come from the agent's zone
+//! database ([`crate::Environment::zoneinfo`]).
 //! A date argument that is neither a time nor an `int`/`int64` (Unix
 //! seconds) means "now", as in Sprig.
 
@@ -15,18 +16,18 @@ pub(super) const FUNCS: &[Def] = &[
     def("sprig_date", |c| {
         nargs(c.name, &c.args, 2)?;
         let layout = want_str(&c.args[0])?;
-        Ok(format_in(layout, &c.args[1], "Local"))
+        Ok(format_in(c, layout, &c.args[1], "Local"))
     }),
     def("sprig_dateInZone", date_in_zone),
     def("sprig_date_in_zone", date_in_zone),
     def("sprig_htmlDate", |c| {
         nargs(c.name, &c.args, 1)?;
-        Ok(format_in("2006-01-02", &c.args[0], "Local"))
+        Ok(format_in(c, "2006-01-02", &c.args[0], "Local"))
     }),
     def("sprig_htmlDateInZone", |c| {
         nargs(c.name, &c.args, 2)?;
         let zone = want_str(&c.args[1])?;
-        Ok(format_in("2006-01-02", &c.args[0], zone))
+        Ok(format_in(c, "2006-01-02", &c.args[0], zone))
     }),
     def("sprig_dateModify", |c| date_modify(c, false)),
     def("sprig_date_modify", |c| date_modify(c, false)),
@@ -72,8 +73,16 @@ fn as_time(v: &Value) -> GoTime {
     }
 }
 
-fn format_in(layout: &str, date: &Value, zone: &str) -> Value {
-    Value::str(&gotime::format(&as_time(date).in_zone(zone), layout))
+/// DATE shown in ZONE (the agent supplies the zone database).
+fn format_in(c: &Call<'_>, layout: &str, date: &Value, zone: &str) -> Value {
+    let tzif = match zone {
+        "" | "UTC" | "Local" => None,
+        name => c.host.environment().zoneinfo(name),
+    };
+    Value::str(&gotime::format(
+        &as_time(date).in_zone(zone, tzif.as_deref()),
+        layout,
+    ))
 }
 
 /// `dateInZone LAYOUT DATE ZONE`.
@@ -81,7 +90,7 @@ fn date_in_zone(c: &mut Call<'_>) -> FResult {
     nargs(c.name, &c.args, 3)?;
     let layout = want_str(&c.args[0])?;
     let zone = want_str(&c.args[2])?;
-    Ok(format_in(layout, &c.args[1], zone))
+    Ok(format_in(c, layout, &c.args[1], zone))
 }
 
 /// `dateModify DURATION DATE`: DATE moved by DURATION; an unparsable
