@@ -388,6 +388,10 @@ impl<'a> State<'a> {
                 }
             }
             Value::NilPtr(t) => Err(self.err(format!("nil pointer evaluating {t}.{name}"))),
+            Value::Time(t) => match crate::funcs::sprig::time_method(t, name) {
+                Some(v) => Ok((v, false)),
+                None => Err(self.err(format!("can't evaluate field {name} in type time.Time"))),
+            },
             other => Err(self.err(format!(
                 "can't evaluate field {name} in type {}",
                 other.type_name()

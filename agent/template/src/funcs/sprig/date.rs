@@ -52,6 +52,30 @@ pub(super) const FUNCS: &[Def] = &[
     }),
 ];
 
+/// The value of a `time.Time` method without arguments (`.Unix`, `.Year`,
+/// ...); `None` for any other name. `Month` and `Weekday` are their names.
+pub(crate) fn time_method(t: &GoTime, name: &str) -> Option<Value> {
+    let part = |layout: &str| Value::Int(gotime::format(t, layout).trim().parse().unwrap_or(0));
+    Some(match name {
+        "Unix" => Value::Int64(t.unix),
+        "UnixMilli" => Value::Int64((t.unix_nanos() / 1_000_000) as i64),
+        "UnixNano" => Value::Int64(t.unix_nanos() as i64),
+        "Year" => part("2006"),
+        "YearDay" => part("002"),
+        "Day" => part("2"),
+        "Hour" => part("15"),
+        "Minute" => part("4"),
+        "Second" => part("5"),
+        "Nanosecond" => Value::Int(i64::from(t.nanos)),
+        "Month" => Value::str(&gotime::format(t, "January")),
+        "Weekday" => Value::str(&gotime::format(t, "Monday")),
+        "IsZero" => Value::Bool(*t == GoTime::zero()),
+        "UTC" | "Local" => Value::Time(t.in_zone("UTC", None)),
+        "String" => Value::str(&t.string()),
+        _ => return None,
+    })
+}
+
 /// A Go `time.Time` parameter.
 fn want_time(v: &Value) -> Result<&GoTime, String> {
     match v {

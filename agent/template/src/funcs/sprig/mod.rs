@@ -9,7 +9,9 @@
 //! `int` follows Go's call rules ([`crate::funcs::want_str`], ...).
 
 use super::Def;
+
 use crate::value::{Value, fmt_v};
+pub(crate) use date::time_method;
 
 mod cast;
 mod certs;
