@@ -138,6 +138,40 @@ impl Environment for CacheEnv<'_> {
     ) -> Result<Vec<u8>, template::PluginError> {
         crate::plugin::run(program, args, timeout)
     }
+
+    fn zoneinfo(&self, name: &str) -> Option<Vec<u8>> {
+        // Go's rule: a zone name is a relative path without `..`.
+        let plain = name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"/_+-".contains(&c));
+        if name.is_empty() || name.starts_with('/') || name.contains("..") || !plain {
+            return None;
+        }
+        // Where Go's time.LoadLocation looks on Unix.
+        let dirs = std::env::var("ZONEINFO").ok().into_iter().chain(
+            [
+                "/usr/share/zoneinfo",
+                "/usr/share/lib/zoneinfo",
+                "/usr/lib/locale/TZ",
+                "/etc/zoneinfo",
+            ]
+            .map(String::from),
+        );
+        dirs.map(|dir| std::path::Path::new(&dir).join(name))
+            .find_map(|path| std::fs::read(path).ok())
+    }
+
+    fn lookup_host(&self, name: &str) -> Vec<String> {
+        use std::net::ToSocketAddrs as _;
+        let mut addrs: Vec<String> = Vec::new();
+        for addr in (name, 0).to_socket_addrs().into_iter().flatten() {
+            let ip = addr.ip().to_string();
+            if !addrs.contains(&ip) {
+                addrs.push(ip);
+            }
+        }
+        addrs
+    }
 }
 
 /// Called with the dependency cache after data changed and was rendered.

@@ -315,7 +315,7 @@ pub(crate) fn index(args: &[Value]) -> FResult {
             Value::Str(s) | Value::Number(s) => Value::Uint(u64::from(s.as_bytes()[pos(s.len())?])),
             Value::Map(m) => {
                 let k = map_key(i)?;
-                m.get(k).cloned().unwrap_or(Value::Nil)
+                m.borrow().get(k).cloned().unwrap_or(Value::Nil)
             }
             Value::StrMap(m) => {
                 let k = map_key(i)?;

@@ -20,11 +20,11 @@ pub(crate) fn from_parsed(j: &serde_json::Value, ints: bool) -> Value {
         serde_json::Value::Array(a) => {
             Value::List(Rc::new(a.iter().map(|e| from_parsed(e, ints)).collect()))
         }
-        serde_json::Value::Object(o) => Value::Map(Rc::new(
+        serde_json::Value::Object(o) => Value::map(
             o.iter()
                 .map(|(k, v)| (k.clone(), from_parsed(v, ints)))
                 .collect(),
-        )),
+        ),
     }
 }
 
@@ -74,6 +74,7 @@ fn json_value(
         Value::Str(s) => json_string(s, esc, out),
         // encoding/json writes each invalid byte as U+FFFD, as the lossy conversion does.
         Value::Bytes(b) => json_string(&String::from_utf8_lossy(b), esc, out),
+        Value::Time(t) => json_string(&t.rfc3339_nano(), esc, out),
         Value::List(l) => json_container(
             ['[', ']'],
             l.iter().map(|e| (None, e.clone())),
@@ -92,7 +93,9 @@ fn json_value(
         )?,
         Value::Map(m) => json_container(
             ['{', '}'],
-            m.iter().map(|(k, v)| (Some(k.as_str()), v.clone())),
+            m.borrow()
+                .iter()
+                .map(|(k, v)| (Some(k.as_str()), v.clone())),
             indent,
             depth,
             esc,

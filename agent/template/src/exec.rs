@@ -425,7 +425,7 @@ impl<'a> State<'a> {
                 }
                 Ok((Value::Nil, false))
             }
-            Value::Map(m) => match m.get(name) {
+            Value::Map(m) => match m.borrow().get(name) {
                 Some(v) => Ok((v.clone(), matches!(v, Value::Nil))),
                 None if self.opts.error_on_missing_key => {
                     Err(self.err(format!("map has no entry for key {name:?}")))
@@ -455,6 +455,10 @@ impl<'a> State<'a> {
                 }
             }
             Value::NilPtr(t) => Err(self.err(format!("nil pointer evaluating {t}.{name}"))),
+            Value::Time(t) => match crate::funcs::sprig::time_method(t, name) {
+                Some(v) => Ok((v, false)),
+                None => Err(self.err(format!("can't evaluate field {name} in type time.Time"))),
+            },
             other => Err(self.err(format!(
                 "can't evaluate field {name} in type {}",
                 other.type_name()
@@ -478,7 +482,11 @@ fn range_items(v: &Value) -> Result<Vec<(Value, Value)>, String> {
             .enumerate()
             .map(|(i, e)| (Value::Int(i as i64), Value::str(e)))
             .collect(),
-        Value::Map(m) => m.iter().map(|(k, e)| (Value::str(k), e.clone())).collect(),
+        Value::Map(m) => m
+            .borrow()
+            .iter()
+            .map(|(k, e)| (Value::str(k), e.clone()))
+            .collect(),
         Value::StrMap(m) => m
             .iter()
             .map(|(k, e)| (Value::str(k), Value::str(e)))

@@ -193,11 +193,13 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, spec: Spec) {
                 format_arg(out, &Value::str(e), verb, spec)
             })
         }
-        Value::Map(m) if verb != 'T' => push_spaced(out, "map[", m.iter(), ']', |out, (k, e)| {
-            format_arg(out, &Value::str(k), verb, spec);
-            out.push(':');
-            format_elem(out, e, verb, spec);
-        }),
+        Value::Map(m) if verb != 'T' => {
+            push_spaced(out, "map[", m.borrow().iter(), ']', |out, (k, e)| {
+                format_arg(out, &Value::str(k), verb, spec);
+                out.push(':');
+                format_elem(out, e, verb, spec);
+            })
+        }
         Value::StrMap(m) if verb != 'T' => {
             push_spaced(out, "map[", m.iter(), ']', |out, (k, e)| {
                 format_arg(out, &Value::str(k), verb, spec);
@@ -337,95 +339,9 @@ fn go_exp(f: f64, prec: usize) -> String {
     format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
 }
 
-/// Civil date from days since 1970-01-01 (proleptic Gregorian).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// Go's `time.Time.Format` in UTC for the common layout elements.
+/// Go's `time.Time.Format` of a Unix time in UTC.
 pub(crate) fn format_time(unix: i64, layout: &str) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    const DAYS: [&str; 7] = [
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-    ];
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (y, m, d) = civil(days);
-    let (hh, mm, ss) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let wd = DAYS[days.rem_euclid(7) as usize];
-    let month = MONTHS[(m - 1) as usize];
-    let tokens: &[(&str, String)] = &[
-        ("2006", format!("{y:04}")),
-        ("January", month.to_string()),
-        ("Monday", wd.to_string()),
-        ("Z07:00", "Z".into()),
-        ("-07:00", "+00:00".into()),
-        ("-0700", "+0000".into()),
-        ("Jan", month[..3].to_string()),
-        ("Mon", wd[..3].to_string()),
-        ("MST", "UTC".into()),
-        ("Z0700", "Z".into()),
-        ("01", format!("{m:02}")),
-        ("02", format!("{d:02}")),
-        ("_2", format!("{d:>2}")),
-        ("15", format!("{hh:02}")),
-        (
-            "03",
-            format!("{:02}", if hh % 12 == 0 { 12 } else { hh % 12 }),
-        ),
-        ("04", format!("{mm:02}")),
-        ("05", format!("{ss:02}")),
-        ("06", format!("{:02}", y % 100)),
-        ("PM", if hh >= 12 { "PM".into() } else { "AM".into() }),
-        ("pm", if hh >= 12 { "pm".into() } else { "am".into() }),
-        ("1", m.to_string()),
-        ("2", d.to_string()),
-        ("3", (if hh % 12 == 0 { 12 } else { hh % 12 }).to_string()),
-        ("4", mm.to_string()),
-        ("5", ss.to_string()),
-    ];
-    let mut out = String::new();
-    let mut rest = layout;
-    'outer: while !rest.is_empty() {
-        for (tok, val) in tokens {
-            if rest.starts_with(tok) {
-                out.push_str(val);
-                rest = &rest[tok.len()..];
-                continue 'outer;
-            }
-        }
-        let c = rest.chars().next().unwrap_or(' ');
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    out
+    crate::gotime::format(&crate::gotime::GoTime::utc(unix, 0), layout)
 }
 
 #[cfg(test)]

@@ -25,7 +25,11 @@ pub(crate) fn toml(v: &Value) -> Result<String, String> {
 /// The key/value pairs of a map or struct, sorted by key as BurntSushi writes them.
 fn toml_entries(v: &Value) -> Vec<(String, Value)> {
     let mut entries: Vec<(String, Value)> = match v {
-        Value::Map(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        Value::Map(m) => m
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         Value::StrMap(m) => m.iter().map(|(k, v)| (k.clone(), Value::str(v))).collect(),
         Value::Struct(s) => s
             .fields
@@ -157,6 +161,7 @@ fn toml_inline(v: &Value, out: &mut String) -> Result<(), String> {
         },
         Value::Str(s) => out.push_str(&toml_quote(s)),
         Value::Bytes(b) => out.push_str(&toml_quote(&String::from_utf8_lossy(b))),
+        Value::Time(t) => out.push_str(&t.rfc3339_nano()),
         Value::List(_) | Value::Strings(_) => {
             out.push('[');
             for (i, e) in yaml_items(v).iter().enumerate() {

@@ -5,9 +5,13 @@
 //! consul-template templates notice: `join` only takes `[]string`, printing a
 //! number shows its JSON digits. The variants keep exactly those distinctions.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
+
+/// A Go `map[string]interface{}` (a reference: copies share it).
+pub(crate) type GoMap = Rc<RefCell<BTreeMap<String, Value>>>;
 
 /// A value during evaluation. `Nil` is Go's "no value" (an invalid
 /// `reflect.Value` or a nil interface): printed alone it is `<no value>`,
@@ -32,14 +36,17 @@ pub(crate) enum Value {
     List(Rc<Vec<Value>>),
     /// `[]string`; `None` is a nil slice (JSON `null`).
     Strings(Option<Rc<Vec<String>>>),
-    /// `map[string]interface{}`.
-    Map(Rc<BTreeMap<String, Value>>),
+    /// `map[string]interface{}`, shared and mutable as a Go map is: Sprig's
+    /// `set`, `unset` and `merge` change the map every holder of it sees.
+    Map(GoMap),
     /// `map[string]string` (a missing key reads as `""`).
     StrMap(Rc<BTreeMap<String, String>>),
     /// A pointer to one of consul-template's structs (`*dependency.Secret`, ...).
     Struct(Rc<Struct>),
     /// A nil pointer to a struct type, e.g. `.Auth` of a secret without auth.
     NilPtr(&'static str),
+    /// A Go `time.Time` (Sprig's date functions).
+    Time(crate::gotime::GoTime),
 }
 
 /// A Go struct: its type name (with a leading `*` when templates see a
@@ -69,6 +76,11 @@ impl Value {
         }
     }
 
+    /// A new `map[string]interface{}`.
+    pub fn map(m: BTreeMap<String, Value>) -> Value {
+        Value::Map(Rc::new(RefCell::new(m)))
+    }
+
     pub fn strings(v: Vec<String>) -> Value {
         Value::Strings(Some(Rc::new(v)))
     }
@@ -83,11 +95,11 @@ impl Value {
             serde_json::Value::Array(a) => {
                 Value::List(Rc::new(a.iter().map(Value::from_json).collect()))
             }
-            serde_json::Value::Object(o) => Value::Map(Rc::new(
+            serde_json::Value::Object(o) => Value::map(
                 o.iter()
                     .map(|(k, v)| (k.clone(), Value::from_json(v)))
                     .collect(),
-            )),
+            ),
         }
     }
 
@@ -108,6 +120,7 @@ impl Value {
             Value::StrMap(_) => "map[string]string",
             Value::Struct(s) => s.type_name,
             Value::NilPtr(t) => t,
+            Value::Time(_) => "time.Time",
         }
     }
 
@@ -123,9 +136,9 @@ impl Value {
             Value::Bytes(b) => !b.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Strings(l) => l.as_ref().is_some_and(|l| !l.is_empty()),
-            Value::Map(m) => !m.is_empty(),
+            Value::Map(m) => !m.borrow().is_empty(),
             Value::StrMap(m) => !m.is_empty(),
-            Value::Struct(_) => true,
+            Value::Struct(_) | Value::Time(_) => true,
         }
     }
 
@@ -192,13 +205,14 @@ pub(crate) fn fmt_v(v: &Value, out: &mut String, top: bool) {
         Value::Float(f) => out.push_str(&format_float_g(*f)),
         Value::Number(s) | Value::Str(s) => out.push_str(s),
         Value::Bytes(b) => out.push_str(&String::from_utf8_lossy(b)),
+        Value::Time(t) => out.push_str(&t.string()),
         Value::List(l) => push_spaced(out, "[", l.iter(), ']', |out, e| fmt_v(e, out, false)),
         Value::Strings(l) => {
             push_spaced(out, "[", l.iter().flat_map(|l| l.iter()), ']', |out, e| {
                 out.push_str(e)
             })
         }
-        Value::Map(m) => push_spaced(out, "map[", m.iter(), ']', |out, (k, e)| {
+        Value::Map(m) => push_spaced(out, "map[", m.borrow().iter(), ']', |out, (k, e)| {
             out.push_str(k);
             out.push(':');
             fmt_v(e, out, false);

@@ -96,6 +96,21 @@ pub trait Environment {
             "exec: {program:?}: running programs is not available here"
         )))
     }
+
+    /// The addresses `name` resolves to (Go's `net.LookupHost`, for Sprig's
+    /// `getHostByName`); none when it does not resolve or the caller offers
+    /// no name resolution.
+    fn lookup_host(&self, name: &str) -> Vec<String> {
+        let _ = name;
+        Vec::new()
+    }
+    /// The TZif data of the IANA zone `name` (`Europe/Berlin`), for Sprig's
+    /// `dateInZone`; `None` when unknown or unavailable (the engine then
+    /// shows UTC, as Sprig does for a zone Go cannot load).
+    fn zoneinfo(&self, name: &str) -> Option<Vec<u8>> {
+        let _ = name;
+        None
+    }
 }
 
 /// A `writeToFile PATH USER GROUP PERMS [FLAGS] CONTENT` side effect, for the

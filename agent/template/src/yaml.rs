@@ -22,7 +22,7 @@ pub(crate) fn yaml(v: &Value) -> String {
 
 fn yaml_is_empty(v: &Value) -> bool {
     match v {
-        Value::Map(m) => m.is_empty(),
+        Value::Map(m) => m.borrow().is_empty(),
         Value::StrMap(m) => m.is_empty(),
         Value::List(l) => l.is_empty(),
         Value::Strings(l) => l.as_ref().is_none_or(|l| l.is_empty()),
@@ -34,8 +34,11 @@ fn yaml_is_empty(v: &Value) -> bool {
 fn yaml_entries(v: &Value) -> Vec<(String, Value)> {
     match v {
         Value::Map(m) => {
-            let mut e: Vec<(String, Value)> =
-                m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut e: Vec<(String, Value)> = m
+                .borrow()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             e.sort_by(|a, b| yaml_key_cmp(&a.0, &b.0));
             e
         }
@@ -152,6 +155,7 @@ fn yaml_scalar_into(v: &Value, indent: usize, out: &mut String) {
         Value::Str(s) => out.push_str(&yaml_string(s, indent)),
         // go-yaml writes `!!binary`; kagi writes the lossy text (a known difference).
         Value::Bytes(b) => out.push_str(&yaml_string(&String::from_utf8_lossy(b), indent)),
+        Value::Time(t) => out.push_str(&t.rfc3339_nano()),
         Value::Map(_) | Value::StrMap(_) | Value::Struct(_) => out.push_str("{}"),
         Value::List(_) | Value::Strings(_) => out.push_str("[]"),
     }

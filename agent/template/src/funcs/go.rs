@@ -52,7 +52,7 @@ fn len(c: &mut Call<'_>) -> FResult {
         Value::Bytes(b) => b.len(),
         Value::List(l) => l.len(),
         Value::Strings(l) => l.as_ref().map_or(0, |l| l.len()),
-        Value::Map(m) => m.len(),
+        Value::Map(m) => m.borrow().len(),
         Value::StrMap(m) => m.len(),
         Value::Nil => return Err("len of nil pointer".into()),
         other => return Err(format!("len of type {}", other.type_name())),

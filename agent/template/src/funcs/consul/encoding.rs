@@ -2,7 +2,6 @@
 //! `strconv` parsers.
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
@@ -48,7 +47,7 @@ fn to_toml(c: &mut Call<'_>) -> FResult {
 fn parse_json(c: &mut Call<'_>) -> FResult {
     let a = str_args(c.name, &c.args, 1)?;
     if a[0].is_empty() {
-        return Ok(Value::Map(Rc::new(BTreeMap::new())));
+        return Ok(Value::map(BTreeMap::new()));
     }
     let j: serde_json::Value = serde_json::from_str(a[0]).map_err(|e| {
         format!(
@@ -63,7 +62,7 @@ fn parse_json(c: &mut Call<'_>) -> FResult {
 fn parse_yaml(c: &mut Call<'_>) -> FResult {
     let a = str_args(c.name, &c.args, 1)?;
     if a[0].is_empty() {
-        return Ok(Value::Map(Rc::new(BTreeMap::new())));
+        return Ok(Value::map(BTreeMap::new()));
     }
     let j: serde_json::Value =
         serde_saphyr::from_str(a[0]).map_err(|_| "parseYAML: invalid YAML".to_string())?;

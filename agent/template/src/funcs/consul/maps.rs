@@ -19,7 +19,7 @@ pub(super) const FUNCS: &[Def] = &[
 /// A Go `map[string]interface{}` parameter (nil is an empty map).
 fn want_map(v: &Value) -> Result<Map, String> {
     match v {
-        Value::Map(m) => Ok(m.as_ref().clone()),
+        Value::Map(m) => Ok(m.borrow().clone()),
         Value::Nil => Ok(Map::new()),
         other => Err(format!(
             "wrong type for value; expected map[string]interface {{}}; got {}",
@@ -36,7 +36,7 @@ fn explode_map(c: &mut Call<'_>) -> FResult {
     for (k, v) in &flat {
         explode_into(&mut out, k, v, k).map_err(|e| format!("explodeMap: {e}"))?;
     }
-    Ok(Value::Map(Rc::new(out)))
+    Ok(Value::map(out))
 }
 
 fn explode_into(m: &mut Map, key: &str, v: &Value, whole: &str) -> Result<(), String> {
@@ -48,7 +48,7 @@ fn explode_into(m: &mut Map, key: &str, v: &Value, whole: &str) -> Result<(), St
     };
     let slot = m
         .entry(top.to_string())
-        .or_insert_with(|| Value::Map(Rc::new(Map::new())));
+        .or_insert_with(|| Value::map(Map::new()));
     let Value::Map(nested) = slot else {
         return Err(format!(
             "not a map: {}: {} already has value {}",
@@ -57,7 +57,7 @@ fn explode_into(m: &mut Map, key: &str, v: &Value, whole: &str) -> Result<(), St
             quoted_value(slot)
         ));
     };
-    explode_into(Rc::make_mut(nested), rest, v, key)
+    explode_into(Rc::make_mut(nested).get_mut(), rest, v, key)
 }
 
 /// Go's `%q` of an interface value: strings quoted, others as `%!q(T=v)`.
@@ -82,7 +82,7 @@ fn merge_map(c: &mut Call<'_>, overwrite: bool) -> FResult {
     let mut dst = want_map(&c.args[0])?;
     let src = want_map(&c.args[1])?;
     merge_into(&mut dst, &src, overwrite);
-    Ok(Value::Map(Rc::new(dst)))
+    Ok(Value::map(dst))
 }
 
 fn merge_into(dst: &mut Map, src: &Map, overwrite: bool) {
@@ -97,7 +97,9 @@ fn merge_into(dst: &mut Map, src: &Map, overwrite: bool) {
         let dst_empty = dv.as_ref().is_none_or(|d| is_empty(d));
         match (sv, dv) {
             (Value::Map(s), Some(Value::Map(d))) if !dst_empty => {
-                merge_into(Rc::make_mut(d), s, overwrite);
+                // A snapshot of SRC, so merging a map into itself borrows nothing twice.
+                let s = s.borrow().clone();
+                merge_into(Rc::make_mut(d).get_mut(), &s, overwrite);
                 continue;
             }
             (Value::Map(_), Some(_)) if !dst_empty => continue,

@@ -51,7 +51,7 @@ pub(crate) fn method(
         "MapSetX" => map_set(store, name, args, false),
         "MapValues" => key(1).map(|k| match store.get(k) {
             // Values in key order; anything but a map gives a nil slice.
-            Some(Value::Map(m)) => Value::List(Rc::new(m.values().cloned().collect())),
+            Some(Value::Map(m)) => Value::List(Rc::new(m.borrow().values().cloned().collect())),
             _ => Value::List(Rc::new(Vec::new())),
         }),
         _ => return Err(None),
@@ -70,11 +70,12 @@ fn map_set(
     let mk = want_str(&args[1])?;
     let slot = store
         .entry(k.to_string())
-        .or_insert_with(|| Value::Map(Rc::new(BTreeMap::new())));
+        .or_insert_with(|| Value::map(BTreeMap::new()));
     let Value::Map(m) = slot else {
         return Err(format!("{} is not a map", go_quote(k)));
     };
-    let m = Rc::make_mut(m);
+    // In place, as Go's map is: a map already handed out by `Get` sees the new key.
+    let mut m = m.borrow_mut();
     if overwrite || !m.contains_key(mk) {
         m.insert(mk.to_string(), args[2].clone());
     }

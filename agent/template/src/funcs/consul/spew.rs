@@ -85,7 +85,8 @@ fn dump(v: &Value, depth: usize, skip_indent: bool, out: &mut String) {
         Value::Nil | Value::NilPtr(_) | Value::Bool(_) | Value::Int(_) | Value::Int64(_) => {
             fmt_v(v, out, false)
         }
-        Value::Uint(_) | Value::Float(_) => fmt_v(v, out, false),
+        // time.Time is a fmt.Stringer: spew prints String().
+        Value::Uint(_) | Value::Float(_) | Value::Time(_) => fmt_v(v, out, false),
         Value::Str(s) => {
             len_cap(s.len(), 0, out);
             out.push_str(&go_quote(s));
@@ -118,6 +119,7 @@ fn dump(v: &Value, depth: usize, skip_indent: bool, out: &mut String) {
             });
         }
         Value::Map(m) => {
+            let m = m.borrow();
             len_cap(m.len(), 0, out);
             block(m.iter(), depth, out, |(k, e), out| {
                 dump(&Value::str(k), depth + 1, false, out);

@@ -97,12 +97,12 @@ fn secret_from_envelope(j: &serde_json::Value) -> Value {
     let boolean =
         |v: Option<&serde_json::Value>| Value::Bool(v.and_then(|v| v.as_bool()).unwrap_or(false));
     let data = match j.get("data") {
-        Some(serde_json::Value::Object(o)) => Value::Map(Rc::new(
+        Some(serde_json::Value::Object(o)) => Value::map(
             o.iter()
                 .map(|(k, v)| (k.clone(), Value::from_json(v)))
                 .collect(),
-        )),
-        _ => Value::Map(Rc::new(BTreeMap::new())),
+        ),
+        _ => Value::map(BTreeMap::new()),
     };
     let strings = |v: Option<&serde_json::Value>| match v.and_then(|v| v.as_array()) {
         Some(a) if !a.is_empty() => Value::strings(

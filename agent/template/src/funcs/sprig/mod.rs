@@ -9,11 +9,30 @@
 //! `int` follows Go's call rules ([`crate::funcs::want_str`], ...).
 
 use super::Def;
-use crate::value::{Value, fmt_v};
 
+use crate::value::{Value, fmt_v};
+pub(crate) use date::time_method;
+
+mod cast;
+mod certs;
+mod crypto;
+mod date;
+mod dicts;
+mod lists;
+mod math;
+#[cfg(test)]
+mod proptests;
 mod strings;
 
-pub(super) const FAMILIES: &[&[Def]] = &[strings::FUNCS];
+pub(super) const FAMILIES: &[&[Def]] = &[
+    strings::FUNCS,
+    lists::FUNCS,
+    dicts::FUNCS,
+    math::FUNCS,
+    date::FUNCS,
+    crypto::FUNCS,
+    certs::FUNCS,
+];
 
 /// Sprig's `strval`: a string as it is, anything else as `fmt.Sprintf("%v")`.
 pub(crate) fn strval(v: &Value) -> String {

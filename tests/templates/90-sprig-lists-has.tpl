@@ -1,0 +1,1 @@
+{{ sprig_has 1 (sprig_list 1 2) }} {{ sprig_has "1" (sprig_list 1 2) }} {{ sprig_has 1 nil }} {{ sprig_has (sprig_list 1) (sprig_list (sprig_list 1)) }} {{ sprig_mustHas "b" (split "," "a,b") }} {{ sprig_has 1.0 (sprig_list 1) }} {{ sprig_has nil (sprig_list nil) }}

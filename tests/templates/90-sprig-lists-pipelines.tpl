@@ -1,0 +1,1 @@
+{{ sprig_list 3 1 2 | sprig_reverse | sprig_rest | sprig_first }} {{ split "," "a,b,c,d" | sprig_chunk 2 | sprig_last }} {{ sprig_list 1 2 | sprig_has 2 }} {{ range sprig_without (sprig_list "a" "b" "c") "b" }}<{{ . }}>{{ end }}

@@ -1,0 +1,1 @@
+{{ range $i, $v := sprig_reverse (sprig_until 4) }}{{ if $i }},{{ end }}{{ $v }}{{ end }} {{ range sprig_chunk 2 (split "," "a,b,c") }}[{{ range . }}{{ . }}{{ end }}]{{ end }} {{ range sprig_list }}never{{ else }}empty{{ end }}

@@ -1,0 +1,1 @@
+{{ with secret "kv1/typed" }}{{ sprig_first .Data.hosts }} {{ sprig_last .Data.tags }} {{ sprig_has "db" .Data.tags }} {{ sprig_append .Data.tags 1 }} {{ sprig_reverse .Data.list_of_maps }} {{ sprig_has 5432 (sprig_list .Data.port) }} {{ sprig_has .Data.port (sprig_list .Data.port) }} {{ sprig_uniq (sprig_concat .Data.hosts .Data.hosts) }}{{ end }}

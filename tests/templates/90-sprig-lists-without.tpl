@@ -1,0 +1,1 @@
+{{ sprig_without (sprig_list 1 2 3 1 "1") 1 3 }} {{ sprig_mustWithout (split "," "a,b,c") "b" }} {{ sprig_without (sprig_list 1 2) }} {{ sprig_without (sprig_list nil 1) nil }} {{ sprig_without (sprig_list) 1 }}

@@ -1,0 +1,1 @@
+{{ sprig_dict "a" 1 "b" }} {{ sprig_dict 1 2 nil 3 true 4 1.5 5 }} {{ sprig_dict }} {{ sprig_dict "z" (sprig_list 1) "y" (sprig_dict "x" nil) }} {{ (sprig_dict "k" "v").k }} {{ len (sprig_dict "a" 1 "a" 2) }} {{ sprig_dict "a" 1 "a" 2 }}

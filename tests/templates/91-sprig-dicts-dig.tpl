@@ -1,0 +1,1 @@
+{{ sprig_dig "a" "b" "def" (sprig_dict "a" (sprig_dict "b" 5)) }} {{ sprig_dig "a" "z" "def" (sprig_dict "a" (sprig_dict "b" 5)) }} {{ sprig_dig "q" "def" (sprig_dict) }} {{ sprig_dig "a" 0 (sprig_dict "a" (sprig_list 1)) }} {{ sprig_dig "x" "y" "d" (sprig_dict "y" 1) }}

@@ -1,0 +1,1 @@
+{{ $d := sprig_dict "a" 1 "b" (sprig_dict "c" 2) "n" nil }}{{ sprig_get $d "a" }} [{{ sprig_get $d "z" }}] {{ sprig_get $d "b" }} {{ sprig_get $d "n" }} {{ sprig_hasKey $d "b" }} {{ sprig_hasKey $d "z" }} {{ sprig_hasKey $d "n" }} {{ printf "%T" (sprig_get $d "z") }}

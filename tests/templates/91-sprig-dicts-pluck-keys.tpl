@@ -1,0 +1,2 @@
+{{ sprig_pluck "a" (sprig_dict "a" 1) (sprig_dict "b" 2) (sprig_dict "a" 3) }} {{ sprig_pluck "z" }} {{ sprig_keys (sprig_dict "k" 1) }} {{ sprig_keys }} {{ sprig_keys (sprig_dict) }} {{ sprig_keys (sprig_dict "a" 1) (sprig_dict "a" 2) }} {{ printf "%T" (sprig_keys) }} {{ len (sprig_keys (sprig_dict "a" 1 "b" 2 "c" 3)) }}
+{{ sprig_values (sprig_dict "a" (sprig_list 1 2)) }} {{ sprig_values (sprig_dict) }} {{ len (sprig_values (sprig_dict "a" 1 "b" 2)) }}

@@ -1,0 +1,1 @@
+{{ range $k, $v := sprig_dict "b" 2 "a" 1 "c" (sprig_list 3) }}{{ $k }}={{ $v }};{{ end }} {{ with sprig_dict }}x{{ else }}empty{{ end }} {{ index (sprig_dict "a" (sprig_dict "b" 7)) "a" "b" }} {{ (sprig_dict "a" (sprig_dict "b" 8)).a.b }} {{ len (sprig_dict "x" 1) }}

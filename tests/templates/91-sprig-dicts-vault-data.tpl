@@ -1,0 +1,2 @@
+{{ with secret "kv1/typed" }}{{ sprig_dig "nested" "deeper" "k" 0 .Data }} {{ sprig_get .Data "port" }} {{ sprig_hasKey .Data.nested "n" }} {{ sprig_pick .Data "port" "zero" }} {{ sprig_merge (sprig_dict "port" 1 "zero" 5) .Data.nested }} {{ sprig_pluck "name" (index .Data.list_of_maps 0) (index .Data.list_of_maps 1) }} {{ sprig_keys .Data.nested.deeper }}{{ end }}
+{{ with secret "secret/app" }}{{ sprig_dig "data" "user" "none" .Data }} {{ sprig_omit .Data.data "pass" "my-key" }}{{ end }}

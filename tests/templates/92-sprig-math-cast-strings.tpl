@@ -1,0 +1,1 @@
+{{ sprig_add1 "1.0" }} {{ sprig_add1 "08" }} {{ sprig_add1 "1." }} {{ sprig_add1 "100.00" }} {{ sprig_add1 "0b101" }} {{ sprig_add1 "0o17" }} {{ sprig_add1 "1_000" }} {{ sprig_add1 "_1" }} {{ sprig_add1 "1__0" }} {{ sprig_add1 "+5" }} {{ sprig_add1 "-0x10" }} {{ sprig_add1 "0X1f" }} {{ sprig_add1 "" }} {{ sprig_add1 "-" }}

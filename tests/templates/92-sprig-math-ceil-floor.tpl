@@ -1,0 +1,1 @@
+{{ sprig_ceil 1.1 }} {{ sprig_floor -1.1 }} {{ sprig_ceil "2.1" }} {{ sprig_floor 3 }} {{ sprig_ceil 1e300 }} {{ sprig_floor "x" }} {{ sprig_ceil -0.5 }} {{ sprig_floor 1e21 }} {{ sprig_ceil 123456.7 }}

@@ -1,0 +1,1 @@
+{{ sprig_add1f "abc" }} {{ sprig_add1f "1e3" }} {{ sprig_add1f " 1" }} {{ sprig_add1f "0x10" }} {{ sprig_add1f true }} {{ sprig_add1f nil }} {{ sprig_add1f "1_0" }} {{ sprig_add1f "1e400" }} {{ sprig_add1f ".5" }} {{ sprig_add1f "5." }} {{ sprig_mulf 1e300 1e300 }} {{ sprig_subf 5 }} {{ printf "%T" (sprig_addf 1) }}

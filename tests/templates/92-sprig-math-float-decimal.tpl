@@ -1,0 +1,2 @@
+{{ sprig_add1f 1.1 }} {{ sprig_addf 0.1 0.2 }} {{ sprig_addf "0.1" 0.2 }} {{ sprig_subf 1 0.9 }} {{ sprig_divf 1 3 }} {{ sprig_mulf 1.1 3 }} {{ sprig_divf 10 4 }} {{ sprig_divf 2 3 }} {{ sprig_addf }} {{ sprig_addf 1.5 }}
+{{ sprig_addf 1e20 1 }} {{ sprig_mulf 0.1 0.1 }} {{ sprig_divf 1 7 }} {{ sprig_subf 0.3 0.1 }} {{ sprig_divf 22 7 }} {{ sprig_divf 1e-20 3 }} {{ sprig_mulf 123456789.123 1000 }} {{ sprig_divf -2 3 }} {{ sprig_divf 5e-17 1 }} {{ sprig_divf 15e-17 1 }}

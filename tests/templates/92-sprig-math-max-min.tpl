@@ -1,0 +1,1 @@
+{{ sprig_max 1 "5" 3 }} {{ sprig_min 1 -5 3 }} {{ sprig_biggest 3 9 }} {{ sprig_max 7 }} {{ sprig_min 2.9 2.1 }} {{ sprig_maxf 1 2.5 }} {{ sprig_minf 1 2.5 "-1.5" }} {{ sprig_maxf "NaN" 1 }} {{ sprig_maxf 1 "inf" }} {{ sprig_minf "-inf" 1 }} {{ sprig_minf "NaN" "inf" }} {{ sprig_maxf -0.0 0 }} {{ printf "%T %T" (sprig_max 1) (sprig_maxf 1) }}

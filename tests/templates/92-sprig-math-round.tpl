@@ -1,0 +1,1 @@
+{{ sprig_round 3.14159 2 }} {{ sprig_round 2.5 0 }} {{ sprig_round 2.45 1 0.4 }} {{ sprig_round 2.675 2 }} {{ sprig_round -2.5 0 }} {{ sprig_round 1234.5 -2 }} {{ sprig_round 0.5 0 0.6 }} {{ sprig_round "1.55" 1 }} {{ sprig_round 1 3 }} {{ sprig_round 12345.678 1 }}

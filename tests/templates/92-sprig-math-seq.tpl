@@ -1,0 +1,1 @@
+{{ sprig_seq 5 }}|{{ sprig_seq 2 5 }}|{{ sprig_seq 5 2 }}|{{ sprig_seq 1 2 10 }}|{{ sprig_seq 10 -2 1 }}|{{ sprig_seq 0 }}|{{ sprig_seq }}|{{ sprig_seq 1 2 3 4 }}|{{ sprig_seq -3 }}|{{ sprig_seq 1 -1 5 }}|{{ sprig_seq 5 1 1 }}|{{ sprig_seq 3 3 }}

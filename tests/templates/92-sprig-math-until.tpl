@@ -1,0 +1,1 @@
+{{ sprig_until 5 }} {{ sprig_until -3 }} {{ sprig_until 0 }} {{ sprig_untilStep 0 10 3 }} {{ sprig_untilStep 10 0 -4 }} {{ sprig_untilStep 0 10 0 }} {{ sprig_untilStep 0 10 -1 }} {{ sprig_untilStep 5 5 1 }} {{ range sprig_until 3 }}{{ . }};{{ end }} {{ len (sprig_until 100) }}

@@ -1,0 +1,1 @@
+{{ sprig_duration "95" }} {{ sprig_duration 95 }} {{ sprig_duration "3661" }} {{ sprig_duration "-61" }} {{ sprig_duration "x" }} {{ sprig_duration (sprig_add 3600 0) }} {{ sprig_duration "0" }} {{ sprig_duration "86400" }}

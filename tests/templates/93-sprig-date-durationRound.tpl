@@ -1,0 +1,1 @@
+{{ sprig_durationRound "2h10m" }} {{ sprig_durationRound "-800h" }} {{ sprig_durationRound "1s" }} {{ sprig_durationRound "1.5s" }} {{ sprig_durationRound "9000h" }} {{ sprig_durationRound (sprig_add 61000000000) }} {{ sprig_durationRound 5 }} {{ sprig_durationRound "bad" }} {{ sprig_durationRound "25h" }} {{ sprig_durationRound "721h" }}

@@ -1,0 +1,1 @@
+{{ $t := sprig_toDate "2006-01-02 15:04:05.000000000" "2024-02-29 13:04:05.120000000" }}{{ sprig_date "Mon Jan _2 3:4:5 PM 06" $t }}|{{ sprig_date "Monday, January 2, 2006 at 15h04 .000 .999 ,99 pm" $t }}|{{ sprig_date "002 __2 Z07:00 -0700 -07 MST" $t }}|{{ sprig_date "" $t }}|{{ sprig_date "2006-01-02T15:04:05Z07:00" $t }}

@@ -1,0 +1,1 @@
+{{ $t := sprig_toDate "2006-01-02" "2024-01-01" }}{{ sprig_dateModify "1h30m" $t }} {{ sprig_date_modify "-24h" $t }} {{ sprig_dateModify "bad" $t }} {{ sprig_mustDateModify "1.5s" $t }} {{ sprig_must_date_modify "-1us" $t }} {{ sprig_dateModify "2562047h" $t | sprig_unixEpoch }} {{ $t }}

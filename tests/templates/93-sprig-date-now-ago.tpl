@@ -1,0 +1,1 @@
+{{ $n := sprig_now }}{{ printf "%T" $n }} {{ sprig_ago $n }} {{ sprig_ago "not a date" }} {{ len (sprig_htmlDate $n) }} {{ sprig_durationRound $n }} {{ sprig_ago (sprig_dateModify "-90m" $n) }} {{ eq (sprig_htmlDate $n) (sprig_htmlDate "x") }} {{ sprig_ago (sprig_dateModify "1h" $n) }}

@@ -1,0 +1,1 @@
+{{ sprig_toDate "2006-01-02" "2023-02-29" }} {{ sprig_toDate "2006-1-2" "2023-2-3" }} {{ sprig_toDate "3:04PM" "12:05AM" }} {{ sprig_toDate "3:04pm" "1:05pm" }} {{ sprig_toDate "2006-01-02 MST" "2020-05-05 UTC" }} {{ sprig_toDate "_2 Jan" " 5 Feb" }} {{ sprig_toDate "2006-01-02 -07" "2020-05-05 -03" }} {{ sprig_toDate "06" "70" }} {{ sprig_toDate "06" "68" }}

@@ -1,0 +1,1 @@
+{{ sprig_toDate "2006-01-02" "2024-02-28" | sprig_dateModify "48h" | sprig_date "Monday 2 January" }} {{ sprig_toDate "2006-01-02" "2024-02-28" | sprig_unixEpoch }} {{ sprig_toDate "2006-01-02" "2024-02-28" | sprig_htmlDate }} {{ (sprig_toDate "2006-01-02" "2024-02-28").Unix }}

@@ -1,0 +1,1 @@
+{{ $ca := sprig_genCA "kagi-ca" 30 }}{{ printf "%T" $ca }} {{ slice $ca.Cert 0 28 }} {{ regexMatch "^-----BEGIN [A-Z]+ PRIVATE KEY-----\n" $ca.Key }} {{ regexMatch "-----END CERTIFICATE-----\n$" $ca.Cert }}

@@ -1,0 +1,1 @@
+{{ len (sprig_genPrivateKey "ecdsa") }} {{ len (sprig_genPrivateKey "ed25519") }} {{ sprig_genPrivateKey "nope" }} {{ slice (sprig_genPrivateKey "ecdsa") 0 30 }} {{ slice (sprig_genPrivateKey "ed25519") 0 27 }} {{ ne (sprig_genPrivateKey "ecdsa") (sprig_genPrivateKey "ecdsa") }}

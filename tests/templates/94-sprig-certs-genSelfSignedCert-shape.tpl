@@ -1,0 +1,1 @@
+{{ $c := sprig_genSelfSignedCert "host.example" (sprig_list "127.0.0.1" "::1") (sprig_list "host.example" "alt.example") 10 }}{{ slice $c.Cert 0 28 }} {{ regexMatch "PRIVATE KEY-----\n$" $c.Key }} {{ $d := sprig_genSelfSignedCert "nothing" nil nil 1 }}{{ slice $d.Cert 0 27 }}

@@ -1,0 +1,1 @@
+{{ $ca := sprig_genCA "ca" 5 }}{{ $c := sprig_genSignedCert "leaf" (sprig_list "10.0.0.1") (sprig_list "leaf.example") 3 $ca }}{{ slice $c.Cert 0 28 }} {{ ne $c.Cert $ca.Cert }} {{ ne $c.Key $ca.Key }} {{ printf "%T" $c }}

@@ -1,0 +1,1 @@
+{{ $k := sprig_genPrivateKey "rsa" }}{{ slice $k 0 31 }} {{ $ca := sprig_genCAWithKey "rsa" 1 $k }}{{ eq $ca.Key $k }} {{ slice (sprig_genCA "x" 1).Key 0 31 }} {{ slice (sprig_genSelfSignedCert "x" nil nil 1).Key 0 31 }} {{ slice (sprig_genSignedCert "y" nil nil 1 $ca).Key 0 31 }}

@@ -1,0 +1,1 @@
+{{ $c := sprig_encryptAES "pw" "round trip ✓" }}{{ sprig_decryptAES "pw" $c }} {{ len $c }} {{ ne $c (sprig_encryptAES "pw" "round trip ✓") }} {{ with secret "secret/app" }}{{ sprig_encryptAES "a-very-long-password-longer-than-32-bytes" .Data.data.pass | sprig_decryptAES "a-very-long-password-longer-than-32-bytes-too" }}{{ end }}

@@ -1,0 +1,1 @@
+{{ sprig_derivePassword 1 "long" "password" "user" "example.com" }} {{ sprig_derivePassword 0 "maximum" "pw" "" "" }} {{ sprig_derivePassword 4294967295 "pin" "pw" "u" "s" }} {{ sprig_derivePassword 1 "basic" "ü" "ß" "x" }} {{ sprig_derivePassword 1 "nope" "a" "b" "c" }}

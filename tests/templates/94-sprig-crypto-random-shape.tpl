@@ -1,0 +1,1 @@
+{{ $u := sprig_uuidv4 }}{{ len $u }} {{ slice $u 14 15 }} {{ regexMatch "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$" $u }} {{ ne $u sprig_uuidv4 }} {{ len (sprig_randBytes 12) }} {{ len (sprig_randBytes 0) }} {{ len (sprig_randBytes 30) }}

@@ -1,0 +1,1 @@
+{{ sprig_addf 1 "inf" }}

@@ -1,0 +1,1 @@
+{{ sprig_bcrypt 5 }}

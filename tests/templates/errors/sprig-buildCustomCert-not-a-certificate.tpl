@@ -1,0 +1,1 @@
+{{ sprig_buildCustomCert "aGVsbG8=" "aGVsbG8=" }}

@@ -1,0 +1,1 @@
+{{ sprig_chunk 0 (sprig_list 1) }}

@@ -1,0 +1,1 @@
+{{ sprig_concat (sprig_list 1) "x" }}

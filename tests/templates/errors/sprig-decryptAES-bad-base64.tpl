@@ -1,0 +1,1 @@
+{{ sprig_decryptAES "k" "not base64!" }}

@@ -1,0 +1,1 @@
+{{ sprig_decryptAES "k" "MDEyMzQ1Njc4OWFiY2RlZjAxMjM=" }}

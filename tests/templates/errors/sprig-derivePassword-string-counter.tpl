@@ -1,0 +1,1 @@
+{{ sprig_derivePassword "1" "long" "a" "b" "c" }}

@@ -1,0 +1,1 @@
+{{ sprig_dig "a" 0 (sprig_list) }}

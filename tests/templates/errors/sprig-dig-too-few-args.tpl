@@ -1,0 +1,1 @@
+{{ sprig_dig "a" (sprig_dict) }}

@@ -1,0 +1,1 @@
+{{ sprig_genCAWithKey "x" 1 "not a key" }}

@@ -1,0 +1,1 @@
+{{ sprig_genSignedCert "x" nil nil 1 "ca" }}

@@ -1,0 +1,1 @@
+{{ sprig_get (splitToMap "a=1" "," "=") "a" }}

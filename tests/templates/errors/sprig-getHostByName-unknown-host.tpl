@@ -1,0 +1,1 @@
+{{ sprig_getHostByName "no-such-host.invalid" }}

@@ -1,0 +1,1 @@
+{{ sprig_hasKey (sprig_dict) 1 }}

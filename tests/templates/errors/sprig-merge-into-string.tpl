@@ -1,0 +1,1 @@
+{{ sprig_merge "x" (sprig_dict) }}

@@ -1,0 +1,1 @@
+{{ sprig_mustChunk 2 "abc" }}

@@ -1,0 +1,1 @@
+{{ sprig_mustDateModify "1x" (sprig_toDate "2006" "2020") }}

@@ -1,0 +1,1 @@
+{{ sprig_mustFirst (sprig_dict) }}

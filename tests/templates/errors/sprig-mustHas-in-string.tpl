@@ -1,0 +1,1 @@
+{{ sprig_mustHas 1 "abc" }}

@@ -1,0 +1,1 @@
+{{ sprig_mustPrepend (sprig_dict) 1 }}

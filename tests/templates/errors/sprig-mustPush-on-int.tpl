@@ -1,0 +1,1 @@
+{{ sprig_mustPush 1 1 }}

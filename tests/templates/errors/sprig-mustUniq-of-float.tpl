@@ -1,0 +1,1 @@
+{{ sprig_mustUniq 1.5 }}

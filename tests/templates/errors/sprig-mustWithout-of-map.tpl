@@ -1,0 +1,1 @@
+{{ sprig_mustWithout (sprig_dict "a" 1) 1 }}

@@ -1,0 +1,1 @@
+{{ sprig_must_date_modify "5" (sprig_now) }}

@@ -1,0 +1,1 @@
+{{ sprig_push "s" 1 }}

@@ -1,0 +1,1 @@
+{{ sprig_randInt 5 5 }}

@@ -1,0 +1,1 @@
+{{ sprig_round 1.5 }}

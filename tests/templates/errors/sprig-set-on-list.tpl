@@ -1,0 +1,1 @@
+{{ sprig_set (sprig_list) "a" 1 }}

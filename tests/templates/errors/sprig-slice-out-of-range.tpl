@@ -1,0 +1,1 @@
+{{ sprig_slice (sprig_list 1 2) 3 }}

@@ -1,0 +1,1 @@
+{{ sprig_until "3" }}
