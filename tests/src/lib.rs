@@ -27,7 +27,7 @@
 //!         "vault.hashicorp.com/role": "app",
 //!         "vault.hashicorp.com/agent-inject-secret-config": "secret/data/app/config" } },
 //!     "spec": { "serviceAccountName": "web", "containers": [{ "name": "app",
-//!         "image": "kagi-test-app:1", "args": ["--require", "/vault/secrets/config"] }] }
+//!         "image": kagi_tests::image::TEST_APP_IMAGE, "args": ["--require", "/vault/secrets/config"] }] }
 //! });
 //! let runner = pod_runner::PodRunner::new("team-a", &issuer);
 //! let (_admission, pod) = pod_runner::admit_and_run(&runner, &webhook, &manifest)?;
@@ -41,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bins;
+pub mod image;
 pub mod kube;
 pub mod openbao;
 pub mod pod_runner;

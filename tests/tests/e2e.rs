@@ -8,6 +8,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use kagi_tests::image::TEST_APP_IMAGE;
 use kagi_tests::kube::{ServiceAccountIssuer, TokenReviewer};
 use kagi_tests::openbao::OpenBao;
 use kagi_tests::pod_runner::{PodPhase, PodRunner, RunningPod, admit_and_run};
@@ -59,7 +60,7 @@ fn pod(ns: &str, sa: &str, annotations: Value, args: &[&str], restart: &str) -> 
         "spec": {
             "serviceAccountName": sa,
             "restartPolicy": restart,
-            "containers": [{ "name": "app", "image": "kagi-test-app:1", "args": args }]
+            "containers": [{ "name": "app", "image": TEST_APP_IMAGE, "args": args }]
         }
     })
 }
@@ -333,7 +334,7 @@ fn pre_populate_only_job_completes() {
             "spec": {
                 "serviceAccountName": sa,
                 "restartPolicy": "Never",
-                "containers": [{ "name": "app", "image": "kagi-test-app:1",
+                "containers": [{ "name": "app", "image": TEST_APP_IMAGE,
                     "args": ["--require", "/vault/secrets/config", "--print", "/vault/secrets/config", "--exit"] }]
             }
         } }
@@ -522,7 +523,7 @@ fn unannotated_pod_comes_back_untouched() {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": { "name": "plain", "namespace": "e2e-plain",
                       "annotations": { "team": "a" } },
-        "spec": { "containers": [{ "name": "app", "image": "kagi-test-app:1" }] }
+        "spec": { "containers": [{ "name": "app", "image": TEST_APP_IMAGE }] }
     });
     let pod = kagi_tests::pod_runner::service_account_admission(&manifest);
     let admission = env.webhook.admit(&pod, "e2e-plain").unwrap();

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use kagi_tests::image::TEST_APP_IMAGE;
 use kagi_tests::kube::ServiceAccountIssuer;
 use kagi_tests::pod_runner::{PodPhase, PodRunner, service_account_admission};
 use serde_json::json;
@@ -28,7 +29,7 @@ fn pod(restart_policy: &str, app_args: &[&str]) -> serde_json::Value {
             "serviceAccountName": "web",
             "volumes": [{ "name": "vault-secrets", "emptyDir": { "medium": "Memory" } }],
             "initContainers": [{
-                "name": "vault-agent", "image": "kagi-test-app:1", "restartPolicy": "Always",
+                "name": "vault-agent", "image": TEST_APP_IMAGE, "restartPolicy": "Always",
                 "args": ["--sleep-ms", "400", "--write", "/vault/secrets/config=user: alice"],
                 "startupProbe": { "exec": { "command":
                     ["kagi-test-app", "--require", "/vault/secrets/config", "--exit"] },
@@ -36,7 +37,7 @@ fn pod(restart_policy: &str, app_args: &[&str]) -> serde_json::Value {
                 "volumeMounts": [{ "name": "vault-secrets", "mountPath": "/vault/secrets" }]
             }],
             "containers": [{
-                "name": "app", "image": "kagi-test-app:1", "args": app,
+                "name": "app", "image": TEST_APP_IMAGE, "args": app,
                 "volumeMounts": [{ "name": "vault-secrets", "mountPath": "/vault/secrets" }]
             }]
         }
