@@ -47,6 +47,7 @@ pub mod openbao;
 pub mod pod_runner;
 pub mod postgres;
 pub mod procs;
+pub mod relay;
 pub mod setup;
 pub mod webhook;
 

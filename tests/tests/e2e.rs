@@ -66,7 +66,15 @@ fn pod(ns: &str, sa: &str, annotations: Value, args: &[&str], restart: &str) -> 
 }
 
 fn run(env: &Env, ns: &str, manifest: &Value) -> (Admission, RunningPod) {
-    let runner = PodRunner::new(ns, &env.issuer);
+    run_reaching(env, ns, manifest, &[])
+}
+
+/// Runs the pod with OpenBao's and PostgreSQL's ports (and `more`) relayed into its network
+/// namespace.
+fn run_reaching(env: &Env, ns: &str, manifest: &Value, more: &[u16]) -> (Admission, RunningPod) {
+    let runner = PodRunner::new(ns, &env.issuer)
+        .host_ports(&[env.bao.port(), env.pg.port()])
+        .host_ports(more);
     admit_and_run(&runner, &env.webhook, manifest)
         .unwrap_or_else(|e| panic!("{e:#}\nwebhook log:\n{}", env.webhook.log()))
 }
@@ -424,7 +432,7 @@ fn agent_waits_for_an_unreachable_openbao_and_the_app_starts_only_after() {
         ],
         "Always",
     );
-    let (_, pod) = run(env, ns, &manifest);
+    let (_, pod) = run_reaching(env, ns, &manifest, &[port]);
     pod.wait_until("the agent to start", WAIT, |s| {
         s.ever_started("vault-agent")
     })

@@ -59,6 +59,7 @@ pub struct PodRunner {
     /// Image repository name → the local image that stands in for it (same tag rules).
     aliases: BTreeMap<String, String>,
     host_ports: Vec<u16>,
+    exposed: Vec<u16>,
     files: ObjectFiles,
     key_refs: BTreeMap<(String, String), String>,
     probe_interval: Duration,
@@ -75,6 +76,7 @@ impl PodRunner {
             layouts: BTreeMap::new(),
             aliases: BTreeMap::new(),
             host_ports: Vec::new(),
+            exposed: Vec::new(),
             files: BTreeMap::new(),
             key_refs: BTreeMap::new(),
             probe_interval: Duration::from_millis(100),
@@ -99,6 +101,13 @@ impl PodRunner {
     /// loopback at the same port.
     pub fn host_ports(mut self, ports: &[u16]) -> PodRunner {
         self.host_ports.extend_from_slice(ports);
+        self
+    }
+
+    /// Ports of the pod's own loopback the test reaches: each is relayed from a host port,
+    /// see [`RunningPod::exposed`].
+    pub fn expose_ports(mut self, ports: &[u16]) -> PodRunner {
+        self.exposed.extend_from_slice(ports);
         self
     }
 
@@ -212,14 +221,15 @@ impl PodRunner {
         let sandbox_bundle = root.path().join("sandbox");
         sandbox_image.unpack(&sandbox_bundle.join("rootfs"))?;
         let relay_dir = root.path().join("relay");
+        sandbox::relay_dir(&relay_dir)?;
         let mut sandbox_mounts = etc.clone();
         sandbox_mounts.push(BindMount {
-            destination: "/kagi/relay".to_string(),
+            destination: sandbox::RELAY_DIR.to_string(),
             source: relay_dir.clone(),
-            read_only: true,
+            read_only: false,
         });
         let mut sandbox_args = vec!["kagi-pod-sandbox".to_string()];
-        sandbox_args.extend(Sandbox::args(&self.host_ports));
+        sandbox_args.extend(Sandbox::args(&self.host_ports, &self.exposed));
         let sandbox_config = ContainerConfig {
             rootfs: sandbox_bundle.join("rootfs"),
             args: sandbox_args,
@@ -252,12 +262,15 @@ impl PodRunner {
         };
         runc.write_bundle(&sandbox_bundle, &sandbox_config)?;
         let sandbox = Sandbox::start(
-            runc.clone(),
-            &format!("{pod_id}-sandbox"),
-            &sandbox_bundle,
-            &relay_dir,
-            &self.host_ports,
-            &root.path().join("logs").join("sandbox.log"),
+            sandbox::SandboxPlan {
+                runc: runc.clone(),
+                id: &format!("{pod_id}-sandbox"),
+                bundle: &sandbox_bundle,
+                relay_dir: &relay_dir,
+                host_ports: &self.host_ports,
+                exposed: &self.exposed,
+                log: &root.path().join("logs").join("sandbox.log"),
+            },
             mounts,
         )?;
 
@@ -500,6 +513,20 @@ impl RunningPod {
     /// volume, or in the container's root filesystem.
     pub fn host_path(&self, container: &str, path: &str) -> Option<PathBuf> {
         Some(self.mounts.get(container)?.host_path(path))
+    }
+
+    /// The host address relaying to `port` on the pod's loopback (see
+    /// [`PodRunner::expose_ports`]).
+    pub fn exposed(&self, port: u16) -> Option<std::net::SocketAddr> {
+        self.sandbox.as_ref()?.exposed.get(&port).copied()
+    }
+
+    /// The pid (on the host) of a running container's main process.
+    pub fn pid(&self, container: &str) -> Option<u32> {
+        match self.status().container(container)?.state {
+            ContainerState::Running { pid } => Some(pid),
+            _ => None,
+        }
     }
 
     /// Reads a file as container `container` sees it at `path`.

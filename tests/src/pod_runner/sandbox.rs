@@ -3,13 +3,11 @@
 //! host ends of its loopback relays, the tmpfs mounts of memory-backed emptyDirs, and the
 //! runc state. Dropping a [`Sandbox`] removes all of it, also when a test panics.
 
-use std::net::{Shutdown, TcpStream};
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,6 +15,10 @@ use anyhow::{Context, bail};
 
 use super::runtime::Runc;
 use crate::procs;
+use crate::relay::{Listener, Relay, Target};
+
+/// Where the sandbox sees the relay directory.
+pub const RELAY_DIR: &str = "/kagi/relay";
 
 /// tmpfs mounts on the host, unmounted on drop (lazily, so a busy mount never leaks).
 #[derive(Debug, Default)]
@@ -86,67 +88,23 @@ fn unmount_under(dir: &Path) {
     }
 }
 
-/// Host side of one relayed port: accepts on a Unix socket the sandbox connects to and
-/// relays each connection to the host's 127.0.0.1:PORT.
-struct Relay {
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
+/// What starting a sandbox needs: its written bundle, and the relays to set up.
+pub struct SandboxPlan<'a> {
+    pub runc: Runc,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    /// Host side of [`RELAY_DIR`] (0777: the sandbox, as 65532, creates sockets in it).
+    pub relay_dir: &'a Path,
+    pub host_ports: &'a [u16],
+    pub exposed: &'a [u16],
+    pub log: &'a Path,
 }
 
-impl Relay {
-    fn start(socket: &Path, port: u16) -> anyhow::Result<Relay> {
-        let listener = UnixListener::bind(socket)
-            .with_context(|| format!("binding {}", socket.display()))?;
-        // The sandbox runs as the non-root user.
-        std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666))?;
-        listener.set_nonblocking(true)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = thread::Builder::new()
-            .name(format!("kagi-pod-relay-{port}"))
-            .spawn(move || {
-                while !stopping.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok((unix, _)) => {
-                            thread::spawn(move || relay(unix, port));
-                        }
-                        Err(_) => thread::sleep(Duration::from_millis(20)),
-                    }
-                }
-            })?;
-        Ok(Relay {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn relay(unix: UnixStream, port: u16) {
-    let _ = unix.set_nonblocking(false);
-    let Ok(tcp) = TcpStream::connect(("127.0.0.1", port)) else {
-        let _ = unix.shutdown(Shutdown::Both);
-        return;
-    };
-    let (Ok(mut unix_in), Ok(mut tcp_in)) = (unix.try_clone(), tcp.try_clone()) else {
-        return;
-    };
-    let (mut unix_out, mut tcp_out) = (unix, tcp);
-    let upstream = thread::spawn(move || {
-        let _ = std::io::copy(&mut unix_in, &mut tcp_out);
-        let _ = tcp_out.shutdown(Shutdown::Write);
-    });
-    let _ = std::io::copy(&mut tcp_in, &mut unix_out);
-    let _ = unix_out.shutdown(Shutdown::Write);
-    let _ = upstream.join();
+/// Creates the relay directory, writable by the sandbox's user.
+pub fn relay_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))?;
+    Ok(())
 }
 
 /// The running sandbox of one pod and everything pod-level that must be cleaned up.
@@ -156,35 +114,50 @@ pub struct Sandbox {
     pub pid: u32,
     child: Option<Child>,
     relays: Vec<Relay>,
+    /// Pod port → host address that relays to it.
+    pub exposed: BTreeMap<u16, SocketAddr>,
     /// Held for its `Drop`, which runs last: containers and relays are gone by then.
     _mounts: HostMounts,
 }
 
 impl Sandbox {
-    /// The sandbox's arguments: one `--forward` per relayed port, sockets in `/kagi/relay`.
-    pub fn args(ports: &[u16]) -> Vec<String> {
-        ports
-            .iter()
-            .flat_map(|port| ["--forward".to_string(), format!("{port}=/kagi/relay/{port}.sock")])
-            .collect()
+    /// The sandbox's arguments: `--forward` for each host port the pod may reach, `--expose`
+    /// for each pod port the test reaches.
+    pub fn args(host_ports: &[u16], exposed: &[u16]) -> Vec<String> {
+        let forward = host_ports.iter().flat_map(|port| {
+            ["--forward".to_string(), format!("{port}={RELAY_DIR}/to-host-{port}.sock")]
+        });
+        let expose = exposed.iter().flat_map(|port| {
+            ["--expose".to_string(), format!("{port}={RELAY_DIR}/to-pod-{port}.sock")]
+        });
+        forward.chain(expose).collect()
     }
 
     /// Starts the sandbox container from its written bundle and waits until it has its
     /// namespaces and listeners (it prints `sandbox ready`).
-    pub fn start(
-        runc: Runc,
-        id: &str,
-        bundle: &Path,
-        socket_dir: &Path,
-        ports: &[u16],
-        log: &Path,
-        mounts: HostMounts,
-    ) -> anyhow::Result<Sandbox> {
-        std::fs::create_dir_all(socket_dir)?;
-        std::fs::set_permissions(socket_dir, std::fs::Permissions::from_mode(0o755))?;
+    pub fn start(plan: SandboxPlan<'_>, mounts: HostMounts) -> anyhow::Result<Sandbox> {
+        let SandboxPlan {
+            runc,
+            id,
+            bundle,
+            relay_dir,
+            host_ports,
+            exposed,
+            log,
+        } = plan;
         let mut relays = Vec::new();
-        for port in ports {
-            relays.push(Relay::start(&socket_dir.join(format!("{port}.sock")), *port)?);
+        for port in host_ports {
+            let socket = relay_dir.join(format!("to-host-{port}.sock"));
+            let listener = Listener::unix(&socket)
+                .with_context(|| format!("binding {}", socket.display()))?;
+            relays.push(Relay::start(listener, Target::Loopback(*port))?);
+        }
+        let mut exposed_addrs = BTreeMap::new();
+        for port in exposed {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            exposed_addrs.insert(*port, listener.local_addr()?);
+            let socket = relay_dir.join(format!("to-pod-{port}.sock"));
+            relays.push(Relay::start(Listener::Tcp(listener), Target::Socket(socket))?);
         }
         let pid_file = bundle.join("pid");
         let log_file = std::fs::File::create(log)?;
@@ -201,6 +174,7 @@ impl Sandbox {
             pid: 0,
             child: Some(child),
             relays,
+            exposed: exposed_addrs,
             _mounts: mounts,
         };
         // runc writes the pid file once the process runs, not necessarily before it prints.
