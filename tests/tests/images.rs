@@ -263,3 +263,51 @@ fn the_webhook_image_answers_a_review_over_tls_from_read_only_mounted_certs() {
         status.events
     );
 }
+
+#[test]
+fn the_dockerfiles_produce_the_same_contents_as_make_images() {
+    let docker = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/docker");
+    for (name, cmd) in IMAGES {
+        let image = open(name);
+        for file in ["passwd", "group"] {
+            let in_image = image
+                .entries()
+                .unwrap()
+                .into_iter()
+                .find_map(|e| match e {
+                    Entry::File { path, contents, .. } if path == format!("etc/{file}") => {
+                        Some(contents)
+                    }
+                    _ => None,
+                })
+                .unwrap();
+            assert_eq!(
+                std::fs::read(docker.join(file)).unwrap(),
+                in_image,
+                "deploy/docker/{file} differs from /etc/{file} of {name}"
+            );
+        }
+        let short = name.trim_start_matches("kagi-");
+        let dockerfile =
+            std::fs::read_to_string(docker.join(format!("{short}.Dockerfile"))).unwrap();
+        for line in [
+            "FROM scratch".to_string(),
+            format!("COPY --from=build /out/{name} /usr/local/bin/{name}"),
+            "COPY deploy/docker/passwd /etc/passwd".to_string(),
+            "COPY deploy/docker/group /etc/group".to_string(),
+            format!("USER {NONROOT}:{NONROOT}"),
+            format!("ENTRYPOINT [\"/usr/local/bin/{name}\"]"),
+            format!("CMD [\"{cmd}\"]"),
+            "ENV PATH=/usr/local/bin:/usr/bin".to_string(),
+        ] {
+            assert!(
+                dockerfile.lines().any(|l| l == line),
+                "{short}.Dockerfile lacks `{line}`"
+            );
+        }
+        assert!(
+            dockerfile.contains("+crt-static"),
+            "{short}.Dockerfile builds a static binary"
+        );
+    }
+}

@@ -101,7 +101,7 @@ fn main() -> anyhow::Result<()> {
 
     // Pod start: from handing the mutated pod to the kubelet until the app container starts
     // (agent started, logged in, rendered, startup probe passed).
-    let runner = PodRunner::new(NAMESPACE, &issuer);
+    let runner = PodRunner::new(NAMESPACE, &issuer).host_ports(&[bao.port()]);
     let mut renders = Vec::new();
     let mut startups = Vec::new();
     let mut memory = Vec::new();
