@@ -156,7 +156,8 @@ mod tests {
         });
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("r.sock");
-        let _relay = Relay::start(Listener::unix(&socket).unwrap(), Target::Loopback(port)).unwrap();
+        let _relay =
+            Relay::start(Listener::unix(&socket).unwrap(), Target::Loopback(port)).unwrap();
         let mut client = UnixStream::connect(&socket).unwrap();
         client.write_all(b"kagi").unwrap();
         let mut answer = String::new();

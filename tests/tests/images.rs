@@ -31,7 +31,9 @@ fn binary_of(image: &Image, name: &str) -> Vec<u8> {
         .unwrap()
         .into_iter()
         .find_map(|e| match e {
-            Entry::File { path: p, contents, .. } if p == path => Some(contents),
+            Entry::File {
+                path: p, contents, ..
+            } if p == path => Some(contents),
             _ => None,
         })
         .unwrap_or_else(|| panic!("{name} image has no /{path}"))
@@ -50,9 +52,15 @@ fn images_hold_one_static_binary_and_the_nonroot_user_and_no_shell() {
             })
             .collect();
         let binary = format!("usr/local/bin/{name}");
-        assert_eq!(files, ["etc/group", "etc/passwd", binary.as_str()], "{name}");
+        assert_eq!(
+            files,
+            ["etc/group", "etc/passwd", binary.as_str()],
+            "{name}"
+        );
         for entry in &entries {
-            let Entry::File { path, .. } = entry else { continue };
+            let Entry::File { path, .. } = entry else {
+                continue;
+            };
             let base = Path::new(path).file_name().unwrap().to_string_lossy();
             assert!(
                 !["sh", "bash", "ash", "dash", "busybox"].contains(&base.as_ref()),
@@ -86,7 +94,10 @@ fn images_hold_one_static_binary_and_the_nonroot_user_and_no_shell() {
                 Entry::Dir { .. } => 0,
             })
             .sum();
-        eprintln!("{name}: {size} bytes unpacked, manifest {}", image.manifest_digest);
+        eprintln!(
+            "{name}: {size} bytes unpacked, manifest {}",
+            image.manifest_digest
+        );
     }
 }
 
@@ -132,7 +143,12 @@ fn process_hardening(pid: u32) -> (String, String, String, String) {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    (field("Uid"), field("CapEff"), field("NoNewPrivs"), field("Seccomp"))
+    (
+        field("Uid"),
+        field("CapEff"),
+        field("NoNewPrivs"),
+        field("Seccomp"),
+    )
 }
 
 /// True when the process's root mount is read-only.
@@ -140,18 +156,26 @@ fn root_is_read_only(pid: u32) -> bool {
     let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
     mountinfo.lines().any(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        fields.get(4) == Some(&"/") && fields.get(5).is_some_and(|o| o.split(',').any(|o| o == "ro"))
+        fields.get(4) == Some(&"/")
+            && fields
+                .get(5)
+                .is_some_and(|o| o.split(',').any(|o| o == "ro"))
     })
 }
 
 fn assert_hardened(pod: &RunningPod, container: &str, uid: u32) {
-    let pid = pod.pid(container).unwrap_or_else(|| panic!("{}", pod.describe()));
+    let pid = pod
+        .pid(container)
+        .unwrap_or_else(|| panic!("{}", pod.describe()));
     let (uids, cap_eff, no_new_privs, seccomp) = process_hardening(pid);
     assert_eq!(uids, format!("{uid} {uid} {uid} {uid}"), "{container} uids");
     assert_eq!(cap_eff, "0000000000000000", "{container} capabilities");
     assert_eq!(no_new_privs, "1", "{container} no_new_privs");
     assert_eq!(seccomp, "2", "{container} runs under a seccomp filter");
-    assert!(root_is_read_only(pid), "{container} root filesystem is writable");
+    assert!(
+        root_is_read_only(pid),
+        "{container} root filesystem is writable"
+    );
 }
 
 #[test]
@@ -165,9 +189,18 @@ fn the_agent_image_renders_a_secret_from_openbao_as_nonroot_on_a_read_only_root(
     let issuer = ServiceAccountIssuer::new().unwrap();
     let reviewer = TokenReviewer::start(&issuer).unwrap();
     let (ns, sa, role) = ("images", "web", "images");
-    setup::put_kv(&bao, "secret/images/config", &[("password", "from-the-image")]).unwrap();
-    setup::write_policy(&bao, role, r#"path "secret/data/images/*" { capabilities = ["read"] }"#)
-        .unwrap();
+    setup::put_kv(
+        &bao,
+        "secret/images/config",
+        &[("password", "from-the-image")],
+    )
+    .unwrap();
+    setup::write_policy(
+        &bao,
+        role,
+        r#"path "secret/data/images/*" { capabilities = ["read"] }"#,
+    )
+    .unwrap();
     setup::configure_kubernetes_auth(&bao, &reviewer, role, ns, sa, &[role]).unwrap();
     let address = format!("http://{host}:{}", bao.port());
     let hook = webhook::Webhook::start(&["--vault-address", &address]).expect("kagi-webhook");
@@ -195,7 +228,10 @@ fn the_agent_image_renders_a_secret_from_openbao_as_nonroot_on_a_read_only_root(
         .cloned()
         .unwrap_or(Value::Null);
     let uid = agent["securityContext"]["runAsUser"].as_u64().unwrap_or(0) as u32;
-    assert_ne!(uid, 0, "the webhook runs the agent as a non-root user: {agent}");
+    assert_ne!(
+        uid, 0,
+        "the webhook runs the agent as a non-root user: {agent}"
+    );
     pod.wait_running(WAIT).unwrap();
     assert_eq!(
         pod.wait_file("app", "/vault/secrets/config", WAIT).unwrap(),
@@ -203,7 +239,12 @@ fn the_agent_image_renders_a_secret_from_openbao_as_nonroot_on_a_read_only_root(
     );
     assert_hardened(&pod, "vault-agent", uid);
     let status = pod.delete();
-    assert_eq!(status.container("app").unwrap().exit_codes, vec![0], "{:?}", status.events);
+    assert_eq!(
+        status.container("app").unwrap().exit_codes,
+        vec![0],
+        "{:?}",
+        status.events
+    );
 }
 
 #[test]

@@ -52,7 +52,10 @@ fn main() -> anyhow::Result<()> {
         let (host, inside) = spec
             .split_once('=')
             .with_context(|| format!("--file {spec}: expected HOST_PATH=IMAGE_PATH"))?;
-        executables.push((PathBuf::from(host), inside.trim_start_matches('/').to_string()));
+        executables.push((
+            PathBuf::from(host),
+            inside.trim_start_matches('/').to_string(),
+        ));
     }
     let mut libraries = Vec::new();
     for (host, inside) in &executables {
@@ -77,10 +80,13 @@ fn main() -> anyhow::Result<()> {
     libraries.sort();
     libraries.dedup();
     for library in libraries {
-        let contents = std::fs::read(&library)
-            .with_context(|| format!("reading {}", library.display()))?;
+        let contents =
+            std::fs::read(&library).with_context(|| format!("reading {}", library.display()))?;
         files.push(Entry::File {
-            path: library.to_string_lossy().trim_start_matches('/').to_string(),
+            path: library
+                .to_string_lossy()
+                .trim_start_matches('/')
+                .to_string(),
             mode: 0o755,
             contents,
         });

@@ -34,8 +34,9 @@ fn main() {
         let relay = match flag.as_str() {
             "--forward" => TcpListener::bind(("127.0.0.1", port))
                 .and_then(|l| Relay::start(Listener::Tcp(l), Target::Socket(socket))),
-            "--expose" => Listener::unix(&socket)
-                .and_then(|l| Relay::start(l, Target::Loopback(port))),
+            "--expose" => {
+                Listener::unix(&socket).and_then(|l| Relay::start(l, Target::Loopback(port)))
+            }
             other => fail(format!("unknown argument {other}")),
         };
         match relay {

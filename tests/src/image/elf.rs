@@ -36,7 +36,9 @@ pub fn interpreter(bytes: &[u8]) -> anyhow::Result<Option<String>> {
             let size = u64_at(bytes, at + 32).ok_or_else(bad)? as usize;
             let path = bytes.get(offset..offset + size).ok_or_else(bad)?;
             return Ok(Some(
-                String::from_utf8_lossy(path).trim_end_matches('\0').to_string(),
+                String::from_utf8_lossy(path)
+                    .trim_end_matches('\0')
+                    .to_string(),
             ));
         }
     }

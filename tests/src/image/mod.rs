@@ -13,8 +13,8 @@ use std::str::FromStr;
 use anyhow::{Context, bail, ensure};
 use oci_spec::image::{
     Arch, ConfigBuilder, Descriptor, DescriptorBuilder, ImageConfiguration,
-    ImageConfigurationBuilder, ImageIndex, ImageIndexBuilder, ImageManifest,
-    ImageManifestBuilder, MediaType, OciLayoutBuilder, Os, RootFsBuilder, Sha256Digest,
+    ImageConfigurationBuilder, ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder,
+    MediaType, OciLayoutBuilder, Os, RootFsBuilder, Sha256Digest,
 };
 
 pub use tar::Entry;
@@ -204,9 +204,11 @@ impl Image {
                 layer.media_type()
             );
             let bytes = read_blob(&self.layout, layer)?;
-            entries.extend(tar::read(&bytes).with_context(|| {
-                format!("{}: layer {}", self.layout.display(), layer.digest())
-            })?);
+            entries.extend(
+                tar::read(&bytes).with_context(|| {
+                    format!("{}: layer {}", self.layout.display(), layer.digest())
+                })?,
+            );
         }
         Ok(entries)
     }
@@ -326,7 +328,11 @@ mod tests {
         assert_eq!(image.user().unwrap(), (NONROOT, NONROOT));
         let root = dir.path().join("root");
         image.unpack(&root).unwrap();
-        assert!(std::fs::read_to_string(root.join("etc/passwd")).unwrap().contains("65532"));
+        assert!(
+            std::fs::read_to_string(root.join("etc/passwd"))
+                .unwrap()
+                .contains("65532")
+        );
     }
 
     #[test]
@@ -344,7 +350,10 @@ mod tests {
         }
         let err = format!("{:#}", Image::open(&layout, "1.2.3").unwrap_err());
         assert!(err.contains("corrupt"), "{err}");
-        let err = format!("{:#}", Image::open(&dir.path().join("none"), "1").unwrap_err());
+        let err = format!(
+            "{:#}",
+            Image::open(&dir.path().join("none"), "1").unwrap_err()
+        );
         assert!(err.contains("none") && err.contains("make images"), "{err}");
     }
 }

@@ -12,8 +12,15 @@ const BLOCK: usize = 512;
 /// One entry of a layer: a directory or a regular file, path relative to the image root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    Dir { path: String, mode: u32 },
-    File { path: String, mode: u32, contents: Vec<u8> },
+    Dir {
+        path: String,
+        mode: u32,
+    },
+    File {
+        path: String,
+        mode: u32,
+        contents: Vec<u8>,
+    },
 }
 
 impl Entry {
@@ -124,14 +131,26 @@ pub fn read(archive: &[u8]) -> anyhow::Result<Vec<Entry>> {
         if h.iter().all(|b| *b == 0) {
             return Ok(entries);
         }
-        ensure!(&h[257..262] == b"ustar", "entry at byte {at} is not a ustar header");
+        ensure!(
+            &h[257..262] == b"ustar",
+            "entry at byte {at} is not a ustar header"
+        );
         let stored = parse_octal(&h[148..156], "checksum")?;
         let sum: u64 = h
             .iter()
             .enumerate()
-            .map(|(i, b)| if (148..156).contains(&i) { 32 } else { u64::from(*b) })
+            .map(|(i, b)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    u64::from(*b)
+                }
+            })
             .sum();
-        ensure!(stored == sum, "entry at byte {at}: header checksum mismatch");
+        ensure!(
+            stored == sum,
+            "entry at byte {at}: header checksum mismatch"
+        );
         let prefix = field_str(&h[345..500])?;
         let short = field_str(&h[..100])?;
         let name = if prefix.is_empty() {
@@ -139,7 +158,10 @@ pub fn read(archive: &[u8]) -> anyhow::Result<Vec<Entry>> {
         } else {
             format!("{prefix}/{short}")
         };
-        let path = name.trim_end_matches('/').trim_start_matches("./").to_string();
+        let path = name
+            .trim_end_matches('/')
+            .trim_start_matches("./")
+            .to_string();
         ensure!(
             Path::new(&path)
                 .components()
@@ -149,10 +171,7 @@ pub fn read(archive: &[u8]) -> anyhow::Result<Vec<Entry>> {
         let mode = parse_octal(&h[100..108], "mode")? as u32;
         let size = parse_octal(&h[124..136], "size")? as usize;
         let start = at + BLOCK;
-        ensure!(
-            start + size <= archive.len(),
-            "entry {name:?} is cut short"
-        );
+        ensure!(start + size <= archive.len(), "entry {name:?} is cut short");
         match h[156] {
             b'0' | 0 => entries.push(Entry::File {
                 path,
@@ -194,7 +213,14 @@ mod tests {
         let paths: Vec<&str> = back.iter().map(Entry::path).collect();
         assert_eq!(
             paths,
-            ["etc", "etc/passwd", "usr", "usr/local", "usr/local/bin", "usr/local/bin/x"]
+            [
+                "etc",
+                "etc/passwd",
+                "usr",
+                "usr/local",
+                "usr/local/bin",
+                "usr/local/bin/x"
+            ]
         );
         assert_eq!(back[5], entries[0]);
     }

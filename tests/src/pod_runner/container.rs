@@ -199,9 +199,18 @@ mod tests {
             ],
             "/tmp/p/rootfs".into(),
         );
-        assert_eq!(mounts.host_path("/vault/secrets/x"), PathBuf::from("/tmp/p/secrets/x"));
-        assert_eq!(mounts.host_path("/vault/secrets/db/y"), PathBuf::from("/tmp/p/custom/y"));
-        assert_eq!(mounts.host_path("/vault/secretsx"), PathBuf::from("/tmp/p/rootfs/vault/secretsx"));
+        assert_eq!(
+            mounts.host_path("/vault/secrets/x"),
+            PathBuf::from("/tmp/p/secrets/x")
+        );
+        assert_eq!(
+            mounts.host_path("/vault/secrets/db/y"),
+            PathBuf::from("/tmp/p/custom/y")
+        );
+        assert_eq!(
+            mounts.host_path("/vault/secretsx"),
+            PathBuf::from("/tmp/p/rootfs/vault/secretsx")
+        );
     }
 
     #[test]
@@ -233,7 +242,10 @@ mod tests {
         assert_eq!(args(json!({"args": ["probe"]})), ["/bin/agent", "probe"]);
         assert_eq!(args(json!({"command": ["x"]})), ["x"]);
         assert_eq!(args(json!({"command": ["x"], "args": ["y"]})), ["x", "y"]);
-        assert_eq!(image_reference("ghcr.io/o/kagi-agent:0.1.0@sha256:00"), ("kagi-agent", "0.1.0"));
+        assert_eq!(
+            image_reference("ghcr.io/o/kagi-agent:0.1.0@sha256:00"),
+            ("kagi-agent", "0.1.0")
+        );
         assert_eq!(image_reference("busybox"), ("busybox", "latest"));
     }
 }

@@ -280,7 +280,12 @@ impl PodRunner {
             ("initContainers", ContainerKind::Init),
             ("containers", ContainerKind::App),
         ] {
-            for (i, spec) in pod["spec"][list].as_array().into_iter().flatten().enumerate() {
+            for (i, spec) in pod["spec"][list]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 let kind =
                     if default_kind == ContainerKind::Init && spec["restartPolicy"] == "Always" {
                         ContainerKind::Sidecar
@@ -326,7 +331,10 @@ impl PodRunner {
         })
     }
 
-    fn prepare_container(&self, target: &ContainerTarget) -> anyhow::Result<process::ContainerPlan> {
+    fn prepare_container(
+        &self,
+        target: &ContainerTarget,
+    ) -> anyhow::Result<process::ContainerPlan> {
         let spec = target.spec;
         let name = spec["name"]
             .as_str()
@@ -338,14 +346,17 @@ impl PodRunner {
         let bundle = target.root.join("containers").join(name);
         let rootfs = bundle.join("rootfs");
         image.unpack(&rootfs)?;
-        let security =
-            security::resolve(&target.pod["spec"], spec, target.field, image.user()?)?;
-        let start_error = (security.run_as_non_root && security.uid == 0).then(|| {
-            format!("container {name} has runAsNonRoot and would run as root (uid 0)")
-        });
+        let security = security::resolve(&target.pod["spec"], spec, target.field, image.user()?)?;
+        let start_error = (security.run_as_non_root && security.uid == 0)
+            .then(|| format!("container {name} has runAsNonRoot and would run as root (uid 0)"));
         let mut host_mounts = Vec::new();
         let mut binds = target.etc.to_vec();
-        for (j, mount) in spec["volumeMounts"].as_array().into_iter().flatten().enumerate() {
+        for (j, mount) in spec["volumeMounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let field = format!("{}.volumeMounts[{j}]", target.field);
             let volume = mount["name"].as_str().unwrap_or_default();
             let path = mount["mountPath"]
@@ -477,12 +488,18 @@ fn pod_etc_files(pod: &Value, name: &str, root: &Path) -> anyhow::Result<Vec<Bin
             .flatten()
             .filter_map(Value::as_str)
             .collect();
-        hosts.push_str(&format!("\n# Entries added by HostAliases.\n{ip}\t{}\n", names.join("\t")));
+        hosts.push_str(&format!(
+            "\n# Entries added by HostAliases.\n{ip}\t{}\n",
+            names.join("\t")
+        ));
     }
     let files = [
         ("hosts", hosts),
         ("hostname", format!("{name}\n")),
-        ("resolv.conf", "nameserver 127.0.0.1\noptions ndots:1\n".to_string()),
+        (
+            "resolv.conf",
+            "nameserver 127.0.0.1\noptions ndots:1\n".to_string(),
+        ),
     ];
     let mut binds = Vec::new();
     for (file, contents) in files {

@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 use anyhow::{Context, bail};
 use oci_spec::runtime::{
     Arch, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompBuilder,
-    LinuxSyscallBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, UserBuilder, get_default_mounts,
+    LinuxNamespaceType, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompBuilder, LinuxSyscallBuilder,
+    Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, UserBuilder, get_default_mounts,
 };
 
 use super::security::{Seccomp, Security};
@@ -96,7 +96,11 @@ pub const RUNTIME_DEFAULT_DENIED: &[&str] = &[
 fn runtime_default_seccomp() -> anyhow::Result<LinuxSeccomp> {
     Ok(LinuxSeccompBuilder::default()
         .default_action(LinuxSeccompAction::ScmpActAllow)
-        .architectures(vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32])
+        .architectures(vec![
+            Arch::ScmpArchX86_64,
+            Arch::ScmpArchX86,
+            Arch::ScmpArchX32,
+        ])
         .syscalls(vec![
             LinuxSyscallBuilder::default()
                 .names(
@@ -119,9 +123,8 @@ pub fn spec(config: &ContainerConfig) -> anyhow::Result<Spec> {
         .capabilities
         .iter()
         .map(|name| {
-            Capability::from_str(name).map_err(|_| {
-                anyhow::anyhow!("capability {name:?} is not a Linux capability name")
-            })
+            Capability::from_str(name)
+                .map_err(|_| anyhow::anyhow!("capability {name:?} is not a Linux capability name"))
         })
         .collect::<anyhow::Result<std::collections::HashSet<_>>>()?;
     let process = ProcessBuilder::default()
@@ -225,9 +228,11 @@ pub fn runc() -> anyhow::Result<&'static Path> {
             .find(|l| l.starts_with("Uid:"))
             .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"));
         if !root {
-            return Err("runc cannot run containers here: the pod runner needs root \
+            return Err(
+                "runc cannot run containers here: the pod runner needs root \
                         (namespaces, mounts, cgroups)"
-                .to_string());
+                    .to_string(),
+            );
         }
         Ok(path)
     })

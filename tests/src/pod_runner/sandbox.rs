@@ -125,10 +125,16 @@ impl Sandbox {
     /// for each pod port the test reaches.
     pub fn args(host_ports: &[u16], exposed: &[u16]) -> Vec<String> {
         let forward = host_ports.iter().flat_map(|port| {
-            ["--forward".to_string(), format!("{port}={RELAY_DIR}/to-host-{port}.sock")]
+            [
+                "--forward".to_string(),
+                format!("{port}={RELAY_DIR}/to-host-{port}.sock"),
+            ]
         });
         let expose = exposed.iter().flat_map(|port| {
-            ["--expose".to_string(), format!("{port}={RELAY_DIR}/to-pod-{port}.sock")]
+            [
+                "--expose".to_string(),
+                format!("{port}={RELAY_DIR}/to-pod-{port}.sock"),
+            ]
         });
         forward.chain(expose).collect()
     }
@@ -148,8 +154,8 @@ impl Sandbox {
         let mut relays = Vec::new();
         for port in host_ports {
             let socket = relay_dir.join(format!("to-host-{port}.sock"));
-            let listener = Listener::unix(&socket)
-                .with_context(|| format!("binding {}", socket.display()))?;
+            let listener =
+                Listener::unix(&socket).with_context(|| format!("binding {}", socket.display()))?;
             relays.push(Relay::start(listener, Target::Loopback(*port))?);
         }
         let mut exposed_addrs = BTreeMap::new();
@@ -157,7 +163,10 @@ impl Sandbox {
             let listener = TcpListener::bind("127.0.0.1:0")?;
             exposed_addrs.insert(*port, listener.local_addr()?);
             let socket = relay_dir.join(format!("to-pod-{port}.sock"));
-            relays.push(Relay::start(Listener::Tcp(listener), Target::Socket(socket))?);
+            relays.push(Relay::start(
+                Listener::Tcp(listener),
+                Target::Socket(socket),
+            )?);
         }
         let pid_file = bundle.join("pid");
         let log_file = std::fs::File::create(log)?;

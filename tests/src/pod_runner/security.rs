@@ -86,7 +86,9 @@ pub fn resolve(
     let own_field = format!("{field}.securityContext");
     let pod_field = "spec.securityContext";
     if own["privileged"] == true {
-        bail!("{own_field}.privileged: privileged containers are not modelled by the runc pod runner");
+        bail!(
+            "{own_field}.privileged: privileged containers are not modelled by the runc pod runner"
+        );
     }
     let pick = |key: &str| -> anyhow::Result<Option<u32>> {
         Ok(u32_field(own, key, &own_field)?.or(u32_field(pod, key, pod_field)?))
@@ -328,9 +330,15 @@ mod tests {
             "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
             "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}});
         let s = resolve(&spec, &container, "spec.containers[0]", (65532, 65532)).unwrap();
-        assert_eq!((s.uid, s.gid, s.additional_gids.clone()), (100, 3000, vec![2000]));
+        assert_eq!(
+            (s.uid, s.gid, s.additional_gids.clone()),
+            (100, 3000, vec![2000])
+        );
         assert!(s.read_only_root && s.no_new_privileges);
-        assert_eq!(s.capabilities.into_iter().collect::<Vec<_>>(), ["NET_BIND_SERVICE"]);
+        assert_eq!(
+            s.capabilities.into_iter().collect::<Vec<_>>(),
+            ["NET_BIND_SERVICE"]
+        );
         assert_eq!(s.seccomp, Seccomp::RuntimeDefault);
         let plain = resolve(&json!({}), &json!({}), "c", (65532, 65532)).unwrap();
         assert_eq!((plain.uid, plain.gid), (65532, 65532));
@@ -364,6 +372,9 @@ mod tests {
             let err = check_modelled(&pod(spec)).unwrap_err().to_string();
             assert!(err.starts_with(field), "{err}");
         }
-        check_modelled(&pod(json!({"containers": [{"name": "a", "resources": {}}]}))).unwrap();
+        check_modelled(&pod(
+            json!({"containers": [{"name": "a", "resources": {}}]}),
+        ))
+        .unwrap();
     }
 }

@@ -42,7 +42,9 @@ pub fn quantity_bytes(text: &str) -> anyhow::Result<u64> {
         .find_map(|(suffix, factor)| text.strip_suffix(suffix).map(|n| (n, *factor)))
         .unwrap_or((text, 1));
     let number: u64 = number.parse().with_context(|| {
-        format!("sizeLimit {text:?}: expected a whole number with an optional Ki/Mi/Gi/k/M/G suffix")
+        format!(
+            "sizeLimit {text:?}: expected a whole number with an optional Ki/Mi/Gi/k/M/G suffix"
+        )
     })?;
     Ok(number * factor)
 }
@@ -214,6 +216,11 @@ mod tests {
         assert_eq!(quantity_bytes("64Mi").unwrap(), 64 << 20);
         assert_eq!(quantity_bytes("1G").unwrap(), 1_000_000_000);
         assert_eq!(quantity_bytes("4096").unwrap(), 4096);
-        assert!(quantity_bytes("lots").unwrap_err().to_string().contains("Ki/Mi/Gi"));
+        assert!(
+            quantity_bytes("lots")
+                .unwrap_err()
+                .to_string()
+                .contains("Ki/Mi/Gi")
+        );
     }
 }
