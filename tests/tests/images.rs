@@ -280,11 +280,11 @@ fn the_webhook_image_answers_a_review_over_tls_from_read_only_mounted_certs() {
     let addr = pod.exposed(port).unwrap();
     let tls = webhook::client_config(&ca).unwrap();
     let review = webhook::admission_review(
-        &json!({ "apiVersion": "v1", "kind": "Pod",
+        &service_account_admission(&json!({ "apiVersion": "v1", "kind": "Pod",
             "metadata": { "name": "web", "namespace": "shop", "annotations": {
                 "vault.hashicorp.com/agent-inject": "true",
                 "vault.hashicorp.com/role": "web" } },
-            "spec": { "containers": [{ "name": "app", "image": "shop/web:1" }] } }),
+            "spec": { "containers": [{ "name": "app", "image": "shop/web:1" }] } })),
         "shop",
         "CREATE",
     );

@@ -138,7 +138,9 @@ fn expand_references(value: &str, earlier: &[(String, String)]) -> String {
     out
 }
 
-fn strings(value: &Value) -> Vec<String> {
+/// The strings of a JSON array (`command`, `args`, an exec probe's `command`), used as they
+/// are: paths are the container's own.
+pub(super) fn strings(value: &Value) -> Vec<String> {
     value
         .as_array()
         .into_iter()

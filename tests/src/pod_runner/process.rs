@@ -12,7 +12,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use super::RunningPod;
-use super::container::{ContainerKind, Mounts};
+use super::container::{ContainerKind, Mounts, strings};
 use super::runtime::{self, Runc};
 use super::sandbox::Sandbox;
 use super::status::{ContainerState, ContainerStatus, PodPhase, PodStatus, Requests, Shared};
@@ -418,20 +418,9 @@ impl Kubelet {
         self.reap(index)
     }
 
-    /// The words of an exec probe or hook (`exec.command`), run as they are: paths are the
-    /// container's own.
-    fn exec_words(command: &Value) -> Vec<String> {
-        command
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect()
-    }
-
     fn probe(&self, index: usize, probe: &Value) -> bool {
         let plan = &self.containers[index];
-        let words = Self::exec_words(&probe["exec"]["command"]);
+        let words = strings(&probe["exec"]["command"]);
         if words.is_empty() {
             return false;
         }
@@ -458,7 +447,7 @@ impl Kubelet {
 
     fn run_pre_stop(&self, index: usize) {
         let plan = &self.containers[index];
-        let words = Self::exec_words(&plan.pre_stop["exec"]["command"]);
+        let words = strings(&plan.pre_stop["exec"]["command"]);
         if words.is_empty() {
             return;
         }
