@@ -160,6 +160,7 @@ impl PodRunner {
             .get(name)
             .cloned()
             .unwrap_or_else(|| image::images_dir().join(name));
+        crate::bins::warn_if_stale(&layout.join("index.json"), name, "make test-images");
         Image::open(&layout, tag).with_context(|| format!("image {reference}"))
     }
 
