@@ -36,9 +36,9 @@ test-deps:
 		echo "test-deps: installing kubectl"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null; \
 	fi
-	@if ! command -v runc >/dev/null 2>&1; then \
-		echo "test-deps: installing runc (the pod runner runs containers under it)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null; \
+	@if ! command -v runc >/dev/null 2>&1 || ! command -v skopeo >/dev/null 2>&1; then \
+		echo "test-deps: installing runc (pods run under it) and skopeo (reads the images)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc skopeo >/dev/null; \
 	fi
 	@$(BAO) version
 

@@ -352,3 +352,52 @@ fn the_dockerfiles_produce_the_same_contents_as_make_images() {
         );
     }
 }
+
+#[test]
+fn skopeo_reads_the_layouts_as_the_push_command_will() {
+    let skopeo = std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("skopeo"))
+                .find(|p| p.is_file())
+        })
+        .expect("skopeo is not installed: `make test-deps` installs it");
+    let dir = tempfile::tempdir().unwrap();
+    for (name, _) in IMAGES {
+        let image = open(name);
+        let source = format!("oci:{}:{VERSION}", image.layout.display());
+        let output = Command::new(&skopeo)
+            .args(["inspect", &source])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "skopeo inspect {source}: {output:?}"
+        );
+        let inspected: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(
+            inspected["Digest"],
+            image.manifest_digest.as_str(),
+            "{inspected}"
+        );
+        assert_eq!(
+            (inspected["Os"].as_str(), inspected["Architecture"].as_str()),
+            (Some("linux"), Some("amd64"))
+        );
+        // What `skopeo copy oci:... docker://REGISTRY/...` does, into a layout instead of a
+        // registry (there is none here). skopeo gzips the layer on the way, so the manifest
+        // changes; the image config, whose diff_ids name the uncompressed layer, does not.
+        let copy = dir.path().join(name);
+        let target = format!("oci:{}:{VERSION}", copy.display());
+        let output = Command::new(&skopeo)
+            .args(["copy", "--quiet", &source, &target])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "skopeo copy: {output:?}");
+        assert_eq!(
+            Image::open(&copy, VERSION).unwrap().config,
+            image.config,
+            "{name}"
+        );
+    }
+}
