@@ -32,6 +32,10 @@ test-deps:
 		echo "test-deps: installing kubernetes-validate"; \
 		$(PIP) install --quiet kubernetes-validate; \
 	fi
+	@if ! python3 -c 'import helm_python' >/dev/null 2>&1; then \
+		echo "test-deps: installing helm-python-sdk (Helm's Go SDK, renders deploy/helm/kagi)"; \
+		$(PIP) install --quiet "helm-python-sdk==0.2.2"; \
+	fi
 	@if ! command -v kubectl >/dev/null 2>&1; then \
 		echo "test-deps: installing kubectl"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null; \

@@ -43,13 +43,17 @@
 #![forbid(unsafe_code)]
 
 pub mod bins;
+pub mod helm;
 pub mod image;
 pub mod kube;
+pub mod manifests;
 pub mod openbao;
 pub mod pod_runner;
+pub mod pod_security;
 pub mod postgres;
 pub mod procs;
 pub mod relay;
+pub mod routing;
 pub mod setup;
 pub mod webhook;
 

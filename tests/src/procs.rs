@@ -230,3 +230,19 @@ pub(crate) fn stale_scratch_dirs(prefix: &str) -> Vec<PathBuf> {
     }
     stale
 }
+
+/// Runs `command` to completion with `input` on its stdin, collecting stdout and stderr.
+pub fn output_with_stdin(
+    command: &mut Command,
+    input: &[u8],
+) -> std::io::Result<std::process::Output> {
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // A child that exits without reading its input is reported by its status, not here.
+    let _ = child.stdin.take().expect("stdin is piped").write_all(input);
+    child.wait_with_output()
+}
