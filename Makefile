@@ -95,5 +95,5 @@ fmt:
 FUZZ_SECONDS ?= 120
 fuzz:
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
-	cd agent && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none parse_render -- -max_total_time=$(FUZZ_SECONDS)
+	cd agent/template && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none parse_render -- -max_total_time=$(FUZZ_SECONDS)
 	cd webhook && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run review fuzz/corpus/review fuzz/seeds/review -- -max_total_time=$(FUZZ_SECONDS)

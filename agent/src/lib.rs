@@ -1,43 +1,29 @@
 #![forbid(unsafe_code)]
 //! kagi-agent: a small Vault/OpenBao agent.
 //!
-//! With default features this is the whole runtime: auto-auth ([`auth`]), the Vault client
-//! ([`vault`]), dependency watchers ([`watch`]) on the Vault Agent schedule ([`schedule`]), the
-//! template runner ([`runner`]) writing files atomically ([`render`]), and the process glue
-//! ([`runtime`], [`signal`], [`api`], [`state`]). Without them (`default-features = false`) only
-//! [`config`], the webhook's contract, is compiled.
+//! Auto-auth ([`auth`]), the Vault client ([`vault`]), dependency watchers ([`watch`]) on the
+//! Vault Agent schedule ([`schedule`]), the template runner ([`runner`]) writing files
+//! atomically ([`render`]), and the process glue ([`runtime`], [`signal`], [`api`], [`state`]).
+//! The configuration contract ([`config`], package kagi-agent-config) and the template engine
+//! ([`template`], package kagi-template) live in packages of their own, so the webhook can
+//! depend on the contract alone and the engine stays free of I/O.
 
-pub mod config;
-#[cfg(feature = "runtime")]
-pub mod template;
+pub use kagi_agent_config as config;
+pub use kagi_template as template;
 
-#[cfg(feature = "runtime")]
 pub mod api;
-#[cfg(feature = "runtime")]
 pub mod auth;
-#[cfg(feature = "runtime")]
 pub mod cli;
-#[cfg(feature = "runtime")]
 pub mod kv;
-#[cfg(feature = "runtime")]
 pub mod metrics;
-#[cfg(feature = "runtime")]
 pub mod pki;
-#[cfg(feature = "runtime")]
+pub mod plugin;
 pub mod render;
-#[cfg(feature = "runtime")]
 pub mod runner;
-#[cfg(feature = "runtime")]
 pub mod runtime;
-#[cfg(feature = "runtime")]
 pub mod schedule;
-#[cfg(feature = "runtime")]
 pub mod signal;
-#[cfg(feature = "runtime")]
 pub mod sink;
-#[cfg(feature = "runtime")]
 pub mod state;
-#[cfg(feature = "runtime")]
 pub mod vault;
-#[cfg(feature = "runtime")]
 pub mod watch;

@@ -120,6 +120,24 @@ impl Environment for CacheEnv<'_> {
     fn read_file(&self, path: &str) -> std::io::Result<String> {
         std::fs::read_to_string(path)
     }
+
+    fn resolve_path(&self, path: &str) -> std::io::Result<String> {
+        Ok(std::fs::canonicalize(path)?.to_string_lossy().into_owned())
+    }
+
+    fn debug_output(&self, text: &[u8]) {
+        use std::io::Write as _;
+        let _ = std::io::stdout().write_all(text);
+    }
+
+    fn run_plugin(
+        &self,
+        program: &str,
+        args: &[String],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, template::PluginError> {
+        crate::plugin::run(program, args, timeout)
+    }
 }
 
 /// Called with the dependency cache after data changed and was rendered.
@@ -230,6 +248,8 @@ impl Runner {
         for t in &mut self.templates {
             let options = RenderOptions {
                 error_on_missing_key: t.config.error_on_missing_key,
+                function_denylist: t.config.denied_functions(),
+                sandbox_path: t.config.sandbox_path.clone(),
             };
             let destination = t.config.destination.clone();
             let rendered = template::render(&t.parsed, &env, &options).map_err(|source| {
@@ -257,7 +277,7 @@ impl Runner {
             }
             let outcome = render::write_atomic(
                 &PathBuf::from(&destination),
-                rendered.text.as_bytes(),
+                &rendered.output,
                 t.config.perms.map(|p| p.0),
                 0o644,
                 t.config.create_dest_dirs(),

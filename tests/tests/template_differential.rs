@@ -3,9 +3,13 @@
 //! `kagi-agent` binary, from the same JSON config (token_file auth, `exit_after_auth`), against
 //! one `bao server -dev` seeded from `tests/templates/_seed.txt`. The bytes must be identical.
 //!
+//! Each template gets agent runs of its own (one template per run, so one refusal cannot hide
+//! the others), [`JOBS`] templates at a time, bao and kagi side by side; every difference is
+//! reported, not just the first.
+//!
 //! Corpus layout: `NN-name.tpl` is a template; an optional `NN-name.json` holds per-template
-//! options (`left_delimiter`, `right_delimiter`, `error_on_missing_key`). In a template,
-//! `@@DIR@@` is the corpus directory and `@@OUT@@` the agent's output directory (for
+//! options (`left_delimiter`, `right_delimiter`, `error_on_missing_key`, `function_denylist`,
+//! `sandbox_path`, ...). In a template and in string options, `@@DIR@@` is the corpus directory and `@@OUT@@` the agent's output directory (for
 //! `writeToFile`). Files under `@@OUT@@` other than the rendered ones are compared too.
 //!
 //! `tests/templates/errors/` holds templates that must fail in both agents (same layout); each
@@ -20,6 +24,8 @@ use kagi_tests::openbao::OpenBao;
 use serde_json::{Value, json};
 
 const ENV_VALUE: &str = "from-the-environment";
+/// Templates rendered at the same time (each by both agents side by side).
+const JOBS: usize = 4;
 
 struct Case {
     name: String,
@@ -81,26 +87,23 @@ fn seed(bao: &OpenBao) {
     }
 }
 
-fn agent_config(bao: &OpenBao, work: &Path, out: &Path, cases: &[Case]) -> Value {
+fn agent_config(bao: &OpenBao, work: &Path, out: &Path, case: &Case) -> Value {
     let token_file = work.join("token");
     std::fs::write(&token_file, bao.root_token()).unwrap();
-    let templates: Vec<Value> = cases
-        .iter()
-        .map(|c| {
-            let text = c
-                .text
-                .replace("@@DIR@@", &corpus_dir().display().to_string())
-                .replace("@@OUT@@", &out.display().to_string());
-            let mut t = json!({
-                "destination": out.join(format!("{}.out", c.name)).display().to_string(),
-                "contents": text,
-            });
-            for (k, v) in &c.options {
-                t[k] = v.clone();
-            }
-            t
-        })
-        .collect();
+    let placeholders = |text: &str| {
+        text.replace("@@DIR@@", &corpus_dir().display().to_string())
+            .replace("@@OUT@@", &out.display().to_string())
+    };
+    let mut template = json!({
+        "destination": out.join(format!("{}.out", case.name)).display().to_string(),
+        "contents": placeholders(&case.text),
+    });
+    for (k, v) in &case.options {
+        template[k] = match v {
+            Value::String(text) => Value::String(placeholders(text)),
+            other => other.clone(),
+        };
+    }
     json!({
         "vault": { "address": bao.addr() },
         "auto_auth": {
@@ -110,7 +113,7 @@ fn agent_config(bao: &OpenBao, work: &Path, out: &Path, cases: &[Case]) -> Value
         "exit_after_auth": true,
         // A template error ends the run instead of retrying for minutes.
         "template_config": { "exit_on_retry_failure": true },
-        "template": templates,
+        "template": [template],
     })
 }
 
@@ -165,75 +168,21 @@ fn outputs(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-#[test]
-fn every_corpus_template_renders_byte_identical_to_bao_agent() {
-    let cases = load_corpus(&corpus_dir());
-    assert!(
-        cases.len() >= 40,
-        "the corpus has {} templates, want at least 40",
-        cases.len()
-    );
-    let bao =
-        OpenBao::start().expect("OpenBao dev server (is `bao` installed? run `make test-deps`)");
-    seed(&bao);
-    let work = tempfile::tempdir().unwrap();
-
-    let bao_out = work.path().join("bao-out");
-    let kagi_out = work.path().join("kagi-out");
-    let (ok, bao_log) = run_agent(&bao, "bao", work.path(), &bao_out, &cases);
-    assert!(
-        ok,
-        "bao agent failed on the corpus (fix the corpus):\n{bao_log}"
-    );
-    let (ok, kagi_log) = run_agent(&bao, "kagi", work.path(), &kagi_out, &cases);
-    assert!(ok, "kagi-agent failed on the corpus:\n{kagi_log}");
-
-    let want = outputs(&bao_out);
-    let got = outputs(&kagi_out);
-    for c in &cases {
-        assert!(
-            want.contains_key(&format!("{}.out", c.name)),
-            "bao agent did not render {}:\n{bao_log}",
-            c.name
-        );
-    }
-    let mut mismatches = Vec::new();
-    for (name, bytes) in &want {
-        match got.get(name) {
-            Some(g) if g == bytes => {}
-            Some(g) => mismatches.push(format!(
-                "--- {name}\nbao agent:\n{}\nkagi-agent:\n{}",
-                String::from_utf8_lossy(bytes),
-                String::from_utf8_lossy(g)
-            )),
-            None => mismatches.push(format!("--- {name}: not written by kagi-agent")),
-        }
-    }
-    for name in got.keys().filter(|n| !want.contains_key(*n)) {
-        mismatches.push(format!("--- {name}: written by kagi-agent only"));
-    }
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} outputs differ:\n{}\n\nkagi-agent log:\n{kagi_log}",
-        mismatches.len(),
-        want.len(),
-        mismatches.join("\n")
-    );
+/// What one agent run left behind.
+struct Run {
+    ok: bool,
+    log: String,
+    files: BTreeMap<String, Vec<u8>>,
 }
 
-/// Runs one agent (`bao` or `kagi`) over `cases` writing into `out`; returns success and log tail.
-fn run_agent(
-    bao: &OpenBao,
-    which: &str,
-    work: &Path,
-    out: &Path,
-    cases: &[Case],
-) -> (bool, String) {
-    std::fs::create_dir_all(out).unwrap();
+/// Runs one agent (`bao` or `kagi`) on `case` alone, in `work/<which>-out`.
+fn run_agent(bao: &OpenBao, which: &str, work: &Path, case: &Case) -> Run {
+    let out = work.join(format!("{which}-out"));
+    std::fs::create_dir_all(&out).unwrap();
     let cfg = work.join(format!("{which}.json"));
     std::fs::write(
         &cfg,
-        serde_json::to_vec_pretty(&agent_config(bao, work, out, cases)).unwrap(),
+        serde_json::to_vec_pretty(&agent_config(bao, work, &out, case)).unwrap(),
     )
     .unwrap();
     let cmd = if which == "bao" {
@@ -249,7 +198,111 @@ fn run_agent(
             .env_remove("VAULT_ADDR");
         c
     };
-    run(cmd, &work.join(format!("{which}.log")))
+    let (ok, log) = run(cmd, &work.join(format!("{which}.log")));
+    Run {
+        ok,
+        log,
+        files: outputs(&out),
+    }
+}
+
+/// Runs `check` on every case, [`JOBS`] at a time, each in a fresh directory; returns the
+/// problems found, in corpus order.
+fn for_each_case(
+    bao: &OpenBao,
+    cases: &[Case],
+    check: impl Fn(&Case, Run, Run) -> Vec<String> + Sync,
+) -> Vec<String> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let found = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..JOBS.min(cases.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(case) = cases.get(i) else { break };
+                    let work = tempfile::tempdir().unwrap();
+                    // Both agents at once: a template that hangs (a plugin past its
+                    // timeout) costs its wait once, not twice.
+                    let (bao_run, kagi_run) = std::thread::scope(|both| {
+                        let kagi = both.spawn(|| run_agent(bao, "kagi", work.path(), case));
+                        let bao_run = run_agent(bao, "bao", work.path(), case);
+                        (bao_run, kagi.join().expect("kagi run"))
+                    });
+                    let problems = check(case, bao_run, kagi_run);
+                    found.lock().unwrap().push((i, problems));
+                }
+            });
+        }
+    });
+    let mut found = found.into_inner().unwrap();
+    found.sort_by_key(|(i, _)| *i);
+    found.into_iter().flat_map(|(_, p)| p).collect()
+}
+
+fn started_bao() -> OpenBao {
+    let bao =
+        OpenBao::start().expect("OpenBao dev server (is `bao` installed? run `make test-deps`)");
+    seed(&bao);
+    bao
+}
+
+#[test]
+fn every_corpus_template_renders_byte_identical_to_bao_agent() {
+    let cases = load_corpus(&corpus_dir());
+    assert!(
+        cases.len() >= 40,
+        "the corpus has {} templates, want at least 40",
+        cases.len()
+    );
+    let bao = started_bao();
+    let started = Instant::now();
+    let problems = for_each_case(&bao, &cases, |case, want, got| {
+        let name = &case.name;
+        if !want.ok {
+            return vec![format!(
+                "--- {name}: bao agent failed (fix the corpus):\n{}",
+                want.log
+            )];
+        }
+        if !want.files.contains_key(&format!("{name}.out")) {
+            return vec![format!(
+                "--- {name}: bao agent did not render it:\n{}",
+                want.log
+            )];
+        }
+        if !got.ok {
+            return vec![format!("--- {name}: kagi-agent failed:\n{}", got.log)];
+        }
+        let mut problems = Vec::new();
+        for (file, bytes) in &want.files {
+            match got.files.get(file) {
+                Some(g) if g == bytes => {}
+                Some(g) => problems.push(format!(
+                    "--- {name}: {file} differs\nbao agent:\n{}\nkagi-agent:\n{}",
+                    String::from_utf8_lossy(bytes),
+                    String::from_utf8_lossy(g)
+                )),
+                None => problems.push(format!("--- {name}: {file} not written by kagi-agent")),
+            }
+        }
+        for file in got.files.keys().filter(|f| !want.files.contains_key(*f)) {
+            problems.push(format!("--- {name}: {file} written by kagi-agent only"));
+        }
+        problems
+    });
+    eprintln!(
+        "{} templates, {JOBS} at a time: {:.1} s",
+        cases.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        problems.is_empty(),
+        "{} problems over {} templates:\n{}",
+        problems.len(),
+        cases.len(),
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -260,37 +313,33 @@ fn templates_that_fail_in_bao_agent_fail_in_kagi_and_write_nothing() {
         "the error corpus has {} templates",
         cases.len()
     );
-    let bao =
-        OpenBao::start().expect("OpenBao dev server (is `bao` installed? run `make test-deps`)");
-    seed(&bao);
-    for case in cases {
-        let work = tempfile::tempdir().unwrap();
-        let one = std::slice::from_ref(&case);
-        let dest = |dir: &str| work.path().join(dir).join(format!("{}.out", case.name));
-        let (bao_ok, bao_log) =
-            run_agent(&bao, "bao", work.path(), &work.path().join("bao-out"), one);
-        assert!(
-            !bao_ok,
-            "{}: bao agent rendered it, so it does not belong in errors/:\n{bao_log}",
-            case.name
-        );
-        assert!(!dest("bao-out").exists());
-        let (kagi_ok, kagi_log) = run_agent(
-            &bao,
-            "kagi",
-            work.path(),
-            &work.path().join("kagi-out"),
-            one,
-        );
-        assert!(
-            !kagi_ok,
-            "{}: kagi-agent rendered a template bao agent refuses:\n{kagi_log}",
-            case.name
-        );
-        assert!(
-            !dest("kagi-out").exists(),
-            "{}: kagi-agent wrote the destination",
-            case.name
-        );
-    }
+    let bao = started_bao();
+    let problems = for_each_case(&bao, &cases, |case, bao_run, kagi_run| {
+        let name = &case.name;
+        let dest = format!("{name}.out");
+        let mut problems = Vec::new();
+        if bao_run.ok || bao_run.files.contains_key(&dest) {
+            problems.push(format!(
+                "--- {name}: bao agent rendered it, so it does not belong in errors/:\n{}",
+                bao_run.log
+            ));
+        }
+        if kagi_run.ok {
+            problems.push(format!(
+                "--- {name}: kagi-agent rendered a template bao agent refuses:\n{}",
+                kagi_run.log
+            ));
+        }
+        if kagi_run.files.contains_key(&dest) {
+            problems.push(format!("--- {name}: kagi-agent wrote the destination"));
+        }
+        problems
+    });
+    assert!(
+        problems.is_empty(),
+        "{} problems over {} error templates:\n{}",
+        problems.len(),
+        cases.len(),
+        problems.join("\n")
+    );
 }

@@ -391,7 +391,7 @@ fn parse_duration_flag(value: &str) -> Result<String, String> {
     if value.is_empty() {
         return Ok(String::new());
     }
-    kagi_agent::config::GoDuration::parse(value)
+    kagi_agent_config::GoDuration::parse(value)
         .map(|_| value.to_owned())
         .map_err(|e| e.to_string())
 }

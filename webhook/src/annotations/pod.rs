@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kagi_agent::config::{FileMode, GoDuration};
+use kagi_agent_config::{FileMode, GoDuration};
 
 use super::{AnnotationError, Annotations, DefaultTemplate, validate_quantity};
 use crate::settings::InjectorSettings;

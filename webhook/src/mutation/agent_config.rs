@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use kagi_agent::config::{
+use kagi_agent_config::{
     AgentApi, AgentConfig, AuthMethod, AutoAuth, Command, FileMode, KagiExtensions, Listener, Sink,
     Template, TemplateConfig, VaultConnection,
 };
@@ -193,6 +193,7 @@ fn template(plan: &Plan<'_>, secret: &SecretFile) -> Template {
         perms: secret.perms.map(FileMode),
         error_on_missing_key: secret.error_on_missing_key,
         create_dest_dirs: None,
+        ..Template::default()
     }
 }
 

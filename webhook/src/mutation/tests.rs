@@ -565,7 +565,7 @@ fn connection_auth_and_template_config_annotations_reach_the_config() {
     assert_eq!(c["telemetry"], json!({"disable_hostname": true}));
     // The config is one the agent itself accepts.
     let text = config_text(container(&injected(&p, &settings()), "vault-agent"));
-    kagi_agent::config::AgentConfig::from_json(text.as_bytes()).unwrap();
+    kagi_agent_config::AgentConfig::from_json(text.as_bytes()).unwrap();
 }
 
 #[test]

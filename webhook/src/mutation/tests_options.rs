@@ -366,7 +366,7 @@ fn every_generated_config_loads_in_the_agent_without_unknown_keys() {
                     continue;
                 }
                 let text = config_text(agent);
-                let loaded = kagi_agent::config::AgentConfig::from_json(text.as_bytes())
+                let loaded = kagi_agent_config::AgentConfig::from_json(text.as_bytes())
                     .unwrap_or_else(|e| panic!("{flavour} native={native} {}: {e}", agent.name));
                 assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
                 assert_eq!(loaded.config.kagi.is_some(), flavour == AgentFlavor::Kagi);

@@ -1,0 +1,1 @@
+{{ "denied ones are not called" | toUpper }} {{ sprig_lower "OK" }}

@@ -1,0 +1,1 @@
+{{ "exact names only" | sprig_upper }}

@@ -1,0 +1,1 @@
+{{ "x" | sprig_upper }}

@@ -1,0 +1,1 @@
+{{ $flat := parseJSON `{"a": "leaf", "a/b": "deeper"}` }}{{ explodeMap $flat }}

@@ -1,0 +1,1 @@
+{{ mergeMap (splitToMap "a=1" "," "=") (parseJSON `{}`) }}

@@ -1,0 +1,1 @@
+{{ plugin "sleep" "45" }}

@@ -1,0 +1,1 @@
+{{ with secret "kv1/typed" }}{{ plugin "echo" .Data.port }}{{ end }}

@@ -1,0 +1,1 @@
+{{ plugin "no-such-plugin-kagi" }}

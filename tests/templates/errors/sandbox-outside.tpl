@@ -1,0 +1,1 @@
+{{ file "@@DIR@@/payload.json" }}

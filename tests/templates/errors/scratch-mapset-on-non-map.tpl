@@ -1,0 +1,1 @@
+{{ scratch.Set "s" "str" }}{{ scratch.MapSet "s" "k" "v" }}

@@ -1,0 +1,1 @@
+{{ scratch.Nope "k" }}

@@ -1,0 +1,1 @@
+{{ sprig_repeat -1 "x" }}

@@ -1,0 +1,1 @@
+{{ with secret "kv1/typed" }}{{ sprig_upper .Data.port }}{{ end }}
