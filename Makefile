@@ -9,7 +9,7 @@ PIP ?= python3 -m pip
 BAO := $(shell command -v bao 2>/dev/null || echo "$$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/bao")
 export BAO_BIN ?= $(BAO)
 
-.PHONY: all build test test-deps demo bench lint fmt fuzz
+.PHONY: all build test test-deps demo bench lint fmt fuzz static images test-images
 
 all: build
 
@@ -40,15 +40,45 @@ test-deps:
 		echo "test-deps: installing kubectl"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null; \
 	fi
+	@if ! command -v runc >/dev/null 2>&1 || ! command -v skopeo >/dev/null 2>&1; then \
+		echo "test-deps: installing runc (pods run under it) and skopeo (reads the images)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc skopeo >/dev/null; \
+	fi
 	@$(BAO) version
 
-test: test-deps
+test: test-deps test-images
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --no-fail-fast
 
-demo: test-deps
+demo: test-deps test-images
 	$(CARGO) build --workspace --bins
 	$(CARGO) run --quiet -p kagi-tests --bin kagi-demo
+
+# Static executables: glibc linked in (`+crt-static`; the toolchain has no musl target). The
+# explicit --target keeps RUSTFLAGS off build scripts and proc-macros and gives the static build
+# its own directory (target/x86_64-unknown-linux-gnu/release), so the debug cache is untouched.
+# Name resolution needs no NSS libraries: glibc >= 2.34 has the files and dns sources built in.
+STATIC_TARGET := x86_64-unknown-linux-gnu
+STATIC_DIR := target/$(STATIC_TARGET)/release
+static:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked \
+		--target $(STATIC_TARGET) -p kagi-agent -p kagi-webhook --bins
+
+# OCI image layouts in target/images/<name> (tag = workspace version), without a Docker engine:
+# the binary, /etc/passwd and /etc/group (user 65532), nothing else; reproducible.
+IMAGES := target/images
+images: static
+	$(CARGO) build --locked -p kagi-tests --bin kagi-image
+	target/debug/kagi-image --out $(IMAGES)/kagi-agent --binary $(STATIC_DIR)/kagi-agent --cmd run
+	target/debug/kagi-image --out $(IMAGES)/kagi-webhook --binary $(STATIC_DIR)/kagi-webhook --cmd serve
+
+# The harness's own image, built the same way: the test app, the pod sandbox, psql (from the
+# PostgreSQL that test-deps installs) and the shared libraries they load. Tests run pods from it.
+test-images: images
+	$(CARGO) build --locked -p kagi-tests --bin kagi-image --bin kagi-test-app --bin kagi-pod-sandbox
+	target/debug/kagi-image --out $(IMAGES)/kagi-test-app --with-libraries \
+		--binary target/debug/kagi-test-app --binary target/debug/kagi-pod-sandbox \
+		--file "$$(ls /usr/lib/postgresql/*/bin/psql | sort -V | tail -1)=/usr/bin/psql"
 
 bench: test-deps
 	$(CARGO) bench --workspace

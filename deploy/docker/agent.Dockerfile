@@ -1,10 +1,12 @@
 # syntax=docker/dockerfile:1.7
-# kagi-agent image: build from the repository root
+# kagi-agent image for users with Docker: build from the repository root
 #   docker build -f deploy/docker/agent.Dockerfile -t kagi-agent:0.1.0 .
 #
-# The injected containers run `kagi-agent run` and `kagi-agent probe` (found on PATH), and
-# the agent decodes VAULT_CONFIG itself, so the image needs no shell, echo or base64:
-# distroless, no shell, unprivileged by default (the webhook sets the pod's UID anyway).
+# The same contents as `make images` (target/images/kagi-agent, built without Docker): one
+# statically linked binary (glibc linked in with +crt-static, name resolution without NSS
+# libraries), /etc/passwd and /etc/group with the non-root user 65532 (deploy/docker/passwd and
+# group, the files kagi-image writes; tests/tests/images.rs checks they match), nothing else:
+# no shell, no package manager, no libc. Docker adds its own timestamps, so its digest differs.
 
 ARG RUST_VERSION=1.95
 FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS build
@@ -12,11 +14,15 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked -p kagi-agent --bin kagi-agent \
- && install -D -m 0755 target/release/kagi-agent /out/kagi-agent
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked \
+      --target x86_64-unknown-linux-gnu -p kagi-agent --bin kagi-agent \
+ && install -D -m 0755 target/x86_64-unknown-linux-gnu/release/kagi-agent /out/kagi-agent
 
-FROM gcr.io/distroless/cc-debian12:nonroot
+FROM scratch
 COPY --from=build /out/kagi-agent /usr/local/bin/kagi-agent
+COPY deploy/docker/passwd /etc/passwd
+COPY deploy/docker/group /etc/group
+ENV PATH=/usr/local/bin:/usr/bin
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/kagi-agent"]
 CMD ["run"]

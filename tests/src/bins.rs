@@ -29,22 +29,32 @@ pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
             path.display()
         )
     }
-    if let Some(sources) = package_sources(name)
-        && let (Some(built), Some(edited)) = (modified(&path), newest_modification(&sources))
-        && edited > built
-    {
-        eprintln!(
-            "kagi-tests: warning: {} is older than {}; run `cargo build --workspace --bins`",
-            path.display(),
-            sources.display()
-        );
-    }
+    warn_if_stale(&path, name, "cargo build --workspace --bins");
     Ok(path)
 }
 
-/// `webhook/src` for `kagi-webhook`, `agent/src` for `kagi-agent`.
+/// Warns (on stderr) when `built` is older than the sources of the package behind `binary`,
+/// naming the command that rebuilds it.
+pub(crate) fn warn_if_stale(built: &Path, binary: &str, rebuild: &str) {
+    if let Some(sources) = package_sources(binary)
+        && let (Some(built_at), Some(edited)) = (modified(built), newest_modification(&sources))
+        && edited > built_at
+    {
+        eprintln!(
+            "kagi-tests: warning: {} is older than {}; run `{rebuild}`",
+            built.display(),
+            sources.display()
+        );
+    }
+}
+
+/// `webhook/src` for `kagi-webhook`, `agent/src` for `kagi-agent`, `tests/src` for the
+/// harness's `kagi-test-app`.
 fn package_sources(binary: &str) -> Option<PathBuf> {
-    let package = binary.strip_prefix("kagi-")?;
+    let package = match binary {
+        "kagi-test-app" => "tests",
+        other => other.strip_prefix("kagi-")?,
+    };
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(package)

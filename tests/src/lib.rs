@@ -1,6 +1,7 @@
 //! End-to-end harness for kagi: a real OpenBao dev server, a real PostgreSQL, a service-account
 //! token issuer with a TokenReview responder, the real `kagi-webhook` over TLS, and a
-//! kubelet-like pod runner that runs the mutated pod with the real `kagi-agent`.
+//! kubelet-like pod runner that runs every container of the mutated pod under runc from the
+//! images `make images` builds (the real static `kagi-agent`).
 //!
 //! Every server is a real process on a free loopback port, stopped on drop. Processes also die
 //! with the test binary (parent-death signal) and their scratch directories are swept by the
@@ -27,9 +28,10 @@
 //!         "vault.hashicorp.com/role": "app",
 //!         "vault.hashicorp.com/agent-inject-secret-config": "secret/data/app/config" } },
 //!     "spec": { "serviceAccountName": "web", "containers": [{ "name": "app",
-//!         "image": "kagi-test-app:1", "args": ["--require", "/vault/secrets/config"] }] }
+//!         "image": kagi_tests::image::TEST_APP_IMAGE, "args": ["--require", "/vault/secrets/config"] }] }
 //! });
-//! let runner = pod_runner::PodRunner::new("team-a", &issuer);
+//! // The pod has its own network namespace: OpenBao's port is relayed into it.
+//! let runner = pod_runner::PodRunner::new("team-a", &issuer).host_ports(&[bao.port()]);
 //! let (_admission, pod) = pod_runner::admit_and_run(&runner, &webhook, &manifest)?;
 //! pod.wait_running(Duration::from_secs(60))?;
 //! let rendered = pod.read_file("app", "/vault/secrets/config")?;
@@ -42,6 +44,7 @@
 
 pub mod bins;
 pub mod helm;
+pub mod image;
 pub mod kube;
 pub mod manifests;
 pub mod openbao;
@@ -49,6 +52,7 @@ pub mod pod_runner;
 pub mod pod_security;
 pub mod postgres;
 pub mod procs;
+pub mod relay;
 pub mod routing;
 pub mod setup;
 pub mod webhook;

@@ -200,11 +200,19 @@ pub fn scratch_dir(prefix: &str) -> std::io::Result<tempfile::TempDir> {
 }
 
 fn sweep_stale_dirs() {
+    for dir in stale_scratch_dirs("kagi-") {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Scratch directories `<tmp>/<prefix>*` whose owner process is gone.
+pub(crate) fn stale_scratch_dirs(prefix: &str) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
+        return Vec::new();
     };
+    let mut stale = Vec::new();
     for entry in entries.filter_map(Result::ok) {
-        if !entry.file_name().to_string_lossy().starts_with("kagi-") {
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
             continue;
         }
         let Ok(owner) = std::fs::read_to_string(entry.path().join(OWNER_FILE)) else {
@@ -217,9 +225,10 @@ fn sweep_stale_dirs() {
             .and_then(process_identity)
             .is_some_and(|now| now == owner.trim());
         if !alive {
-            let _ = std::fs::remove_dir_all(entry.path());
+            stale.push(entry.path());
         }
     }
+    stale
 }
 
 /// Runs `command` to completion with `input` on its stdin, collecting stdout and stderr.

@@ -236,7 +236,7 @@ pub fn admission_review(object: &Value, namespace: &str, operation: &str) -> Val
 }
 
 /// A fresh CA and a serving certificate for 127.0.0.1/localhost signed by it (PEMs).
-fn serving_certificate() -> anyhow::Result<(String, String, String)> {
+pub fn serving_certificate() -> anyhow::Result<(String, String, String)> {
     let ca_key = rcgen::KeyPair::generate()?;
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -257,7 +257,8 @@ fn serving_certificate() -> anyhow::Result<(String, String, String)> {
     Ok((ca_cert.pem(), leaf.pem(), leaf_key.serialize_pem()))
 }
 
-fn client_config(ca_pem: &str) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+/// A TLS client trusting `ca_pem` only.
+pub fn client_config(ca_pem: &str) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in pem_certificates(ca_pem)? {
         roots.add(cert)?;

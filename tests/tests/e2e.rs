@@ -8,6 +8,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use kagi_tests::image::TEST_APP_IMAGE;
 use kagi_tests::kube::{ServiceAccountIssuer, TokenReviewer};
 use kagi_tests::openbao::OpenBao;
 use kagi_tests::pod_runner::{PodPhase, PodRunner, RunningPod, admit_and_run};
@@ -59,13 +60,21 @@ fn pod(ns: &str, sa: &str, annotations: Value, args: &[&str], restart: &str) -> 
         "spec": {
             "serviceAccountName": sa,
             "restartPolicy": restart,
-            "containers": [{ "name": "app", "image": "kagi-test-app:1", "args": args }]
+            "containers": [{ "name": "app", "image": TEST_APP_IMAGE, "args": args }]
         }
     })
 }
 
 fn run(env: &Env, ns: &str, manifest: &Value) -> (Admission, RunningPod) {
-    let runner = PodRunner::new(ns, &env.issuer);
+    run_reaching(env, ns, manifest, &[])
+}
+
+/// Runs the pod with OpenBao's and PostgreSQL's ports (and `more`) relayed into its network
+/// namespace.
+fn run_reaching(env: &Env, ns: &str, manifest: &Value, more: &[u16]) -> (Admission, RunningPod) {
+    let runner = PodRunner::new(ns, &env.issuer)
+        .host_ports(&[env.bao.port(), env.pg.port()])
+        .host_ports(more);
     admit_and_run(&runner, &env.webhook, manifest)
         .unwrap_or_else(|e| panic!("{e:#}\nwebhook log:\n{}", env.webhook.log()))
 }
@@ -333,7 +342,7 @@ fn pre_populate_only_job_completes() {
             "spec": {
                 "serviceAccountName": sa,
                 "restartPolicy": "Never",
-                "containers": [{ "name": "app", "image": "kagi-test-app:1",
+                "containers": [{ "name": "app", "image": TEST_APP_IMAGE,
                     "args": ["--require", "/vault/secrets/config", "--print", "/vault/secrets/config", "--exit"] }]
             }
         } }
@@ -423,7 +432,7 @@ fn agent_waits_for_an_unreachable_openbao_and_the_app_starts_only_after() {
         ],
         "Always",
     );
-    let (_, pod) = run(env, ns, &manifest);
+    let (_, pod) = run_reaching(env, ns, &manifest, &[port]);
     pod.wait_until("the agent to start", WAIT, |s| {
         s.ever_started("vault-agent")
     })
@@ -522,7 +531,7 @@ fn unannotated_pod_comes_back_untouched() {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": { "name": "plain", "namespace": "e2e-plain",
                       "annotations": { "team": "a" } },
-        "spec": { "containers": [{ "name": "app", "image": "kagi-test-app:1" }] }
+        "spec": { "containers": [{ "name": "app", "image": TEST_APP_IMAGE }] }
     });
     let pod = kagi_tests::pod_runner::service_account_admission(&manifest);
     let admission = env.webhook.admit(&pod, "e2e-plain").unwrap();

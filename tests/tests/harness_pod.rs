@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use kagi_tests::image::TEST_APP_IMAGE;
 use kagi_tests::kube::ServiceAccountIssuer;
 use kagi_tests::pod_runner::{PodPhase, PodRunner, service_account_admission};
 use serde_json::json;
@@ -28,7 +29,7 @@ fn pod(restart_policy: &str, app_args: &[&str]) -> serde_json::Value {
             "serviceAccountName": "web",
             "volumes": [{ "name": "vault-secrets", "emptyDir": { "medium": "Memory" } }],
             "initContainers": [{
-                "name": "vault-agent", "image": "kagi-test-app:1", "restartPolicy": "Always",
+                "name": "vault-agent", "image": TEST_APP_IMAGE, "restartPolicy": "Always",
                 "args": ["--sleep-ms", "400", "--write", "/vault/secrets/config=user: alice"],
                 "startupProbe": { "exec": { "command":
                     ["kagi-test-app", "--require", "/vault/secrets/config", "--exit"] },
@@ -36,7 +37,7 @@ fn pod(restart_policy: &str, app_args: &[&str]) -> serde_json::Value {
                 "volumeMounts": [{ "name": "vault-secrets", "mountPath": "/vault/secrets" }]
             }],
             "containers": [{
-                "name": "app", "image": "kagi-test-app:1", "args": app,
+                "name": "app", "image": TEST_APP_IMAGE, "args": app,
                 "volumeMounts": [{ "name": "vault-secrets", "mountPath": "/vault/secrets" }]
             }]
         }
@@ -112,4 +113,103 @@ fn app_does_not_start_while_the_startup_probe_fails() {
     assert!(!status.ever_started("app"), "{}", running.describe());
     let status = running.delete();
     assert!(!status.ever_started("app"));
+}
+
+/// A pod using what the runner models beyond the basics: users and fsGroup, a size-limited
+/// memory emptyDir, a read-only root, a shared PID namespace.
+fn hardened_pod(share_pid: bool) -> serde_json::Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "locked", "namespace": "team-a" },
+        "spec": {
+            "serviceAccountName": "web",
+            "shareProcessNamespace": share_pid,
+            "securityContext": { "runAsUser": 1000, "runAsGroup": 3000, "fsGroup": 2000,
+                "seccompProfile": { "type": "RuntimeDefault" } },
+            "volumes": [{ "name": "shared",
+                "emptyDir": { "medium": "Memory", "sizeLimit": "8Mi" } }],
+            "containers": [{
+                "name": "app", "image": TEST_APP_IMAGE,
+                "args": ["--write", "/shared/out=written", "--write", "/etc/out=nope",
+                    "--print", "/proc/1/cmdline"],
+                "securityContext": { "readOnlyRootFilesystem": true,
+                    "allowPrivilegeEscalation": false, "capabilities": { "drop": ["ALL"] } },
+                "volumeMounts": [{ "name": "shared", "mountPath": "/shared" }]
+            }]
+        }
+    })
+}
+
+#[test]
+fn users_fs_group_memory_volumes_and_read_only_root_are_applied() {
+    use std::os::unix::fs::MetadataExt;
+    let issuer = ServiceAccountIssuer::new().unwrap();
+    let running = PodRunner::new("team-a", &issuer)
+        .run(&service_account_admission(&hardened_pod(false)))
+        .unwrap();
+    running.wait_log("app", "/proc/1/cmdline", WAIT).unwrap();
+    let logs = running.logs("app");
+    assert!(logs.contains("wrote /shared/out"), "{}", running.describe());
+    assert!(
+        logs.contains("cannot write /etc/out"),
+        "root is read-only: {logs}"
+    );
+    // Own PID namespace: PID 1 is the app itself.
+    assert!(logs.contains("kagi-test-app"), "{logs}");
+    let volume = running.host_path("app", "/shared").unwrap();
+    let file = std::fs::metadata(volume.join("out")).unwrap();
+    // Written as runAsUser, group fsGroup through the setgid volume directory.
+    assert_eq!((file.uid(), file.gid()), (1000, 2000));
+    let dir = std::fs::metadata(&volume).unwrap();
+    assert_eq!((dir.gid(), dir.mode() & 0o2000), (2000, 0o2000));
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let line = mounts
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(volume.to_str().unwrap()))
+        .expect("the memory emptyDir is a mount");
+    assert!(
+        line.starts_with("tmpfs ") && line.contains("size=8192k"),
+        "{line}"
+    );
+    drop(running);
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(
+        !mounts.contains(volume.to_str().unwrap()),
+        "the tmpfs is unmounted with the pod"
+    );
+}
+
+#[test]
+fn share_process_namespace_puts_the_pod_in_one_pid_namespace() {
+    let issuer = ServiceAccountIssuer::new().unwrap();
+    let running = PodRunner::new("team-a", &issuer)
+        .run(&service_account_admission(&hardened_pod(true)))
+        .unwrap();
+    let logs = running.wait_log("app", "/proc/1/cmdline", WAIT).unwrap();
+    // PID 1 is the pod's sandbox, as with the kubelet's pause container.
+    assert!(logs.contains("kagi-pod-sandbox"), "{logs}");
+}
+
+#[test]
+fn fields_the_runner_cannot_express_and_missing_images_fail_with_their_names() {
+    let issuer = ServiceAccountIssuer::new().unwrap();
+    let runner = PodRunner::new("team-a", &issuer);
+    let mut spec = pod("Always", &[]);
+    spec["spec"]["hostNetwork"] = json!(true);
+    let err = format!("{:#}", runner.run(&spec).err().unwrap());
+    assert!(err.contains("spec.hostNetwork"), "{err}");
+    let missing = std::env::temp_dir().join("kagi-no-such-layout");
+    let err = format!(
+        "{:#}",
+        runner
+            .clone()
+            .image("kagi-test-app", &missing)
+            .run(&service_account_admission(&pod("Always", &[])))
+            .err()
+            .unwrap()
+    );
+    assert!(
+        err.contains(missing.to_str().unwrap()) && err.contains("make images"),
+        "{err}"
+    );
 }

@@ -152,7 +152,8 @@ fn demo() -> anyhow::Result<()> {
             "/vault/secrets/tls.pem",
         ],
     );
-    let runner = PodRunner::new(NAMESPACE, &issuer);
+    // The pod has its own network namespace; OpenBao and PostgreSQL are relayed into it.
+    let runner = PodRunner::new(NAMESPACE, &issuer).host_ports(&[bao.port(), pg.port()]);
     let (admission, pod) = admit_and_run(&runner, &webhook, &deployment)?;
     print_injection(&admission.patch, &admission.object);
     if admission.object["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"]
@@ -295,8 +296,8 @@ path "pki/issue/orders" { capabilities = ["create", "update"] }"#,
 }
 
 /// The example's app image is not on this machine: its container runs the harness's test app
-/// (which checks the files exist and then waits), and template commands that signal PID 1 in
-/// a pod are dropped (here PID 1 is the host's init).
+/// image (which checks the files exist and then waits), and template commands that signal
+/// another container are dropped (the example's command needs a shell the images do not have).
 fn adapt_for_local_run(mut workload: Value, app_args: &[&str]) -> Value {
     let template = if workload["kind"] == "CronJob" {
         &mut workload["spec"]["jobTemplate"]["spec"]["template"]
@@ -310,6 +311,7 @@ fn adapt_for_local_run(mut workload: Value, app_args: &[&str]) -> Value {
         .as_array_mut()
         .and_then(|c| c.first_mut())
     {
+        container["image"] = json!(kagi_tests::image::TEST_APP_IMAGE);
         container["command"] = json!(["kagi-test-app"]);
         container["args"] = json!(app_args);
     }

@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use kagi_tests::image::TEST_APP_IMAGE;
 use kagi_tests::kube::{ServiceAccountIssuer, TokenReviewer};
 use kagi_tests::openbao::OpenBao;
 use kagi_tests::pod_runner::{ContainerState, PodRunner, service_account_admission};
@@ -46,7 +47,7 @@ fn pod(index: usize) -> Value {
                 "{{ with secret \"secret/data/bench/config\" }}v={{ .Data.data.v }}{{ end }}"
         } },
         "spec": { "serviceAccountName": "app", "containers": [{
-            "name": "app", "image": "kagi-test-app:1", "args": ["--require", "/vault/secrets/config"]
+            "name": "app", "image": TEST_APP_IMAGE, "args": ["--require", "/vault/secrets/config"]
         }] }
     })
 }
@@ -100,7 +101,7 @@ fn main() -> anyhow::Result<()> {
 
     // Pod start: from handing the mutated pod to the kubelet until the app container starts
     // (agent started, logged in, rendered, startup probe passed).
-    let runner = PodRunner::new(NAMESPACE, &issuer);
+    let runner = PodRunner::new(NAMESPACE, &issuer).host_ports(&[bao.port()]);
     let mut renders = Vec::new();
     let mut startups = Vec::new();
     let mut memory = Vec::new();

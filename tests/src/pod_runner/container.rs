@@ -1,13 +1,11 @@
-//! Turning one container of a pod spec into a local process description: mount paths mapped
-//! to host directories (also inside `VAULT_CONFIG` and arguments), downward-API env resolved,
-//! image and command mapped to local binaries.
+//! Facts about one container of a pod spec that do not depend on runc: its kind, its
+//! environment (downward API resolved), its process (command/args over the image's
+//! entrypoint/cmd), and where its mounts live on the host (for tests that look at files).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 /// How the kubelet treats a container.
@@ -21,67 +19,32 @@ pub enum ContainerKind {
     App,
 }
 
-/// Container paths → host paths, longest container path first.
+/// A container's mounts, container path → host path, longest container path first, and its
+/// root filesystem: lets a test read what a container sees. Containers see the real paths;
+/// nothing is rewritten.
 #[derive(Debug, Clone, Default)]
-pub struct PathMap {
+pub struct Mounts {
     entries: Vec<(String, PathBuf)>,
+    rootfs: PathBuf,
 }
 
-impl PathMap {
-    pub fn new(mut entries: Vec<(String, PathBuf)>) -> PathMap {
+impl Mounts {
+    pub fn new(mut entries: Vec<(String, PathBuf)>, rootfs: PathBuf) -> Mounts {
         entries.sort_by_key(|(container, _)| std::cmp::Reverse(container.len()));
-        PathMap { entries }
+        Mounts { entries, rootfs }
     }
 
-    pub fn entries(&self) -> &[(String, PathBuf)] {
-        &self.entries
-    }
-
-    /// Maps an absolute container path that lies under a mount; `None` otherwise.
-    pub fn map(&self, path: &str) -> Option<String> {
-        self.entries.iter().find_map(|(container, host)| {
-            let container = container.trim_end_matches('/');
-            let rest = path.strip_prefix(container)?;
-            (rest.is_empty() || rest.starts_with('/')).then(|| format!("{}{rest}", host.display()))
-        })
-    }
-
-    /// Maps a command-line word: a path, or `--flag=PATH` / `key=PATH`.
-    pub fn map_word(&self, word: &str) -> String {
-        if let Some(mapped) = self.map(word) {
-            return mapped;
-        }
-        if let Some((flag, value)) = word.split_once('=')
-            && let Some(mapped) = self.map(value)
-        {
-            return format!("{flag}={mapped}");
-        }
-        word.to_string()
-    }
-
-    /// Maps every string in a JSON document that is a path under a mount.
-    pub fn map_json(&self, value: &mut Value) {
-        match value {
-            Value::String(s) => {
-                if let Some(mapped) = self.map(s) {
-                    *s = mapped;
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(|v| self.map_json(v)),
-            Value::Object(map) => map.values_mut().for_each(|v| self.map_json(v)),
-            _ => {}
-        }
-    }
-
-    /// Rewrites a base64 JSON `VAULT_CONFIG` so its paths point at the host directories.
-    pub fn map_vault_config(&self, encoded: &str) -> anyhow::Result<String> {
-        let bytes = STANDARD
-            .decode(encoded.trim())
-            .context("VAULT_CONFIG is not base64")?;
-        let mut config: Value =
-            serde_json::from_slice(&bytes).context("VAULT_CONFIG is not JSON")?;
-        self.map_json(&mut config);
-        Ok(STANDARD.encode(config.to_string()))
+    /// The host path behind an absolute container path: under a mount, or in the rootfs.
+    pub fn host_path(&self, path: &str) -> PathBuf {
+        self.entries
+            .iter()
+            .find_map(|(container, host)| {
+                let container = container.trim_end_matches('/');
+                let rest = path.strip_prefix(container)?;
+                (rest.is_empty() || rest.starts_with('/'))
+                    .then(|| PathBuf::from(format!("{}{rest}", host.display())))
+            })
+            .unwrap_or_else(|| self.rootfs.join(path.trim_start_matches('/')))
     }
 }
 
@@ -98,7 +61,7 @@ pub struct PodFacts {
 }
 
 impl PodFacts {
-    fn field(&self, path: &str) -> Option<String> {
+    pub(crate) fn field(&self, path: &str) -> Option<String> {
         let from_map = |map: &Value, rest: &str| {
             let key = rest.strip_prefix("['")?.strip_suffix("']")?;
             map[key].as_str().map(str::to_string)
@@ -175,71 +138,52 @@ fn expand_references(value: &str, earlier: &[(String, String)]) -> String {
     out
 }
 
-/// Local programs standing in for images and commands.
-#[derive(Debug, Clone, Default)]
-pub struct Programs {
-    /// Keyed by image repository name (last path segment, no tag) and by command basename.
-    by_name: BTreeMap<String, PathBuf>,
+/// The strings of a JSON array (`command`, `args`, an exec probe's `command`), used as they
+/// are: paths are the container's own.
+pub(super) fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
 }
 
-impl Programs {
-    pub fn insert(&mut self, name: &str, program: PathBuf) {
-        self.by_name.insert(name.to_string(), program);
+/// The process the kubelet starts: `command` replaces the image's entrypoint, `args` its cmd
+/// (and with `command` set, the image's cmd is dropped).
+pub fn process_args(
+    container: &Value,
+    entrypoint: &[String],
+    cmd: &[String],
+) -> anyhow::Result<Vec<String>> {
+    let command = strings(&container["command"]);
+    let args = strings(&container["args"]);
+    let mut argv = if command.is_empty() {
+        entrypoint.to_vec()
+    } else {
+        command.clone()
+    };
+    if !container["args"].is_null() {
+        argv.extend(args);
+    } else if command.is_empty() {
+        argv.extend(cmd.iter().cloned());
     }
-
-    /// `registry/path/name:tag@sha256:...` → `name`
-    pub fn image_name(image: &str) -> &str {
-        let without_digest = image.split('@').next().unwrap_or(image);
-        let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
-        last.split(':').next().unwrap_or(last)
+    if argv.is_empty() {
+        bail!(
+            "container {}: no command, and its image has no entrypoint",
+            container["name"].as_str().unwrap_or("?")
+        );
     }
+    Ok(argv)
+}
 
-    fn by_basename(&self, word: &str) -> Option<&PathBuf> {
-        let base = Path::new(word).file_name()?.to_str()?;
-        self.by_name.get(base)
-    }
-
-    /// The program and its arguments for a container's `image`, `command` and `args`.
-    pub fn resolve(&self, container: &Value) -> anyhow::Result<(PathBuf, Vec<String>)> {
-        let name = container["name"].as_str().unwrap_or("?");
-        let strings = |v: &Value| -> Vec<String> {
-            v.as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        };
-        let command = strings(&container["command"]);
-        let args = strings(&container["args"]);
-        let image = container["image"].as_str().unwrap_or_default();
-        if let Some(first) = command.first() {
-            let program = self.by_basename(first).with_context(|| {
-                format!("container {name}: no local program for command {first:?} (image {image})")
-            })?;
-            let mut argv = command[1..].to_vec();
-            argv.extend(args);
-            return Ok((program.clone(), argv));
-        }
-        let program = self
-            .by_name
-            .get(Self::image_name(image))
-            .with_context(|| format!("container {name}: no local program for image {image:?}"))?;
-        Ok((program.clone(), args))
-    }
-
-    /// The program and arguments of an exec probe or hook (`exec.command`).
-    pub fn resolve_exec(&self, command: &Value) -> anyhow::Result<(PathBuf, Vec<String>)> {
-        let words: Vec<String> = command
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect();
-        let first = words.first().context("exec with an empty command")?;
-        let program = self
-            .by_basename(first)
-            .with_context(|| format!("no local program for exec command {first:?}"))?;
-        Ok((program.clone(), words[1..].to_vec()))
+/// `registry/path/name:tag@sha256:...` → (`name`, `tag`); the tag is `latest` when absent.
+pub fn image_reference(image: &str) -> (&str, &str) {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    match last.split_once(':') {
+        Some((name, tag)) => (name, tag),
+        None => (last, "latest"),
     }
 }
 
@@ -248,39 +192,27 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn paths() -> PathMap {
-        PathMap::new(vec![
-            ("/vault/secrets".into(), "/tmp/p/secrets".into()),
-            ("/home/vault".into(), "/tmp/p/home".into()),
-            ("/vault/secrets/db".into(), "/tmp/p/custom".into()),
-        ])
-    }
-
     #[test]
-    fn paths_map_by_longest_mount_prefix_only_at_boundaries() {
-        let map = paths();
-        assert_eq!(map.map("/vault/secrets/x").unwrap(), "/tmp/p/secrets/x");
-        assert_eq!(map.map("/vault/secrets/db/y").unwrap(), "/tmp/p/custom/y");
-        assert_eq!(map.map("/home/vault").unwrap(), "/tmp/p/home");
-        assert_eq!(map.map("/home/vaultx"), None);
-        assert_eq!(
-            map.map_word("-config=/home/vault/c.json"),
-            "-config=/tmp/p/home/c.json"
+    fn host_paths_follow_the_longest_mount_and_fall_back_to_the_rootfs() {
+        let mounts = Mounts::new(
+            vec![
+                ("/vault/secrets".into(), "/tmp/p/secrets".into()),
+                ("/vault/secrets/db".into(), "/tmp/p/custom".into()),
+            ],
+            "/tmp/p/rootfs".into(),
         );
-        assert_eq!(map.map_word("run"), "run");
-    }
-
-    #[test]
-    fn vault_config_paths_are_rewritten_inside_base64_json() {
-        let config = json!({"pid_file": "/home/vault/.pid",
-            "template": [{"destination": "/vault/secrets/app", "contents": "/vault/secrets"}],
-            "vault": {"address": "http://127.0.0.1:8200"}});
-        let encoded = STANDARD.encode(config.to_string());
-        let mapped = paths().map_vault_config(&encoded).unwrap();
-        let back: Value = serde_json::from_slice(&STANDARD.decode(mapped).unwrap()).unwrap();
-        assert_eq!(back["pid_file"], "/tmp/p/home/.pid");
-        assert_eq!(back["template"][0]["destination"], "/tmp/p/secrets/app");
-        assert_eq!(back["vault"]["address"], "http://127.0.0.1:8200");
+        assert_eq!(
+            mounts.host_path("/vault/secrets/x"),
+            PathBuf::from("/tmp/p/secrets/x")
+        );
+        assert_eq!(
+            mounts.host_path("/vault/secrets/db/y"),
+            PathBuf::from("/tmp/p/custom/y")
+        );
+        assert_eq!(
+            mounts.host_path("/vault/secretsx"),
+            PathBuf::from("/tmp/p/rootfs/vault/secretsx")
+        );
     }
 
     #[test]
@@ -305,19 +237,17 @@ mod tests {
     }
 
     #[test]
-    fn programs_come_from_command_basename_or_image() {
-        let mut programs = Programs::default();
-        programs.insert("kagi-agent", "/bin/agent".into());
-        programs.insert("app", "/bin/app".into());
-        let agent = json!({"name": "vault-agent", "image": "ghcr.io/x/kagi-agent:0.1.0",
-            "command": ["/kagi-agent"], "args": ["run"]});
+    fn command_and_args_replace_entrypoint_and_cmd_as_the_kubelet_does() {
+        let (entry, cmd) = (vec!["/bin/agent".to_string()], vec!["run".to_string()]);
+        let args = |c: Value| process_args(&c, &entry, &cmd).unwrap();
+        assert_eq!(args(json!({})), ["/bin/agent", "run"]);
+        assert_eq!(args(json!({"args": ["probe"]})), ["/bin/agent", "probe"]);
+        assert_eq!(args(json!({"command": ["x"]})), ["x"]);
+        assert_eq!(args(json!({"command": ["x"], "args": ["y"]})), ["x", "y"]);
         assert_eq!(
-            programs.resolve(&agent).unwrap(),
-            (PathBuf::from("/bin/agent"), vec!["run".to_string()])
+            image_reference("ghcr.io/o/kagi-agent:0.1.0@sha256:00"),
+            ("kagi-agent", "0.1.0")
         );
-        let app = json!({"name": "a", "image": "registry/app:1@sha256:00", "args": ["x"]});
-        assert_eq!(programs.resolve(&app).unwrap().0, PathBuf::from("/bin/app"));
-        let shell = json!({"name": "s", "image": "busybox", "command": ["/bin/sh"]});
-        assert!(programs.resolve(&shell).is_err());
+        assert_eq!(image_reference("busybox"), ("busybox", "latest"));
     }
 }

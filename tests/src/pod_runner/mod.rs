@@ -1,65 +1,82 @@
-//! A kubelet made of local processes. [`PodRunner::run`] takes a (mutated) Pod and runs it the
-//! way the kubelet does: native sidecars first (each until its exec startupProbe passes), then
-//! ordinary init containers to completion, then the app containers; Jobs complete when their
-//! app containers exit (native sidecars are then stopped); [`RunningPod::delete`] terminates
-//! app containers first, then sidecars in reverse order, and records exit codes.
+//! A kubelet over runc. [`PodRunner::run`] takes a (mutated) Pod and runs every container
+//! from its OCI image (`make images` writes them to `target/images`) under runc, the way the
+//! kubelet and containerd would: a sandbox container holds the pod's network, IPC and UTS
+//! namespaces (and its PID namespace with `shareProcessNamespace`), the containers join them;
+//! users, groups, `fsGroup` volume ownership, read-only root, capabilities, no_new_privileges
+//! and seccomp come from the security contexts; emptyDirs are host directories (tmpfs for
+//! `medium: Memory`) bind-mounted into each container, projected volumes read-only files.
 //!
-//! Every volume is a temp directory; container paths are mapped to those directories in
-//! arguments, env values and the agent's `VAULT_CONFIG`. Images and commands are mapped to
-//! local binaries (`kagi-agent` → the built agent; register app programs with
-//! [`PodRunner::program`]). Probe periods are shortened to keep tests fast.
+//! Kubelet order: native sidecars first (each until its exec startupProbe passes, by `runc
+//! exec`), then ordinary init containers to completion, then the app containers; Jobs complete
+//! when their app containers exit (native sidecars are then stopped); [`RunningPod::delete`]
+//! runs preStop hooks and `runc kill`s app containers first, then sidecars in reverse order,
+//! SIGKILL after the grace period. Probe periods are shortened to keep tests fast.
+//!
+//! The pod's network namespace has only loopback. Host services a test lets the pod reach
+//! ([`PodRunner::host_ports`]) are relayed into it on the same 127.0.0.1 port (see
+//! `kagi-pod-sandbox`), so no traffic leaves loopback. A pod spec field the runner cannot
+//! express fails [`PodRunner::run`] naming the field.
 
 pub mod container;
 pub mod manifest;
 mod process;
+mod running;
+mod runtime;
+mod sandbox;
+pub mod security;
 mod status;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use oci_spec::runtime::LinuxNamespaceType;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
-use crate::bins;
-use crate::kube::{ServiceAccountIssuer, TokenRequest};
-use container::{ContainerKind, PathMap, PodFacts, Programs};
+use crate::image::{self, Image};
+use crate::kube::ServiceAccountIssuer;
+use container::{ContainerKind, Mounts, PodFacts};
 pub use manifest::{load_manifests, parse_manifests, pod_from_manifest, service_account_admission};
+pub use running::RunningPod;
+pub use runtime::RUNTIME_DEFAULT_DENIED;
+use runtime::{BindMount, ContainerConfig, Runc};
+use sandbox::{HostMounts, Sandbox};
 pub use status::{ContainerState, ContainerStatus, PodPhase, PodStatus};
+use volumes::{ObjectFiles, VolumeBuilder};
+
+/// The image whose `kagi-pod-sandbox` holds a pod's namespaces.
+const SANDBOX_IMAGE: &str = "kagi-test-app";
 
 /// Runs pods; cheap to configure, one per test.
 #[derive(Clone)]
 pub struct PodRunner {
     namespace: String,
     issuer: ServiceAccountIssuer,
-    programs: Programs,
-    /// Why a default program is not registered (reported when a container needs one).
-    missing_programs: Vec<String>,
-    files: BTreeMap<String, Vec<(String, String)>>,
+    /// Image repository name → OCI layout directory.
+    layouts: BTreeMap<String, PathBuf>,
+    /// Image repository name → the local image that stands in for it (same tag rules).
+    aliases: BTreeMap<String, String>,
+    host_ports: Vec<u16>,
+    exposed: Vec<u16>,
+    files: ObjectFiles,
     key_refs: BTreeMap<(String, String), String>,
     probe_interval: Duration,
     grace: Duration,
 }
 
 impl PodRunner {
-    /// A runner for pods in `namespace` whose service-account tokens `issuer` signs. The
-    /// built `kagi-agent` and the harness's `kagi-test-app` are registered when present.
+    /// A runner for pods in `namespace` whose service-account tokens `issuer` signs. Images are
+    /// looked up in `target/images/<name>` (`make images`).
     pub fn new(namespace: &str, issuer: &ServiceAccountIssuer) -> PodRunner {
-        let mut programs = Programs::default();
-        let mut missing_programs = Vec::new();
-        for name in ["kagi-agent", "kagi-test-app"] {
-            match bins::binary(name) {
-                Ok(path) => programs.insert(name, path),
-                Err(e) => missing_programs.push(e.to_string()),
-            }
-        }
         PodRunner {
             namespace: namespace.to_string(),
             issuer: issuer.clone(),
-            programs,
-            missing_programs,
+            layouts: BTreeMap::new(),
+            aliases: BTreeMap::new(),
+            host_ports: Vec::new(),
+            exposed: Vec::new(),
             files: BTreeMap::new(),
             key_refs: BTreeMap::new(),
             probe_interval: Duration::from_millis(100),
@@ -67,10 +84,30 @@ impl PodRunner {
         }
     }
 
-    /// Maps an image name (last path segment without tag, e.g. `myapp` for
-    /// `ghcr.io/org/myapp:1.2`) or a command basename to a local program.
-    pub fn program(mut self, name: &str, path: impl Into<PathBuf>) -> PodRunner {
-        self.programs.insert(name, path.into());
+    /// Uses the OCI layout at `layout` for images named `name` (last path segment, no tag).
+    pub fn image(mut self, name: &str, layout: impl Into<PathBuf>) -> PodRunner {
+        self.layouts.insert(name.to_string(), layout.into());
+        self
+    }
+
+    /// Runs images named `name` (any tag) from the local image `local` at the workspace
+    /// version: for example manifests whose app image is not on this machine.
+    pub fn image_alias(mut self, name: &str, local: &str) -> PodRunner {
+        self.aliases.insert(name.to_string(), local.to_string());
+        self
+    }
+
+    /// Host services on 127.0.0.1 the pod may reach: each port is relayed into the pod's own
+    /// loopback at the same port.
+    pub fn host_ports(mut self, ports: &[u16]) -> PodRunner {
+        self.host_ports.extend_from_slice(ports);
+        self
+    }
+
+    /// Ports of the pod's own loopback the test reaches: each is relayed from a host port,
+    /// see [`RunningPod::exposed`].
+    pub fn expose_ports(mut self, ports: &[u16]) -> PodRunner {
+        self.exposed.extend_from_slice(ports);
         self
     }
 
@@ -97,8 +134,41 @@ impl PodRunner {
         self
     }
 
-    /// Starts the pod and returns at once; the kubelet work goes on in a thread.
+    /// Called with the pod before it is sent to the webhook. The API server's admission
+    /// routing (rules, namespaceSelector, objectSelector, CEL matchConditions of the shipped
+    /// MutatingWebhookConfiguration) is decided here once it is wired in; today every pod is
+    /// sent.
+    pub fn before_admission(&self, _pod: &Value) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Called with the mutated pod before any of it starts. Pod Security admission (the
+    /// "restricted" profile, when the test's namespace enforces it) is checked here once it is
+    /// wired in; what always runs is the check that the runner can express every field.
+    pub fn before_start(&self, pod: &Value) -> anyhow::Result<()> {
+        security::check_modelled(pod)
+    }
+
+    fn open_image(&self, reference: &str) -> anyhow::Result<Image> {
+        let (name, tag) = container::image_reference(reference);
+        let (name, tag) = match self.aliases.get(name) {
+            Some(local) => (local.as_str(), image::VERSION),
+            None => (name, tag),
+        };
+        let layout = self
+            .layouts
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| image::images_dir().join(name));
+        crate::bins::warn_if_stale(&layout.join("index.json"), name, "make test-images");
+        Image::open(&layout, tag).with_context(|| format!("image {reference}"))
+    }
+
+    /// Starts the pod and returns once its sandbox runs; the kubelet work goes on in a thread.
     pub fn run(&self, pod: &Value) -> anyhow::Result<RunningPod> {
+        runtime::runc()?;
+        self.before_start(pod)?;
+        sandbox::clean_up_after_dead_runs();
         let root = crate::procs::scratch_dir("kagi-pod-")?;
         let name = pod["metadata"]["name"]
             .as_str()
@@ -122,20 +192,122 @@ impl PodRunner {
             labels: pod["metadata"]["labels"].clone(),
             annotations: pod["metadata"]["annotations"].clone(),
         };
-        let volumes = self.prepare_volumes(pod, &facts, root.path())?;
+        // Unique runc ids (and cgroup names) across the pods of every test process.
+        let pod_id = root
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let runc = Runc {
+            state: root.path().join("runc"),
+        };
+        let mut mounts = HostMounts::default();
+        let volumes = VolumeBuilder {
+            issuer: &self.issuer,
+            files: &self.files,
+            facts: &facts,
+        }
+        .prepare(pod, root.path(), &mut mounts);
+        let volumes = match volumes {
+            Ok(volumes) => volumes,
+            Err(e) => {
+                drop(mounts);
+                return Err(e);
+            }
+        };
+        let etc = pod_etc_files(pod, &name, root.path())?;
+        std::fs::create_dir_all(root.path().join("logs"))?;
+
+        let sandbox_image = self.open_image(&format!("{SANDBOX_IMAGE}:{}", image::VERSION))?;
+        let sandbox_bundle = root.path().join("sandbox");
+        sandbox_image.unpack(&sandbox_bundle.join("rootfs"))?;
+        let relay_dir = root.path().join("relay");
+        sandbox::relay_dir(&relay_dir)?;
+        let mut sandbox_mounts = etc.clone();
+        sandbox_mounts.push(BindMount {
+            destination: sandbox::RELAY_DIR.to_string(),
+            source: relay_dir.clone(),
+            read_only: false,
+        });
+        let mut sandbox_args = vec!["kagi-pod-sandbox".to_string()];
+        sandbox_args.extend(Sandbox::args(&self.host_ports, &self.exposed));
+        let sandbox_config = ContainerConfig {
+            rootfs: sandbox_bundle.join("rootfs"),
+            args: sandbox_args,
+            env: vec!["PATH=/usr/local/bin".to_string()],
+            cwd: "/".to_string(),
+            security: security::Security {
+                uid: image::NONROOT,
+                gid: image::NONROOT,
+                additional_gids: Vec::new(),
+                read_only_root: true,
+                capabilities: Default::default(),
+                no_new_privileges: true,
+                seccomp: security::Seccomp::RuntimeDefault,
+                run_as_non_root: true,
+            },
+            mounts: sandbox_mounts,
+            namespaces: [
+                LinuxNamespaceType::Pid,
+                LinuxNamespaceType::Network,
+                LinuxNamespaceType::Ipc,
+                LinuxNamespaceType::Uts,
+                LinuxNamespaceType::Mount,
+                LinuxNamespaceType::Cgroup,
+            ]
+            .into_iter()
+            .map(|t| (t, None))
+            .collect(),
+            hostname: Some(name.clone()),
+            cgroup: format!("/kagi-tests/{pod_id}-sandbox"),
+        };
+        runc.write_bundle(&sandbox_bundle, &sandbox_config)?;
+        let sandbox = Sandbox::start(
+            sandbox::SandboxPlan {
+                runc: runc.clone(),
+                id: &format!("{pod_id}-sandbox"),
+                bundle: &sandbox_bundle,
+                relay_dir: &relay_dir,
+                host_ports: &self.host_ports,
+                exposed: &self.exposed,
+                log: &root.path().join("logs").join("sandbox.log"),
+            },
+            mounts,
+        )?;
+
+        let share_pid = pod["spec"]["shareProcessNamespace"] == true;
         let mut specs = Vec::new();
         for (list, default_kind) in [
             ("initContainers", ContainerKind::Init),
             ("containers", ContainerKind::App),
         ] {
-            for spec in pod["spec"][list].as_array().into_iter().flatten() {
+            for (i, spec) in pod["spec"][list]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 let kind =
                     if default_kind == ContainerKind::Init && spec["restartPolicy"] == "Always" {
                         ContainerKind::Sidecar
                     } else {
                         default_kind
                     };
-                specs.push(self.prepare_container(spec, kind, &facts, &volumes, root.path())?);
+                let field = format!("spec.{list}[{i}]");
+                let target = ContainerTarget {
+                    pod,
+                    spec,
+                    field: &field,
+                    kind,
+                    facts: &facts,
+                    volumes: &volumes,
+                    etc: &etc,
+                    root: root.path(),
+                    pod_id: &pod_id,
+                    sandbox: &sandbox,
+                    share_pid,
+                };
+                specs.push(self.prepare_container(&target)?);
             }
         }
         let grace = pod["spec"]["terminationGracePeriodSeconds"]
@@ -155,316 +327,192 @@ impl PodRunner {
             restart_policy,
             grace,
             probe_interval: self.probe_interval,
-            programs: self.programs.clone(),
+            runc,
+            sandbox,
         })
-    }
-
-    fn prepare_volumes(
-        &self,
-        pod: &Value,
-        facts: &PodFacts,
-        root: &Path,
-    ) -> anyhow::Result<BTreeMap<String, PathBuf>> {
-        let mut volumes = BTreeMap::new();
-        for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
-            let name = volume["name"].as_str().context("volume without a name")?;
-            let dir = root.join("volumes").join(name);
-            std::fs::create_dir_all(&dir)?;
-            if let Some(sources) = volume["projected"]["sources"].as_array() {
-                for source in sources {
-                    self.write_projection(source, facts, &dir)?;
-                }
-            }
-            for key in ["configMap", "secret"] {
-                let object = volume[key]["name"]
-                    .as_str()
-                    .or_else(|| volume[key]["secretName"].as_str());
-                if let Some(object) = object {
-                    self.write_object(object, &volume[key]["items"], &dir)?;
-                }
-            }
-            volumes.insert(name.to_string(), dir);
-        }
-        Ok(volumes)
-    }
-
-    fn write_projection(&self, source: &Value, facts: &PodFacts, dir: &Path) -> anyhow::Result<()> {
-        if let Some(token) = source["serviceAccountToken"].as_object() {
-            let mut request = TokenRequest::new(&facts.namespace, &facts.service_account);
-            if let Some(audience) = token.get("audience").and_then(Value::as_str) {
-                request.audiences = vec![audience.to_string()];
-            }
-            if let Some(seconds) = token.get("expirationSeconds").and_then(Value::as_u64) {
-                request.ttl = Duration::from_secs(seconds);
-            }
-            request.pod = Some((facts.name.clone(), facts.uid.clone()));
-            let path = token.get("path").and_then(Value::as_str).unwrap_or("token");
-            write_file(&dir.join(path), &self.issuer.token_for(&request))?;
-        }
-        if source["configMap"]["name"] == "kube-root-ca.crt" {
-            write_file(&dir.join("ca.crt"), "kagi harness: no API server CA\n")?;
-        } else if let Some(object) = source["configMap"]["name"]
-            .as_str()
-            .or_else(|| source["secret"]["name"].as_str())
-        {
-            let items = if source["configMap"].is_object() {
-                &source["configMap"]["items"]
-            } else {
-                &source["secret"]["items"]
-            };
-            self.write_object(object, items, dir)?;
-        }
-        for item in source["downwardAPI"]["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            let path = item["path"].as_str().unwrap_or("value");
-            let value = match item["fieldRef"]["fieldPath"].as_str() {
-                Some("metadata.namespace") => facts.namespace.clone(),
-                Some("metadata.name") => facts.name.clone(),
-                Some("metadata.uid") => facts.uid.clone(),
-                _ => String::new(),
-            };
-            write_file(&dir.join(path), &value)?;
-        }
-        Ok(())
-    }
-
-    fn write_object(&self, object: &str, items: &Value, dir: &Path) -> anyhow::Result<()> {
-        let files = self.files.get(object).cloned().unwrap_or_default();
-        for (key, value) in files {
-            let path = items
-                .as_array()
-                .and_then(|items| items.iter().find(|i| i["key"] == key.as_str()))
-                .and_then(|i| i["path"].as_str())
-                .unwrap_or(&key)
-                .to_string();
-            write_file(&dir.join(path), &value)?;
-        }
-        Ok(())
     }
 
     fn prepare_container(
         &self,
-        spec: &Value,
-        kind: ContainerKind,
-        facts: &PodFacts,
-        volumes: &BTreeMap<String, PathBuf>,
-        root: &Path,
+        target: &ContainerTarget,
     ) -> anyhow::Result<process::ContainerPlan> {
-        let name = spec["name"].as_str().context("container without a name")?;
-        let rootfs = root.join("containers").join(name);
-        std::fs::create_dir_all(&rootfs)?;
-        let mut mounts = Vec::new();
-        for mount in spec["volumeMounts"].as_array().into_iter().flatten() {
+        let spec = target.spec;
+        let name = spec["name"]
+            .as_str()
+            .with_context(|| format!("{} has no name", target.field))?;
+        let reference = spec["image"]
+            .as_str()
+            .with_context(|| format!("{}.image is missing", target.field))?;
+        let image = self.open_image(reference)?;
+        let bundle = target.root.join("containers").join(name);
+        let rootfs = bundle.join("rootfs");
+        image.unpack(&rootfs)?;
+        let security = security::resolve(&target.pod["spec"], spec, target.field, image.user()?)?;
+        let start_error = (security.run_as_non_root && security.uid == 0)
+            .then(|| format!("container {name} has runAsNonRoot and would run as root (uid 0)"));
+        let mut host_mounts = Vec::new();
+        let mut binds = target.etc.to_vec();
+        for (j, mount) in spec["volumeMounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let field = format!("{}.volumeMounts[{j}]", target.field);
             let volume = mount["name"].as_str().unwrap_or_default();
             let path = mount["mountPath"]
                 .as_str()
-                .with_context(|| format!("container {name}: mount without mountPath"))?;
-            let mut host = volumes
+                .with_context(|| format!("{field}.mountPath is missing"))?;
+            let found = target
+                .volumes
                 .get(volume)
-                .with_context(|| format!("container {name}: volume {volume:?} is not in the pod"))?
-                .clone();
+                .with_context(|| format!("{field}: volume {volume:?} is not in the pod"))?;
+            let mut host = found.host.clone();
             if let Some(sub) = mount["subPath"].as_str().filter(|s| !s.is_empty()) {
                 host = host.join(sub);
                 std::fs::create_dir_all(&host)?;
             }
-            mounts.push((path.to_string(), host));
+            host_mounts.push((path.to_string(), host.clone()));
+            binds.push(BindMount {
+                destination: path.to_string(),
+                source: host,
+                read_only: found.read_only || mount["readOnly"] == true,
+            });
         }
-        let paths = PathMap::new(mounts);
-        let (program, args) = self.programs.resolve(spec).map_err(|e| {
-            if self.missing_programs.is_empty() {
-                e
-            } else {
-                e.context(self.missing_programs.join("; "))
-            }
-        })?;
-        let args = args.iter().map(|a| paths.map_word(a)).collect();
-        let mut env = Vec::new();
-        for (key, value) in container::resolve_env(spec, facts, &self.key_refs)? {
-            let value = if key == "VAULT_CONFIG" {
-                paths.map_vault_config(&value)?
-            } else {
-                paths.map_word(&value)
-            };
-            env.push((key, value));
+        let (entrypoint, cmd, image_env) = image.process();
+        let args = container::process_args(spec, &entrypoint, &cmd)?;
+        let mut env: Vec<String> = image_env;
+        env.push(format!("HOSTNAME={}", target.facts.name));
+        env.push(format!(
+            "{}={}",
+            crate::procs::OWNER_ENV,
+            std::process::id()
+        ));
+        for (key, value) in container::resolve_env(spec, target.facts, &self.key_refs)? {
+            env.retain(|e| !e.starts_with(&format!("{key}=")));
+            env.push(format!("{key}={value}"));
         }
-        env.push(("HOSTNAME".to_string(), facts.name.clone()));
-        let working_dir = spec["workingDir"]
+        let cwd = spec["workingDir"]
             .as_str()
-            .and_then(|dir| paths.map(dir))
-            .map(PathBuf::from)
-            .unwrap_or(rootfs);
-        Ok(process::ContainerPlan {
-            name: name.to_string(),
-            kind,
-            program,
+            .map(str::to_string)
+            .or_else(|| {
+                image
+                    .config
+                    .config()
+                    .as_ref()
+                    .and_then(|c| c.working_dir().clone())
+            })
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "/".to_string());
+        let sandbox = target.sandbox;
+        let mut namespaces = vec![
+            (LinuxNamespaceType::Network, Some(sandbox.namespace("net"))),
+            (LinuxNamespaceType::Ipc, Some(sandbox.namespace("ipc"))),
+            (LinuxNamespaceType::Uts, Some(sandbox.namespace("uts"))),
+            (LinuxNamespaceType::Mount, None),
+            (LinuxNamespaceType::Cgroup, None),
+        ];
+        namespaces.push((
+            LinuxNamespaceType::Pid,
+            target.share_pid.then(|| sandbox.namespace("pid")),
+        ));
+        let id = format!("{}-{name}", target.pod_id);
+        let config = ContainerConfig {
+            rootfs,
             args,
             env,
-            working_dir,
-            paths,
+            cwd,
+            security,
+            mounts: binds,
+            namespaces,
+            hostname: None,
+            cgroup: format!("/kagi-tests/{id}"),
+        };
+        target.sandbox.runc.write_bundle(&bundle, &config)?;
+        Ok(process::ContainerPlan {
+            name: name.to_string(),
+            id,
+            kind: target.kind,
+            bundle: bundle.clone(),
+            mounts: Mounts::new(host_mounts, bundle.join("rootfs")),
+            start_error,
             startup_probe: spec["startupProbe"].clone(),
             pre_stop: spec["lifecycle"]["preStop"].clone(),
         })
     }
 }
 
-fn write_file(path: &Path, contents: &str) -> anyhow::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
+/// What preparing one container needs to know about its pod.
+struct ContainerTarget<'a> {
+    pod: &'a Value,
+    spec: &'a Value,
+    field: &'a str,
+    kind: ContainerKind,
+    facts: &'a PodFacts,
+    volumes: &'a BTreeMap<String, volumes::Volume>,
+    etc: &'a [BindMount],
+    root: &'a Path,
+    pod_id: &'a str,
+    sandbox: &'a Sandbox,
+    share_pid: bool,
 }
 
-/// A pod being run; dropping it kills whatever still runs (use [`RunningPod::delete`] for the
-/// graceful path).
-pub struct RunningPod {
-    shared: Arc<status::Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    root: TempDir,
-    paths: BTreeMap<String, PathMap>,
-}
-
-impl RunningPod {
-    /// The host directory behind a container path (e.g. `/vault/secrets` of container `app`).
-    pub fn host_path(&self, container: &str, path: &str) -> Option<PathBuf> {
-        self.paths.get(container)?.map(path).map(PathBuf::from)
-    }
-
-    /// Reads a file through a container's mounts.
-    pub fn read_file(&self, container: &str, path: &str) -> anyhow::Result<String> {
-        let host = self
-            .host_path(container, path)
-            .with_context(|| format!("{path} is not under a mount of container {container}"))?;
-        std::fs::read_to_string(&host).with_context(|| format!("reading {}", host.display()))
-    }
-
-    /// Waits until a file exists (through a container's mounts) and returns its contents.
-    pub fn wait_file(
-        &self,
-        container: &str,
-        path: &str,
-        timeout: Duration,
-    ) -> anyhow::Result<String> {
-        crate::wait_for(&format!("{path} in {container}"), timeout, || {
-            self.read_file(container, path).ok()
-        })
-        .map_err(|e| anyhow::anyhow!("{e}\n{}", self.describe()))
-    }
-
-    /// Combined stdout and stderr of a container (all restarts).
-    pub fn logs(&self, container: &str) -> String {
-        crate::procs::log_tail(
-            &self
-                .root
-                .path()
-                .join("logs")
-                .join(format!("{container}.log")),
-            1 << 20,
-        )
-    }
-
-    /// Waits until a container's log contains `needle`.
-    pub fn wait_log(
-        &self,
-        container: &str,
-        needle: &str,
-        timeout: Duration,
-    ) -> anyhow::Result<String> {
-        crate::wait_for(
-            &format!("{needle:?} in the log of {container}"),
-            timeout,
-            || {
-                let logs = self.logs(container);
-                logs.contains(needle).then_some(logs)
-            },
-        )
-        .map_err(|e| anyhow::anyhow!("{e}\n{}", self.describe()))
-    }
-
-    /// A snapshot of phase, containers and kubelet events.
-    pub fn status(&self) -> PodStatus {
-        self.shared.snapshot()
-    }
-
-    /// Waits until the predicate holds on the status.
-    pub fn wait_until(
-        &self,
-        what: &str,
-        timeout: Duration,
-        mut predicate: impl FnMut(&PodStatus) -> bool,
-    ) -> anyhow::Result<PodStatus> {
-        self.shared
-            .wait_until(timeout, |s| predicate(s))
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "timed out after {timeout:?} waiting for {what}\n{}",
-                    self.describe()
-                )
-            })
-    }
-
-    /// Waits until every app container has started.
-    pub fn wait_running(&self, timeout: Duration) -> anyhow::Result<PodStatus> {
-        self.wait_until("app containers running", timeout, |s| {
-            s.phase == PodPhase::Running || s.phase.is_finished()
-        })
-    }
-
-    /// Waits for `Succeeded` or `Failed` (a Job's end).
-    pub fn wait_finished(&self, timeout: Duration) -> anyhow::Result<PodStatus> {
-        self.wait_until("the pod to finish", timeout, |s| s.phase.is_finished())
-    }
-
-    /// Deletes the pod like the kubelet: preStop hooks and SIGTERM to app containers, then to
-    /// native sidecars in reverse order, SIGKILL after the grace period. Returns the final status.
-    pub fn delete(mut self) -> PodStatus {
-        self.shared.request_delete();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+/// `/etc/hosts` (with `hostAliases`), `/etc/hostname` and `/etc/resolv.conf`, which the
+/// kubelet bind-mounts into every container. The resolver points at the pod's loopback: there
+/// is no cluster DNS, and nothing may resolve names off this machine.
+fn pod_etc_files(pod: &Value, name: &str, root: &Path) -> anyhow::Result<Vec<BindMount>> {
+    let dir = root.join("etc");
+    std::fs::create_dir_all(&dir)?;
+    let mut hosts = format!(
+        "# Kubernetes-managed hosts file (kagi pod runner).\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{name}\n"
+    );
+    for (i, alias) in pod["spec"]["hostAliases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let ip = alias["ip"]
+            .as_str()
+            .with_context(|| format!("spec.hostAliases[{i}].ip is missing"))?;
+        let ip: std::net::IpAddr = ip
+            .parse()
+            .with_context(|| format!("spec.hostAliases[{i}].ip {ip:?} is not an IP address"))?;
+        if !ip.is_loopback() {
+            bail!(
+                "spec.hostAliases[{i}].ip {ip}: pods here reach only loopback (relayed host ports)"
+            );
         }
-        self.shared.snapshot()
+        let names: Vec<&str> = alias["hostnames"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        hosts.push_str(&format!(
+            "\n# Entries added by HostAliases.\n{ip}\t{}\n",
+            names.join("\t")
+        ));
     }
-
-    /// Human-readable state and logs, for assertion messages.
-    pub fn describe(&self) -> String {
-        let status = self.status();
-        let mut out = format!("pod phase {:?}\n", status.phase);
-        for c in &status.containers {
-            out.push_str(&format!(
-                "  {} ({:?}): {:?}, restarts {}\n",
-                c.name, c.kind, c.state, c.restarts
-            ));
-        }
-        out.push_str("events:\n");
-        for e in &status.events {
-            out.push_str(&format!("  {e}\n"));
-        }
-        for c in &status.containers {
-            let logs = self.logs(&c.name);
-            let start = logs.len().saturating_sub(3000);
-            let start = (start..logs.len())
-                .find(|i| logs.is_char_boundary(*i))
-                .unwrap_or(0);
-            out.push_str(&format!("--- log of {} ---\n{}\n", c.name, &logs[start..]));
-        }
-        out
+    let files = [
+        ("hosts", hosts),
+        ("hostname", format!("{name}\n")),
+        (
+            "resolv.conf",
+            "nameserver 127.0.0.1\noptions ndots:1\n".to_string(),
+        ),
+    ];
+    let mut binds = Vec::new();
+    for (file, contents) in files {
+        let path = dir.join(file);
+        std::fs::write(&path, contents)?;
+        binds.push(BindMount {
+            destination: format!("/etc/{file}"),
+            source: path,
+            read_only: false,
+        });
     }
-
-    /// The pod's scratch directory (volumes/, logs/, containers/).
-    pub fn root(&self) -> &Path {
-        self.root.path()
-    }
-}
-
-impl Drop for RunningPod {
-    fn drop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            self.shared.request_kill();
-            let _ = thread.join();
-        }
-    }
+    Ok(binds)
 }
 
 /// Convenience for tests: service-account admission, then the webhook, then run.
@@ -480,6 +528,7 @@ pub fn admit_and_run(
         .to_string();
     let mut pod = pod;
     pod["metadata"]["namespace"] = json!(namespace);
+    runner.before_admission(&pod)?;
     let admission = webhook.admit(&pod, &namespace)?;
     anyhow::ensure!(
         admission.allowed,

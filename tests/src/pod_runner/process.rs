@@ -1,10 +1,10 @@
-//! The kubelet loop: starts, probes, restarts and terminates the containers of one pod as
-//! local processes, on a thread of its own, publishing a [`PodStatus`] as it goes.
+//! The kubelet loop: starts, probes, restarts and terminates the containers of one pod under
+//! runc, on a thread of its own, publishing a [`PodStatus`] as it goes.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,9 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use super::RunningPod;
-use super::container::{ContainerKind, PathMap, Programs};
+use super::container::{ContainerKind, Mounts, strings};
+use super::runtime::{self, Runc};
+use super::sandbox::Sandbox;
 use super::status::{ContainerState, ContainerStatus, PodPhase, PodStatus, Requests, Shared};
 use crate::procs;
 
@@ -23,12 +25,14 @@ const POLL: Duration = Duration::from_millis(50);
 
 pub(super) struct ContainerPlan {
     pub name: String,
+    /// The runc container id.
+    pub id: String,
     pub kind: ContainerKind,
-    pub program: PathBuf,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-    pub working_dir: PathBuf,
-    pub paths: PathMap,
+    /// The OCI bundle (config.json, rootfs).
+    pub bundle: PathBuf,
+    pub mounts: Mounts,
+    /// Why the kubelet would refuse to start it (e.g. runAsNonRoot with uid 0).
+    pub start_error: Option<String>,
     pub startup_probe: Value,
     pub pre_stop: Value,
 }
@@ -41,7 +45,8 @@ pub(super) struct PodPlan {
     pub restart_policy: String,
     pub grace: Duration,
     pub probe_interval: Duration,
-    pub programs: Programs,
+    pub runc: Runc,
+    pub sandbox: Sandbox,
 }
 
 pub(super) fn start(plan: PodPlan) -> anyhow::Result<RunningPod> {
@@ -69,10 +74,10 @@ pub(super) fn start(plan: PodPlan) -> anyhow::Result<RunningPod> {
         state: Mutex::new((status, Requests::default())),
         changed: Condvar::new(),
     });
-    let paths: BTreeMap<String, PathMap> = plan
+    let mounts: BTreeMap<String, Mounts> = plan
         .containers
         .iter()
-        .map(|c| (c.name.clone(), c.paths.clone()))
+        .map(|c| (c.name.clone(), c.mounts.clone()))
         .collect();
     let logs = plan.root.path().join("logs");
     let PodPlan {
@@ -81,7 +86,8 @@ pub(super) fn start(plan: PodPlan) -> anyhow::Result<RunningPod> {
         restart_policy,
         grace,
         probe_interval,
-        programs,
+        runc,
+        sandbox,
         ..
     } = plan;
     let mut kubelet = Kubelet {
@@ -90,7 +96,7 @@ pub(super) fn start(plan: PodPlan) -> anyhow::Result<RunningPod> {
         restart_policy,
         grace,
         probe_interval,
-        programs,
+        runc,
         logs,
         shared: shared.clone(),
     };
@@ -100,8 +106,9 @@ pub(super) fn start(plan: PodPlan) -> anyhow::Result<RunningPod> {
     Ok(RunningPod {
         shared,
         thread: Some(thread),
+        sandbox: Some(sandbox),
         root,
-        paths,
+        mounts,
     })
 }
 
@@ -111,7 +118,7 @@ struct Kubelet {
     restart_policy: String,
     grace: Duration,
     probe_interval: Duration,
-    programs: Programs,
+    runc: Runc,
     logs: PathBuf,
     shared: Arc<Shared>,
 }
@@ -324,14 +331,25 @@ impl Kubelet {
                 return false;
             }
         };
-        let mut command = procs::server_command(&plan.program, "KILL", None);
+        if let Some(error) = &plan.start_error {
+            self.shared.event(format!("failed {}: {error}", plan.name));
+            return false;
+        }
+        let runc_binary = match runtime::runc() {
+            Ok(path) => path,
+            Err(e) => {
+                self.shared.event(format!("failed {}: {e}", plan.name));
+                return false;
+            }
+        };
+        // A container left by a runc that was killed would block the id.
+        self.runc.delete(&plan.id);
+        let mut command = procs::server_command(runc_binary, "KILL", None);
         command
-            .args(&plan.args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env(procs::OWNER_ENV, std::process::id().to_string())
-            .envs(plan.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&plan.working_dir)
+            .args(
+                self.runc
+                    .run_args(&plan.bundle, &plan.id, &plan.bundle.join("pid")),
+            )
             .stdin(Stdio::null());
         match log.try_clone() {
             Ok(out) => {
@@ -341,9 +359,16 @@ impl Kubelet {
                 command.stdout(Stdio::null()).stderr(Stdio::null());
             }
         }
+        let pid_file = plan.bundle.join("pid");
+        let _ = std::fs::remove_file(&pid_file);
         match procs::spawn_server(command) {
             Ok(child) => {
-                let pid = child.id();
+                // The container's own pid (runc writes it once the container exists); the
+                // runc process's pid if it does not appear.
+                let pid = crate::wait_for("the container pid", Duration::from_secs(5), || {
+                    std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
+                })
+                .unwrap_or(child.id());
                 let name = plan.name.clone();
                 let restarted = self.children[index].is_some()
                     || !self.shared.snapshot().containers[index]
@@ -362,10 +387,8 @@ impl Kubelet {
             }
             Err(e) => {
                 let name = plan.name.clone();
-                self.shared.event(format!(
-                    "failed {name}: cannot start {}: {e}",
-                    plan.program.display()
-                ));
+                self.shared
+                    .event(format!("failed {name}: cannot start runc: {e}"));
                 false
             }
         }
@@ -397,12 +420,15 @@ impl Kubelet {
 
     fn probe(&self, index: usize, probe: &Value) -> bool {
         let plan = &self.containers[index];
-        let Ok((program, args)) = self.programs.resolve_exec(&probe["exec"]["command"]) else {
+        let words = strings(&probe["exec"]["command"]);
+        if words.is_empty() {
+            return false;
+        }
+        let timeout = Duration::from_secs(probe["timeoutSeconds"].as_u64().unwrap_or(1).max(5));
+        let Ok(mut command) = self.runc.exec(&plan.id, &words) else {
             return false;
         };
-        let timeout = Duration::from_secs(probe["timeoutSeconds"].as_u64().unwrap_or(1).max(5));
-        let child = exec_in_container(plan, &program, &args).spawn();
-        let Ok(mut child) = child else {
+        let Ok(mut child) = command.spawn() else {
             return false;
         };
         let deadline = Instant::now() + timeout;
@@ -421,19 +447,24 @@ impl Kubelet {
 
     fn run_pre_stop(&self, index: usize) {
         let plan = &self.containers[index];
-        let hook = &plan.pre_stop["exec"]["command"];
-        if hook.is_null() {
+        let words = strings(&plan.pre_stop["exec"]["command"]);
+        if words.is_empty() {
             return;
         }
-        match self.programs.resolve_exec(hook) {
-            Ok((program, args)) => {
-                self.shared.event(format!("preStop {}", plan.name));
-                let _ = exec_in_container(plan, &program, &args).status();
+        self.shared.event(format!("preStop {}", plan.name));
+        match self.runc.exec(&plan.id, &words) {
+            Ok(mut command) => {
+                let _ = command.status();
             }
             Err(e) => self
                 .shared
-                .event(format!("preStop {} skipped: {e}", plan.name)),
+                .event(format!("preStop {} failed: {e}", plan.name)),
         }
+    }
+
+    /// `runc kill` of a container; a container that is already gone is not an error.
+    fn signal(&self, index: usize, signal: &str) {
+        let _ = self.runc.kill(&self.containers[index].id, signal);
     }
 
     /// SIGTERM (after preStop) to the given containers at once, SIGKILL after the grace period.
@@ -449,14 +480,12 @@ impl Kubelet {
             }
             let name = self.containers[index].name.clone();
             if kill_now {
-                if let Some(child) = self.children[index].as_mut() {
-                    let _ = child.kill();
-                }
+                self.signal(index, "KILL");
                 continue;
             }
             self.run_pre_stop(index);
-            if let Some(child) = self.children[index].as_ref() {
-                let _ = procs::signal(child.id(), "TERM");
+            if self.children[index].is_some() {
+                self.signal(index, "TERM");
                 self.shared.event(format!("SIGTERM {name}"));
             }
         }
@@ -482,27 +511,37 @@ impl Kubelet {
             std::thread::sleep(Duration::from_millis(20));
         }
         for &index in &running {
-            if let Some(child) = self.children[index].as_mut() {
-                let _ = child.kill();
+            if self.children[index].is_some() {
+                self.signal(index, "KILL");
                 let name = self.containers[index].name.clone();
                 self.shared.event(format!("SIGKILL {name}"));
-                let _ = child.wait();
             }
             self.reap_blocking(index);
         }
     }
 
+    /// Waits for a container's runc to exit after SIGKILL (runc returns once the container's
+    /// processes are gone); a runc that hangs is killed itself and the container deleted.
     fn reap_blocking(&mut self, index: usize) {
-        if let Some(child) = self.children[index].as_mut() {
-            // std caches the status, so the `try_wait` in `reap` sees it.
-            let _ = child.wait();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.children[index].is_some() && self.reap(index).is_none() {
+            if Instant::now() >= deadline {
+                if let Some(child) = self.children[index].as_mut() {
+                    let _ = child.kill();
+                    // std caches the status, so the `try_wait` in `reap` sees it.
+                    let _ = child.wait();
+                }
+                self.runc.delete(&self.containers[index].id);
+                self.reap(index);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        self.reap(index);
     }
 
     fn stop_container(&mut self, index: usize, grace: Duration) {
-        if let Some(child) = self.children[index].as_mut() {
-            let _ = procs::signal(child.id(), "TERM");
+        if self.children[index].is_some() {
+            self.signal(index, "TERM");
         }
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
@@ -511,8 +550,8 @@ impl Kubelet {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        if let Some(child) = self.children[index].as_mut() {
-            let _ = child.kill();
+        if self.children[index].is_some() {
+            self.signal(index, "KILL");
         }
         self.reap_blocking(index);
     }
@@ -534,20 +573,4 @@ impl Kubelet {
         self.stop_group(&others, kill_now);
         self.terminate_sidecars(kill_now);
     }
-}
-
-/// An exec probe or hook as the kubelet runs it: inside the container's environment and
-/// working directory, with paths mapped to the host, output discarded.
-fn exec_in_container(plan: &ContainerPlan, program: &Path, args: &[String]) -> Command {
-    let mut command = Command::new(program);
-    command
-        .args(args.iter().map(|a| plan.paths.map_word(a)))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(plan.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&plan.working_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
 }
