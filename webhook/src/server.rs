@@ -38,7 +38,7 @@ pub use tls::{TlsError, TlsMinVersion, TlsOptions, parse_cipher_suite, server_co
 
 /// Bytes of request bodies held at once beyond each request's first [`BODY_ALLOWANCE`]:
 /// stalled bodies from many connections wait for this budget instead of growing memory.
-const BODY_BUDGET: usize = 16 * 1024 * 1024;
+const BODY_BUDGET: usize = 8 * 1024 * 1024;
 
 /// What a request body may hold without the budget: every realistic Pod review fits, so real
 /// reviews never wait behind stalled ones.
@@ -327,7 +327,7 @@ async fn mutate(State(webhook): State<Webhook>, request: Request) -> Response {
         Some(api) => api.min(webhook.body_read_timeout),
         None => webhook.body_read_timeout,
     };
-    let read = read_body(body, &webhook.body_budget, announced.unwrap_or(0) as usize);
+    let read = read_body(body, &webhook.body_budget, announced.map(|l| l as usize));
     let (body, _budget) = match tokio::time::timeout(read_budget, read).await {
         Ok(Ok(read)) => read,
         Ok(Err(BodyError::TooLarge)) => {
@@ -395,15 +395,18 @@ enum BodyError {
     Read(axum::Error),
 }
 
-/// Reads the body up to the review limit. Past [`BODY_ALLOWANCE`], every piece waits for
-/// room in the shared budget, so bodies held open by slow clients cannot add up without
-/// bound; the permit returned keeps that room until the review is answered.
+/// Reads the body up to the review limit. Memory past [`BODY_ALLOWANCE`] is taken from the
+/// shared budget before it is allocated, so bodies held open by slow clients cannot add up
+/// without bound; the permit returned keeps that room until the review is answered. The
+/// buffer grows at most once, to the announced length (or the limit), so what the budget
+/// counts is what is allocated.
 async fn read_body(
     mut body: Body,
     budget: &Arc<Semaphore>,
-    announced: usize,
+    announced: Option<usize>,
 ) -> Result<(Vec<u8>, Option<OwnedSemaphorePermit>), BodyError> {
-    let mut bytes = Vec::with_capacity(announced.min(BODY_ALLOWANCE));
+    let limit = admission::MAX_REVIEW_BYTES;
+    let mut bytes = Vec::with_capacity(announced.unwrap_or(0).min(BODY_ALLOWANCE));
     let mut held: Option<OwnedSemaphorePermit> = None;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(BodyError::Read)?;
@@ -411,21 +414,21 @@ async fn read_body(
             continue; // trailers
         };
         let total = bytes.len() + data.len();
-        if total > admission::MAX_REVIEW_BYTES {
+        if total > limit {
             return Err(BodyError::TooLarge);
         }
-        let needed = total.saturating_sub(BODY_ALLOWANCE.max(bytes.len()));
-        if needed > 0 {
-            // The budget exceeds the largest body, and it is never closed.
-            let permit = budget
-                .clone()
-                .acquire_many_owned(needed as u32)
-                .await
-                .expect("the body budget is never closed");
-            match &mut held {
-                Some(held) => held.merge(permit),
-                None => held = Some(permit),
+        if total > bytes.capacity() {
+            let capacity = announced.unwrap_or(limit).clamp(total, limit).max(BODY_ALLOWANCE);
+            let needed = capacity - BODY_ALLOWANCE;
+            if held.is_none() && needed > 0 {
+                let permit = budget
+                    .clone()
+                    .acquire_many_owned(needed as u32)
+                    .await
+                    .expect("the body budget is never closed");
+                held = Some(permit);
             }
+            bytes.reserve_exact(capacity - bytes.len());
         }
         bytes.extend_from_slice(&data);
     }
