@@ -21,6 +21,7 @@ for tool in nginx h2load openssl python3; do
 done
 
 work="$(mktemp -d)"
+chmod 755 "$work" # nginx workers drop root and read the answer file from here
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -29,8 +30,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --quiet --release -p kagi-webhook --bin kagi-webhook
-bin="$root/target/release/kagi-webhook"
+bin="${KAGI_WEBHOOK_BIN:-}"
+if [ -z "$bin" ]; then
+    cargo build --quiet --release -p kagi-webhook --bin kagi-webhook
+    bin="$root/target/release/kagi-webhook"
+fi
 env -u AGENT_INJECT_LOG_LEVEL "$bin" gen-certs --service kagi-webhook --namespace bench \
     --host localhost --host 127.0.0.1 --out "$work/tls" >/dev/null
 review="$root/webhook/tests/fixtures/review-5-secrets.json"
@@ -74,9 +78,16 @@ http {
         ssl_certificate_key $work/tls/tls.key;
         ssl_protocols TLSv1.2 TLSv1.3;
         client_max_body_size 3m;
+        # The static module refuses POST (405); that error becomes the answer file, 200.
         location = /mutate {
+            alias $work/answer.json;
+            error_page 405 =200 /answer.json;
+        }
+        location = /answer.json {
+            internal;
+            root $work;
             default_type application/json;
-            return 200 '$(cat "$work/answer.json")';
+            etag off;
         }
     }
 }
@@ -88,7 +99,7 @@ wait_for_port "$nginx_port"
 
 # Both must answer the same bytes, or the comparison means nothing.
 for port in "$webhook_port" "$nginx_port"; do
-    curl -sk --fail -H 'content-type: application/json' --data-binary "@$review" \
+    curl -sSk --fail -H 'content-type: application/json' --data-binary "@$review" \
         "https://127.0.0.1:$port/mutate" >"$work/check.json"
     cmp -s "$work/check.json" "$work/answer.json" || { echo "serve.sh: port $port answered other bytes" >&2; exit 1; }
 done
