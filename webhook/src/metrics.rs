@@ -412,7 +412,12 @@ mod tests {
         }
         assert!(!text.contains("forged-"), "{text}");
         // Two thousand forged namespaces added two series in all.
-        assert!(text.len() < before.len() + 400, "{} -> {}", before.len(), text.len());
+        assert!(
+            text.len() < before.len() + 400,
+            "{} -> {}",
+            before.len(),
+            text.len()
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! applies to new connections while open ones keep theirs. On shutdown the listener closes
 //! first, then in-flight requests finish.
 
-pub mod logging;
 mod listener;
+pub mod logging;
 mod tls;
 
 use std::future::Future;
@@ -306,7 +306,12 @@ async fn mutate(State(webhook): State<Webhook>, request: Request) -> Response {
     let received = Instant::now();
     let (parts, body) = request.into_parts();
     if let Err(reason) = require_json(&parts.headers) {
-        return refuse(&webhook, Refused::ContentType, StatusCode::BAD_REQUEST, reason);
+        return refuse(
+            &webhook,
+            Refused::ContentType,
+            StatusCode::BAD_REQUEST,
+            reason,
+        );
     }
     let announced = parts
         .headers
@@ -319,7 +324,12 @@ async fn mutate(State(webhook): State<Webhook>, request: Request) -> Response {
             "the request body ({length} bytes) is larger than the limit of {} bytes",
             admission::MAX_REVIEW_BYTES
         );
-        return refuse(&webhook, Refused::TooLarge, StatusCode::PAYLOAD_TOO_LARGE, reason);
+        return refuse(
+            &webhook,
+            Refused::TooLarge,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            reason,
+        );
     }
     let api_timeout = parts.uri.query().and_then(api_timeout);
     let api_budget = api_timeout.map(|t| t.saturating_sub(API_TIMEOUT_MARGIN));
@@ -335,22 +345,42 @@ async fn mutate(State(webhook): State<Webhook>, request: Request) -> Response {
                 "the request body is larger than the limit of {} bytes",
                 admission::MAX_REVIEW_BYTES
             );
-            return refuse(&webhook, Refused::TooLarge, StatusCode::PAYLOAD_TOO_LARGE, reason);
+            return refuse(
+                &webhook,
+                Refused::TooLarge,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                reason,
+            );
         }
         Ok(Err(BodyError::Read(error))) => {
             let reason = format!("failed to read the request body: {error}");
-            return refuse(&webhook, Refused::Unreadable, StatusCode::BAD_REQUEST, reason);
+            return refuse(
+                &webhook,
+                Refused::Unreadable,
+                StatusCode::BAD_REQUEST,
+                reason,
+            );
         }
         Err(_) if api_budget == Some(read_budget) => {
             let reason = format!(
                 "the request body did not arrive within the API server's timeout ({:?})",
                 api_timeout.unwrap_or_default()
             );
-            return refuse(&webhook, Refused::ApiTimeout, StatusCode::GATEWAY_TIMEOUT, reason);
+            return refuse(
+                &webhook,
+                Refused::ApiTimeout,
+                StatusCode::GATEWAY_TIMEOUT,
+                reason,
+            );
         }
         Err(_) => {
             let reason = format!("the request body did not arrive within {read_budget:?}");
-            return refuse(&webhook, Refused::BodyTimeout, StatusCode::REQUEST_TIMEOUT, reason);
+            return refuse(
+                &webhook,
+                Refused::BodyTimeout,
+                StatusCode::REQUEST_TIMEOUT,
+                reason,
+            );
         }
     };
     let started = Instant::now();
@@ -363,7 +393,12 @@ async fn mutate(State(webhook): State<Webhook>, request: Request) -> Response {
                     "the review took longer than the API server's timeout ({:?})",
                     api_timeout.unwrap_or_default()
                 );
-                return refuse(&webhook, Refused::ApiTimeout, StatusCode::GATEWAY_TIMEOUT, reason);
+                return refuse(
+                    &webhook,
+                    Refused::ApiTimeout,
+                    StatusCode::GATEWAY_TIMEOUT,
+                    reason,
+                );
             }
             webhook
                 .metrics
@@ -418,7 +453,10 @@ async fn read_body(
             return Err(BodyError::TooLarge);
         }
         if total > bytes.capacity() {
-            let capacity = announced.unwrap_or(limit).clamp(total, limit).max(BODY_ALLOWANCE);
+            let capacity = announced
+                .unwrap_or(limit)
+                .clamp(total, limit)
+                .max(BODY_ALLOWANCE);
             let needed = capacity - BODY_ALLOWANCE;
             if held.is_none() && needed > 0 {
                 let permit = budget

@@ -173,7 +173,10 @@ async fn slowloris_heads_are_cut_off_at_the_header_timeout() {
     let mut latencies = real_reviews(&mut real, 30).await;
     let mut slowest = Duration::ZERO;
     for attacker in attackers {
-        let held = attacker.await.unwrap().expect("a slowloris client was never cut off");
+        let held = attacker
+            .await
+            .unwrap()
+            .expect("a slowloris client was never cut off");
         slowest = slowest.max(held);
     }
     // 1 s header timeout; the rest is slack for a loaded box.
@@ -273,9 +276,6 @@ async fn forged_namespaces_cannot_grow_the_metrics() {
         "/metrics grew to {} bytes",
         text.len()
     );
-    eprintln!(
-        "forged namespaces (3000): /metrics is {} bytes",
-        text.len()
-    );
+    eprintln!("forged namespaces (3000): /metrics is {} bytes", text.len());
     report("forged namespaces (3000)", &mut latencies, &server);
 }

@@ -142,10 +142,8 @@ async fn connection(conn: Connection, tcp: TcpStream, peer: SocketAddr, watcher:
         inner: tcp,
         activity: activity.clone(),
     };
-    let handshake = tokio::time::timeout(
-        conn.limits.handshake_timeout,
-        conn.acceptor.accept(watched),
-    );
+    let handshake =
+        tokio::time::timeout(conn.limits.handshake_timeout, conn.acceptor.accept(watched));
     let stream = match handshake.await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
@@ -342,10 +340,7 @@ impl AsyncWrite for Watched {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use kagi_certs::{CertError, ReloadingResolver, WatchGuard};
 use rustls::crypto::ring;
-use rustls::{CipherSuite, ServerConfig, SupportedCipherSuite};
 use rustls::server::ResolvesServerCert;
+use rustls::{CipherSuite, ServerConfig, SupportedCipherSuite};
 
 /// Why the serving certificate could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -95,17 +95,50 @@ impl std::str::FromStr for TlsMinVersion {
 /// Go's `crypto/tls` names of the suites rustls (ring) implements, as vault-k8s's
 /// `--tls-cipher-suites` takes them, with the legacy CHACHA20 aliases Go still accepts.
 const GO_CIPHER_SUITES: [(&str, CipherSuite); 11] = [
-    ("TLS_AES_128_GCM_SHA256", CipherSuite::TLS13_AES_128_GCM_SHA256),
-    ("TLS_AES_256_GCM_SHA384", CipherSuite::TLS13_AES_256_GCM_SHA384),
-    ("TLS_CHACHA20_POLY1305_SHA256", CipherSuite::TLS13_CHACHA20_POLY1305_SHA256),
-    ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256),
-    ("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384),
-    ("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256),
-    ("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256),
-    ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256),
-    ("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384),
-    ("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256),
-    ("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256),
+    (
+        "TLS_AES_128_GCM_SHA256",
+        CipherSuite::TLS13_AES_128_GCM_SHA256,
+    ),
+    (
+        "TLS_AES_256_GCM_SHA384",
+        CipherSuite::TLS13_AES_256_GCM_SHA384,
+    ),
+    (
+        "TLS_CHACHA20_POLY1305_SHA256",
+        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+        CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ),
 ];
 
 /// Maps one Go cipher-suite name to the rustls suite.
@@ -182,7 +215,10 @@ mod tests {
         );
         let error = parse_cipher_suite("TLS_RSA_WITH_AES_128_CBC_SHA").unwrap_err();
         assert!(error.contains("TLS_RSA_WITH_AES_128_CBC_SHA"), "{error}");
-        assert!(error.contains("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"), "{error}");
+        assert!(
+            error.contains("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+            "{error}"
+        );
         // Every name maps to a suite the ring provider has.
         let provided: Vec<CipherSuite> = ring::default_provider()
             .cipher_suites
@@ -199,7 +235,10 @@ mod tests {
         assert_eq!("".parse(), Ok(TlsMinVersion::Tls12));
         assert_eq!("TLS13".parse(), Ok(TlsMinVersion::Tls13));
         let error = "tls11".parse::<TlsMinVersion>().unwrap_err();
-        assert!(error.contains("tls11") && error.contains("tls12"), "{error}");
+        assert!(
+            error.contains("tls11") && error.contains("tls12"),
+            "{error}"
+        );
         assert!("ssl3".parse::<TlsMinVersion>().is_err());
     }
 }

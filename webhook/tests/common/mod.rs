@@ -309,7 +309,6 @@ pub fn start() -> (Pki, SecretVolume, Server) {
     (pki, volume, server)
 }
 
-
 /// One TLS connection kept open across requests, as the API server keeps its connections.
 pub struct KeepAlive {
     stream: TlsStream<TcpStream>,
