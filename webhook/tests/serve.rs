@@ -230,3 +230,77 @@ fn refuses_to_start_without_a_usable_certificate() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("nope.crt"), "{stderr}");
 }
+
+/// A TLS client limited to one protocol version.
+fn client_for(
+    pki: &Pki,
+    version: &'static rustls::SupportedProtocolVersion,
+) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[version])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+#[tokio::test]
+async fn a_non_empty_variable_wins_over_the_flag_for_serve_flags_too() {
+    let pki = Pki::new();
+    let (cert, key, _) = pki.leaf();
+    let volume = SecretVolume::new(&cert, &key);
+    let server = Server::start_with_env(
+        &volume,
+        &["--tls-min-version=tls12"],
+        &[("AGENT_INJECT_TLS_MIN_VERSION", "tls13")],
+    );
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let old = client_for(&pki, &rustls::version::TLS12)
+        .connect(name.clone(), tcp)
+        .await;
+    assert!(old.is_err(), "a TLS 1.2 client was served");
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    client_for(&pki, &rustls::version::TLS13)
+        .connect(name, tcp)
+        .await
+        .expect("a TLS 1.3 client is served");
+}
+
+#[test]
+fn bad_tls_settings_stop_startup_naming_the_value() {
+    let pki = Pki::new();
+    let (cert, key, _) = pki.leaf();
+    let volume = SecretVolume::new(&cert, &key);
+    let run = |flags: &[&str], env: &[(&str, &str)]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_kagi-webhook"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .arg("--tls-cert-file")
+            .arg(volume.path("tls.crt"))
+            .arg("--tls-key-file")
+            .arg(volume.path("tls.key"))
+            .args(flags)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{flags:?} {env:?} started");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = run(&[], &[("AGENT_INJECT_TLS_MIN_VERSION", "tls11")]);
+    assert!(
+        stderr.contains("tls11") && stderr.contains("tls12 or tls13"),
+        "{stderr}"
+    );
+    let stderr = run(
+        &["--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_RSA_WITH_RC4_128_SHA"],
+        &[],
+    );
+    assert!(
+        stderr.contains("TLS_RSA_WITH_RC4_128_SHA") && stderr.contains("--tls-cipher-suites"),
+        "{stderr}"
+    );
+}

@@ -120,6 +120,11 @@ impl Server {
 
     /// Starts `serve` with more flags.
     pub fn start_with(volume: &SecretVolume, extra: &[&str]) -> Self {
+        Self::start_with_env(volume, extra, &[])
+    }
+
+    /// Starts `serve` with more flags and `AGENT_INJECT_*` variables.
+    pub fn start_with_env(volume: &SecretVolume, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kagi-webhook"));
         for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("AGENT_INJECT_")) {
             command.env_remove(name);
@@ -140,6 +145,7 @@ impl Server {
             .arg(volume.path("tls.key"))
             .args(["--vault-address", "https://vault.shop.svc:8200"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
