@@ -362,16 +362,7 @@ async fn mutate(State(webhook): State<Webhook>, request: Request) -> Response {
             );
         }
         Err(_) if api_budget == Some(read_budget) => {
-            let reason = format!(
-                "the request body did not arrive within the API server's timeout ({:?})",
-                api_timeout.unwrap_or_default()
-            );
-            return refuse(
-                &webhook,
-                Refused::ApiTimeout,
-                StatusCode::GATEWAY_TIMEOUT,
-                reason,
-            );
+            return past_api_timeout(&webhook, "the request body did not arrive", api_timeout);
         }
         Err(_) => {
             let reason = format!("the request body did not arrive within {read_budget:?}");
@@ -389,16 +380,7 @@ async fn mutate(State(webhook): State<Webhook>, request: Request) -> Response {
             if let Some(budget) = api_budget
                 && received.elapsed() > budget
             {
-                let reason = format!(
-                    "the review took longer than the API server's timeout ({:?})",
-                    api_timeout.unwrap_or_default()
-                );
-                return refuse(
-                    &webhook,
-                    Refused::ApiTimeout,
-                    StatusCode::GATEWAY_TIMEOUT,
-                    reason,
-                );
+                return past_api_timeout(&webhook, "the review did not finish", api_timeout);
             }
             webhook
                 .metrics
@@ -413,6 +395,20 @@ async fn mutate(State(webhook): State<Webhook>, request: Request) -> Response {
             (StatusCode::BAD_REQUEST, reason).into_response()
         }
     }
+}
+
+/// An answer that would arrive after the API server gave up: an error now instead.
+fn past_api_timeout(webhook: &Webhook, what: &str, timeout: Option<Duration>) -> Response {
+    let reason = format!(
+        "{what} within the API server's timeout ({:?})",
+        timeout.unwrap_or_default()
+    );
+    refuse(
+        webhook,
+        Refused::ApiTimeout,
+        StatusCode::GATEWAY_TIMEOUT,
+        reason,
+    )
 }
 
 /// The API server's `timeout` query parameter (a Go duration such as `10s`); a value that
