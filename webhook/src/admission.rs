@@ -324,7 +324,7 @@ pub fn mutation_patch(
 pub fn pod_patch(before: &Pod, after: &Pod) -> Result<json_patch::Patch, serde_json::Error> {
     Ok(patch::diff(
         &serde_json::to_value(before)?,
-        &serde_json::to_value(after)?,
+        serde_json::to_value(after)?,
     ))
 }
 
