@@ -126,11 +126,15 @@ webhook_hs="$(handshakes_per_second "$webhook_port")"
 nginx_hs="$(handshakes_per_second "$nginx_port")"
 rss_kib="$(awk '/VmHWM/ { print $2 }' "/proc/${pids[0]}/status")"
 
-estimate="$root/target/criterion/admission/review_pod_with_5_secrets/new/estimates.json"
-review_cost="(run cargo bench --bench review first)"
-if [ -f "$estimate" ]; then
-    review_cost="$(python3 -c 'import json, sys; e = json.load(open(sys.argv[1])); print("%.1f µs (mean; median %.1f µs)" % (e["mean"]["point_estimate"] / 1000, e["median"]["point_estimate"] / 1000))' "$estimate")"
-fi
+# criterion's estimates from `cargo bench --bench review` (make bench runs it first).
+review_cost() {
+    local estimate="$root/target/criterion/$1/review_pod_with_5_secrets/new/estimates.json"
+    if [ -f "$estimate" ]; then
+        python3 -c 'import json, sys; e = json.load(open(sys.argv[1])); print("%.1f µs (median %.1f µs)" % (e["mean"]["point_estimate"] / 1000, e["median"]["point_estimate"] / 1000))' "$estimate"
+    else
+        echo "(run cargo bench -p kagi-webhook --bench review first)"
+    fi
+}
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
 echo
@@ -139,4 +143,6 @@ printf '%-44s %14s %14s %8s\n' "" "kagi-webhook" "nginx" "ratio"
 printf '%-44s %14.0f %14.0f %8s\n' "reviews/s (HTTP/1.1 keep-alive, $connections conns)" "$webhook_rps" "$nginx_rps" "$(ratio "$webhook_rps" "$nginx_rps")"
 printf '%-44s %14s %14s %8s\n' "new TLS handshakes/s (s_time, 1 client)" "$webhook_hs" "$nginx_hs" "$(ratio "$webhook_hs" "$nginx_hs")"
 printf '%-44s %14s\n' "webhook peak RSS" "$((rss_kib / 1024)) MiB"
-printf '%-44s %s\n' "review cost, 5-secret pod (criterion)" "$review_cost"
+printf '%-44s %s\n' "review cost, 5-secret pod, wall (criterion)" "$(review_cost admission)"
+printf '%-44s %s\n' "review cost, 5-secret pod, CPU (criterion)" "$(review_cost admission_cpu)"
+printf '%-44s %s\n' "load average during the run" "$(cut -d' ' -f1-3 /proc/loadavg)"

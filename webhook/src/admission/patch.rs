@@ -33,8 +33,13 @@ fn diff_at(path: &Pointer, before: &Value, after: Value, out: &mut Vec<PatchOper
                 }));
             }
             for (key, value) in new {
+                // Most keys of a changed object are unchanged: no path is built for them.
+                let previous = old.get(&key);
+                if previous == Some(&value) {
+                    continue;
+                }
                 let at = path.with_trailing_token(Token::new(key.as_str()));
-                match old.get(&key) {
+                match previous {
                     Some(previous) => diff_at(&at, previous, value, out),
                     None => out.push(PatchOperation::Add(AddOperation { path: at, value })),
                 }
@@ -58,8 +63,10 @@ fn diff_at(path: &Pointer, before: &Value, after: Value, out: &mut Vec<PatchOper
                     }
                 }
                 for ((from, to), value) in kept.into_iter().zip(kept_values) {
-                    let at = path.with_trailing_token(Token::new(to.to_string()));
-                    diff_at(&at, &old[from], value, out);
+                    if old[from] != value {
+                        let at = path.with_trailing_token(Token::new(to.to_string()));
+                        diff_at(&at, &old[from], value, out);
+                    }
                 }
             }
             None => {
