@@ -98,6 +98,42 @@ fn wall(c: &mut Criterion) {
     bench_review(c.benchmark_group("admission"));
 }
 
+/// The steps of one review on their own, CPU time: where the cost is.
+fn steps(c: &mut Criterion<ThreadCpuTime>) {
+    use k8s_openapi::api::core::v1::Pod;
+    use kagi_webhook::mutation::{self, Mutation};
+    let settings = settings();
+    let body = fixture();
+    let review: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let object = serde_json::to_vec(&review["request"]["object"]).unwrap();
+    let pod: Pod = serde_json::from_slice(&object).unwrap();
+    let Ok(Mutation::Injected(after)) = mutation::mutate(&pod, &settings, "shop") else {
+        panic!("not injected");
+    };
+    let mut group = c.benchmark_group("steps_cpu");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    group.bench_function("parse_pod", |b| {
+        b.iter(|| serde_json::from_slice::<Pod>(black_box(&object)).unwrap())
+    });
+    group.bench_function("clone_pod", |b| b.iter(|| black_box(&pod).clone()));
+    group.bench_function("mutate", |b| {
+        b.iter(|| mutation::mutate(black_box(&pod), &settings, "shop").unwrap())
+    });
+    group.bench_function("to_value_after", |b| {
+        b.iter(|| serde_json::to_value(black_box(&*after)).unwrap())
+    });
+    group.bench_function("pod_patch", |b| {
+        b.iter(|| admission::pod_patch(black_box(&pod), &after).unwrap())
+    });
+    group.bench_function("mutation_patch", |b| {
+        b.iter(|| admission::mutation_patch(black_box(&pod), &settings, "shop").unwrap())
+    });
+    group.finish();
+}
+
 fn cpu(c: &mut Criterion<ThreadCpuTime>) {
     bench_review(c.benchmark_group("admission_cpu"));
 }
@@ -106,6 +142,6 @@ criterion_group!(wall_time, wall);
 criterion_group! {
     name = cpu_time;
     config = Criterion::default().with_measurement(ThreadCpuTime);
-    targets = cpu
+    targets = cpu, steps
 }
 criterion_main!(wall_time, cpu_time);
