@@ -224,6 +224,7 @@ impl Reply {
 
 pub async fn connect(pki: &Pki, addr: SocketAddr) -> std::io::Result<TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
     pki.client()
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
@@ -341,8 +342,10 @@ impl KeepAlive {
             "{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             body.len()
         );
-        self.stream.write_all(head.as_bytes()).await?;
-        self.stream.write_all(body).await?;
+        // One write: a head and a body in two segments would wait out Nagle and a delayed ACK.
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        self.stream.write_all(&request).await?;
         self.stream.flush().await?;
         let mut chunk = [0u8; 16 * 1024];
         let split = loop {
