@@ -82,6 +82,12 @@ test-images: images
 
 bench: test-deps
 	$(CARGO) bench --workspace
+	@# webhook serving vs nginx (issue 14): nginx and h2load from Debian when absent
+	@if ! command -v nginx >/dev/null 2>&1 || ! command -v h2load >/dev/null 2>&1; then \
+		echo "bench: installing nginx and nghttp2-client"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx nghttp2-client >/dev/null; \
+	fi
+	bash webhook/benches/serve.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -81,6 +81,21 @@ fn check_common(label: &str, docs: &[Value]) {
         service["spec"]["ports"][0]["targetPort"]
     );
 
+    // Only the webhook port is admitted, and the policy really selects the injector pods.
+    let policy = find(docs, "NetworkPolicy", "kagi-webhook");
+    for (k, v) in policy["spec"]["podSelector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(&pod_labels[k], v, "{label}: NetworkPolicy selects nothing");
+    }
+    assert_eq!(policy["spec"]["policyTypes"], json!(["Ingress"]), "{label}");
+    assert_eq!(
+        policy["spec"]["ingress"],
+        json!([{"ports": [{"port": container["ports"][0]["name"], "protocol": "TCP"}]}]),
+        "{label}: NetworkPolicy admits more than the webhook port"
+    );
+
     let pdb = find(docs, "PodDisruptionBudget", "kagi-webhook");
     for (k, v) in pdb["spec"]["selector"]["matchLabels"].as_object().unwrap() {
         assert_eq!(

@@ -9,8 +9,11 @@
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::core::admission::Operation;
+use kube::core::{GroupVersionKind, GroupVersionResource};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::mutation::{self, Denial, Mutation};
 use crate::settings::InjectorSettings;
@@ -87,33 +90,133 @@ pub enum ReviewError {
     Encode(#[source] serde_json::Error),
 }
 
+/// The AdmissionReview as read: the object stays raw JSON until it is known to be a Pod
+/// CREATE, and is then read once, straight into the typed Pod.
+#[derive(Deserialize)]
+struct ReviewIn<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    kind: String,
+    #[serde(borrow)]
+    request: Option<RequestIn<'a>>,
+}
+
+/// The fields of kube's `AdmissionRequest` the answer depends on, required as kube requires
+/// them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestIn<'a> {
+    uid: String,
+    kind: GroupVersionKind,
+    #[allow(dead_code)] // required, as in kube's AdmissionRequest
+    resource: GroupVersionResource,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: Operation,
+    #[allow(dead_code)] // required, as in kube's AdmissionRequest
+    user_info: IgnoredAny,
+    #[serde(borrow)]
+    object: Option<&'a RawValue>,
+}
+
+/// Just the metadata of an object that is not read as a Pod.
+#[derive(Deserialize)]
+struct MetadataOnly {
+    #[serde(default)]
+    metadata: ObjectMeta,
+}
+
+/// The answer as the API server reads it, fields in the order the webhook has always
+/// written them (alphabetical).
+#[derive(Serialize)]
+struct ReviewOut<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'a str,
+    kind: &'a str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+struct ResponseOut<'a> {
+    allowed: bool,
+    /// base64 of the JSON patch, as Kubernetes (Go) writes bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(rename = "patchType", skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    status: StatusOut<'a>,
+    uid: &'a str,
+}
+
+#[derive(Serialize)]
+struct StatusOut<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    message: &'a str,
+}
+
+/// What the answer says, before it is encoded.
+enum Verdict {
+    Allowed,
+    Patched(Vec<u8>),
+    Denied(String),
+}
+
 /// Answers one AdmissionReview.
 pub fn review(body: &[u8], settings: &InjectorSettings) -> Result<Reviewed, ReviewError> {
-    let review: AdmissionReview<DynamicObject> =
-        serde_json::from_slice(body).map_err(ReviewError::Parse)?;
-    if review.types.kind != "AdmissionReview" {
-        return Err(ReviewError::WrongKind(review.types.kind));
+    let review: ReviewIn<'_> = serde_json::from_slice(body).map_err(ReviewError::Parse)?;
+    if review.kind != "AdmissionReview" {
+        return Err(ReviewError::WrongKind(review.kind));
     }
-    if !API_VERSIONS.contains(&review.types.api_version.as_str()) {
-        return Err(ReviewError::UnsupportedVersion(review.types.api_version));
+    if !API_VERSIONS.contains(&review.api_version.as_str()) {
+        return Err(ReviewError::UnsupportedVersion(review.api_version));
     }
-    let request: AdmissionRequest<DynamicObject> =
-        review.try_into().map_err(|_| ReviewError::MissingRequest)?;
-    let (response, outcome) = answer(&request, settings);
+    let request = review.request.ok_or(ReviewError::MissingRequest)?;
+    let (verdict, outcome, metadata) = answer(&request, settings)?;
+    let (allowed, patch, message) = match verdict {
+        Verdict::Allowed => (true, None, ""),
+        Verdict::Patched(patch) => (
+            true,
+            Some(base64::engine::general_purpose::STANDARD.encode(patch)),
+            "",
+        ),
+        Verdict::Denied(ref message) => (false, None, message.as_str()),
+    };
+    let answer = ReviewOut {
+        api_version: &review.api_version,
+        kind: &review.kind,
+        response: ResponseOut {
+            allowed,
+            patch_type: patch.is_some().then_some("JSONPatch"),
+            patch,
+            status: StatusOut { message },
+            uid: &request.uid,
+        },
+    };
     Ok(Reviewed {
-        body: encode(response)?,
-        object: object_name(&request),
+        body: serde_json::to_vec(&answer).map_err(ReviewError::Encode)?,
+        object: object_name(&request, metadata.as_ref()),
         uid: request.uid,
         outcome,
     })
 }
 
 fn answer(
-    request: &AdmissionRequest<DynamicObject>,
+    request: &RequestIn<'_>,
     settings: &InjectorSettings,
-) -> (AdmissionResponse, Outcome) {
-    let allowed = AdmissionResponse::from(request);
-    let ignored = |reason| (allowed.clone(), Outcome::Ignored { reason });
+) -> Result<(Verdict, Outcome, Option<ObjectMeta>), ReviewError> {
+    let metadata_only = |object: &RawValue| {
+        serde_json::from_str::<MetadataOnly>(object.get())
+            .map(|read| read.metadata)
+            .map_err(ReviewError::Parse)
+    };
+    let ignored = |reason| -> Result<_, ReviewError> {
+        let metadata = request.object.map(metadata_only).transpose()?;
+        Ok((Verdict::Allowed, Outcome::Ignored { reason }, metadata))
+    };
     let is_pod = request.kind.group.is_empty() && request.kind.kind == "Pod";
     if !is_pod {
         return ignored("not a Pod");
@@ -125,32 +228,38 @@ fn answer(
     if request.operation != Operation::Create {
         return ignored("not a CREATE");
     }
-    let Some(object) = &request.object else {
+    let Some(object) = request.object else {
         return ignored("no object in the request");
     };
     let namespace = request.namespace.clone().unwrap_or_default();
 
-    let pod = match typed_pod(object) {
+    let pod = match serde_json::from_str::<Pod>(object.get()) {
         Ok(pod) => pod,
-        Err(error) if asks_for_injection(&object.metadata) => {
-            let message = format!("the Pod could not be read: {error}");
-            return (
-                allowed.deny(&message),
-                Outcome::Denied { namespace, message },
-            );
-        }
         Err(error) => {
-            // Not ours to judge: the API server validates Pods, we only inject into them.
-            let reason = format!("the Pod could not be read ({error}) and asks for no injection");
-            return (allowed, Outcome::Skipped { namespace, reason });
+            let metadata = metadata_only(object)?;
+            let (verdict, outcome) = if asks_for_injection(&metadata) {
+                let message = format!("the Pod could not be read: {error}");
+                (
+                    Verdict::Denied(message.clone()),
+                    Outcome::Denied { namespace, message },
+                )
+            } else {
+                // Not ours to judge: the API server validates Pods, we only inject into them.
+                let reason =
+                    format!("the Pod could not be read ({error}) and asks for no injection");
+                (Verdict::Allowed, Outcome::Skipped { namespace, reason })
+            };
+            return Ok((verdict, outcome, Some(metadata)));
         }
     };
 
-    match mutation_patch(&pod, settings, &namespace) {
-        Ok(PodChange::Unchanged { reason }) => (allowed, Outcome::Skipped { namespace, reason }),
-        Ok(PodChange::Patched { patch, injection }) => match allowed.clone().with_patch(patch) {
-            Ok(response) => (
-                response,
+    let (verdict, outcome) = match mutation_patch(&pod, settings, &namespace) {
+        Ok(PodChange::Unchanged { reason }) => {
+            (Verdict::Allowed, Outcome::Skipped { namespace, reason })
+        }
+        Ok(PodChange::Patched { patch, injection }) => match serde_json::to_vec(&patch) {
+            Ok(patch) => (
+                Verdict::Patched(patch),
                 Outcome::Injected {
                     namespace,
                     injection,
@@ -159,16 +268,17 @@ fn answer(
             Err(error) => {
                 let message = format!("failed to encode the patch: {error}");
                 (
-                    allowed.deny(&message),
+                    Verdict::Denied(message.clone()),
                     Outcome::Denied { namespace, message },
                 )
             }
         },
         Err(Denial { message }) => (
-            allowed.deny(&message),
+            Verdict::Denied(message.clone()),
             Outcome::Denied { namespace, message },
         ),
-    }
+    };
+    Ok((verdict, outcome, Some(pod.metadata)))
 }
 
 /// The change the webhook makes to a Pod.
@@ -214,7 +324,7 @@ pub fn mutation_patch(
 pub fn pod_patch(before: &Pod, after: &Pod) -> Result<json_patch::Patch, serde_json::Error> {
     Ok(patch::diff(
         &serde_json::to_value(before)?,
-        &serde_json::to_value(after)?,
+        serde_json::to_value(after)?,
     ))
 }
 
@@ -264,10 +374,6 @@ pub fn injection_type(before: &Pod, after: &Pod) -> InjectionType {
     }
 }
 
-fn typed_pod(object: &DynamicObject) -> Result<Pod, serde_json::Error> {
-    serde_json::from_value(serde_json::to_value(object)?)
-}
-
 fn asks_for_injection(metadata: &ObjectMeta) -> bool {
     metadata.annotations.as_ref().is_some_and(|annotations| {
         INJECT_ANNOTATIONS
@@ -276,8 +382,7 @@ fn asks_for_injection(metadata: &ObjectMeta) -> bool {
     })
 }
 
-fn object_name(request: &AdmissionRequest<DynamicObject>) -> String {
-    let meta = request.object.as_ref().map(|object| &object.metadata);
+fn object_name(request: &RequestIn<'_>, meta: Option<&ObjectMeta>) -> String {
     let name = meta
         .and_then(|meta| meta.name.clone())
         .filter(|name| !name.is_empty())
@@ -287,20 +392,6 @@ fn object_name(request: &AdmissionRequest<DynamicObject>) -> String {
         Some(namespace) => format!("{namespace}/{name}"),
         None => name,
     }
-}
-
-/// Encodes the response as the API server documents it: kube keeps the patch as bytes, which
-/// serde writes as an array of numbers; Kubernetes (Go) writes bytes as base64, which is what
-/// every example, `kubectl` user and `jq -r .response.patch | base64 -d` expects.
-fn encode(response: AdmissionResponse) -> Result<Vec<u8>, ReviewError> {
-    let mut review = serde_json::to_value(response.into_review()).map_err(ReviewError::Encode)?;
-    if let Some(patch) = review.pointer_mut("/response/patch") {
-        let bytes: Vec<u8> = serde_json::from_value(patch.take()).map_err(ReviewError::Encode)?;
-        *patch = base64::engine::general_purpose::STANDARD
-            .encode(bytes)
-            .into();
-    }
-    serde_json::to_vec(&review).map_err(ReviewError::Encode)
 }
 
 mod patch;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use kagi_webhook::server::{self, ServeArgs, logging::LogArgs};
-use kagi_webhook::settings::InjectorSettings;
+use kagi_webhook::settings::{self, InjectorSettings};
 use kagi_webhook::{admission, annotations, inject};
 
 /// Injects the Vault/OpenBao agent into annotated Pods (a vault-k8s-compatible webhook).
@@ -100,13 +100,14 @@ fn run() -> anyhow::Result<()> {
     {
         anyhow::bail!("another rustls crypto provider was installed before ring");
     }
-    let Cli { log, command } = Cli::parse();
-    log.init();
+    let Cli { mut log, command } = Cli::parse();
     // vault-k8s lets a non-empty AGENT_INJECT_* variable win over the flag.
     let env = |name: &str| std::env::var(name).ok();
+    settings::apply_env_precedence(&mut log, env)?;
+    log.init();
     match command {
         Command::Serve(mut args) => {
-            args.injector.apply_env_precedence(env)?;
+            settings::apply_env_precedence(&mut args, env)?;
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime

@@ -1,11 +1,26 @@
-//! Prometheus metrics of the webhook, under vault-k8s's names so existing dashboards and
-//! alerts keep working: `vault_agent_injector_request_queue_length`,
-//! `vault_agent_injector_request_processing_duration_ms`,
-//! `vault_agent_injector_injections_by_namespace_total{namespace,injection_type}` and
-//! `vault_agent_injector_failed_injections_by_namespace_total{namespace}`.
+//! Prometheus metrics of the webhook.
 //!
-//! The registry is explicit (no global state), so tests read the numbers they caused.
+//! vault-k8s's names, so existing dashboards and alerts keep working:
+//! - `vault_agent_injector_request_queue_length` (gauge): reviews being read or answered;
+//! - `vault_agent_injector_request_processing_duration_ms` (histogram): body to answer;
+//! - `vault_agent_injector_injections_by_namespace_total{namespace,injection_type}`;
+//! - `vault_agent_injector_failed_injections_by_namespace_total{namespace}`.
+//!
+//! kagi's own, about the connections:
+//! - `kagi_webhook_connections_open` (gauge): TLS connections accepted and not yet closed;
+//! - `kagi_webhook_connections_closed_total{reason}`: `handshake_failed`, `handshake_timeout`,
+//!   `header_timeout`, `idle_timeout` or `done` (closed by the client or after an answer);
+//! - `kagi_webhook_requests_refused_total{reason}`: `body_timeout`, `api_timeout`,
+//!   `too_large`, `content_type`, `unreadable`, `not_a_review`.
+//!
+//! Every label value is bounded: the namespace comes from the request (anyone who can reach
+//! the port can write any name), so at most `max_namespaces` distinct namespaces are kept and
+//! every further one, and any name that is not a Kubernetes namespace name, is counted as
+//! `namespace="_other"` (`_` cannot start a namespace name). The registry is explicit (no
+//! global state), so tests read the numbers they caused.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
@@ -20,6 +35,16 @@ use crate::admission::{InjectionType, Outcome};
 
 /// vault-k8s's metric namespace and subsystem, joined as Prometheus does.
 const PREFIX: &str = "vault_agent_injector";
+/// kagi's own metrics.
+const KAGI_PREFIX: &str = "kagi_webhook";
+
+/// The `namespace` value of every namespace past the cap, and of names that are not
+/// namespace names.
+pub const OTHER_NAMESPACE: &str = "_other";
+
+/// Distinct namespaces kept as label values by default; a cluster with more opted-in
+/// namespaces raises `--metrics-max-namespaces`.
+pub const DEFAULT_MAX_NAMESPACES: usize = 256;
 
 /// vault-k8s's processing-time buckets, in milliseconds.
 const DURATION_BUCKETS_MS: [f64; 13] = [
@@ -40,6 +65,32 @@ struct NamespaceLabels {
     namespace: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// Why a connection ended (the `reason` label of `kagi_webhook_connections_closed_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    HandshakeFailed,
+    HandshakeTimeout,
+    HeaderTimeout,
+    IdleTimeout,
+    Done,
+}
+
+/// Why a request got no review (the `reason` label of `kagi_webhook_requests_refused_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    BodyTimeout,
+    ApiTimeout,
+    TooLarge,
+    ContentType,
+    Unreadable,
+    NotAReview,
+}
+
 /// The webhook's metrics and the registry that renders them.
 #[derive(Debug)]
 pub struct Metrics {
@@ -52,6 +103,12 @@ pub struct Metrics {
     injections: Family<InjectionLabels, Counter>,
     /// Pods denied because of their annotations or settings, by namespace.
     failed_injections: Family<NamespaceLabels, Counter>,
+    /// The namespaces that have a label value of their own.
+    namespaces: Mutex<HashSet<String>>,
+    max_namespaces: usize,
+    connections_open: Gauge<i64, AtomicI64>,
+    connections_closed: Family<ReasonLabels, Counter>,
+    requests_refused: Family<ReasonLabels, Counter>,
 }
 
 /// Keeps [`Metrics`]' queue length raised while alive.
@@ -73,9 +130,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Creates the metrics, all at zero.
+    /// Creates the metrics, all at zero, with the default namespace cap.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix(PREFIX);
+        Self::with_max_namespaces(DEFAULT_MAX_NAMESPACES)
+    }
+
+    /// Creates the metrics, keeping at most `max_namespaces` namespace label values.
+    pub fn with_max_namespaces(max_namespaces: usize) -> Self {
+        let mut root = Registry::default();
+        let registry = root.sub_registry_with_prefix(PREFIX);
         let queue_length = Gauge::<i64, AtomicI64>::default();
         let processing_ms = Histogram::new(DURATION_BUCKETS_MS);
         let injections = Family::<InjectionLabels, Counter>::default();
@@ -100,13 +163,78 @@ impl Metrics {
             "Pods whose injection was denied, by namespace",
             failed_injections.clone(),
         );
+        let kagi = root.sub_registry_with_prefix(KAGI_PREFIX);
+        let connections_open = Gauge::<i64, AtomicI64>::default();
+        let connections_closed = Family::<ReasonLabels, Counter>::default();
+        let requests_refused = Family::<ReasonLabels, Counter>::default();
+        kagi.register(
+            "connections_open",
+            "TLS connections accepted and not yet closed",
+            connections_open.clone(),
+        );
+        kagi.register(
+            "connections_closed",
+            "Connections closed, by reason",
+            connections_closed.clone(),
+        );
+        kagi.register(
+            "requests_refused",
+            "Requests to /mutate answered without a review, by reason",
+            requests_refused.clone(),
+        );
         Self {
-            registry,
+            registry: root,
             queue_length,
             processing_ms,
             injections,
             failed_injections,
+            namespaces: Mutex::new(HashSet::new()),
+            max_namespaces,
+            connections_open,
+            connections_closed,
+            requests_refused,
         }
+    }
+
+    /// The label value for `namespace`: itself while the cap allows, else [`OTHER_NAMESPACE`].
+    fn namespace_label(&self, namespace: &str) -> String {
+        if !is_namespace_name(namespace) {
+            return OTHER_NAMESPACE.to_owned();
+        }
+        // A poisoned lock only means another thread panicked mid-insert; the set is intact.
+        let mut known = self
+            .namespaces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if known.contains(namespace) {
+            return namespace.to_owned();
+        }
+        if known.len() < self.max_namespaces {
+            known.insert(namespace.to_owned());
+            return namespace.to_owned();
+        }
+        OTHER_NAMESPACE.to_owned()
+    }
+
+    /// Counts one accepted connection until the guard is dropped with its reason.
+    pub fn connection(&self) -> OpenConnection<'_> {
+        self.connections_open.inc();
+        OpenConnection(self)
+    }
+
+    /// Counts one request answered without a review.
+    pub fn refused(&self, reason: Refused) {
+        let reason = match reason {
+            Refused::BodyTimeout => "body_timeout",
+            Refused::ApiTimeout => "api_timeout",
+            Refused::TooLarge => "too_large",
+            Refused::ContentType => "content_type",
+            Refused::Unreadable => "unreadable",
+            Refused::NotAReview => "not_a_review",
+        };
+        self.requests_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     /// Counts one admission request in the queue until the guard is dropped.
@@ -124,14 +252,14 @@ impl Metrics {
                 injection,
             } => {
                 let labels = InjectionLabels {
-                    namespace: namespace.clone(),
+                    namespace: self.namespace_label(namespace),
                     injection_type: injection.label(),
                 };
                 self.injections.get_or_create(&labels).inc();
             }
             Outcome::Denied { namespace, .. } => {
                 let labels = NamespaceLabels {
-                    namespace: namespace.clone(),
+                    namespace: self.namespace_label(namespace),
                 };
                 self.failed_injections.get_or_create(&labels).inc();
             }
@@ -148,6 +276,45 @@ impl Metrics {
         }
         text
     }
+}
+
+/// Keeps `kagi_webhook_connections_open` raised until [`OpenConnection::close`].
+#[derive(Debug)]
+pub struct OpenConnection<'a>(&'a Metrics);
+
+impl OpenConnection<'_> {
+    /// Counts the connection as closed for `reason`.
+    pub fn close(self, reason: Closed) {
+        let reason = match reason {
+            Closed::HandshakeFailed => "handshake_failed",
+            Closed::HandshakeTimeout => "handshake_timeout",
+            Closed::HeaderTimeout => "header_timeout",
+            Closed::IdleTimeout => "idle_timeout",
+            Closed::Done => "done",
+        };
+        self.0
+            .connections_closed
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.connections_open.dec();
+    }
+}
+
+/// A Kubernetes namespace name: a DNS-1123 label (lowercase letters, digits and `-`, at most
+/// 63 characters, starting and ending with a letter or digit).
+fn is_namespace_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let edge = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes.first().is_some_and(edge)
+        && bytes.last().is_some_and(edge)
+        && bytes.iter().all(|b| edge(b) || *b == b'-')
 }
 
 impl InjectionType {
@@ -203,6 +370,71 @@ mod tests {
         drop(first);
         drop(second);
         assert!(metrics.encode().contains("request_queue_length 0"));
+    }
+
+    #[test]
+    fn namespaces_past_the_cap_and_bad_names_fold_into_one_value() {
+        let metrics = Metrics::with_max_namespaces(3);
+        let inject = |namespace: &str| {
+            metrics.observe(
+                &Outcome::Injected {
+                    namespace: namespace.into(),
+                    injection: InjectionType::InitOnly,
+                },
+                Duration::ZERO,
+            )
+        };
+        for namespace in ["apps", "shop", "apps", "Not_A-Name", "team-a"] {
+            inject(namespace);
+        }
+        let before = metrics.encode();
+        for forged in 0..2000 {
+            inject(&format!("forged-{forged}"));
+            metrics.observe(
+                &Outcome::Denied {
+                    namespace: format!("forged-{forged}"),
+                    message: "bad".into(),
+                },
+                Duration::ZERO,
+            );
+        }
+        // Real namespaces seen first keep their series.
+        inject("shop");
+        let text = metrics.encode();
+        for line in [
+            "injections_by_namespace_total{namespace=\"apps\",injection_type=\"init_only\"} 2",
+            "injections_by_namespace_total{namespace=\"shop\",injection_type=\"init_only\"} 2",
+            "injections_by_namespace_total{namespace=\"team-a\",injection_type=\"init_only\"} 1",
+            "injections_by_namespace_total{namespace=\"_other\",injection_type=\"init_only\"} 2001",
+            "failed_injections_by_namespace_total{namespace=\"_other\"} 2000",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in:\n{text}");
+        }
+        assert!(!text.contains("forged-"), "{text}");
+        // Two thousand forged namespaces added two series in all.
+        assert!(
+            text.len() < before.len() + 400,
+            "{} -> {}",
+            before.len(),
+            text.len()
+        );
+    }
+
+    #[test]
+    fn connection_and_refusal_counters_use_fixed_reasons() {
+        let metrics = Metrics::new();
+        let open = metrics.connection();
+        assert!(metrics.encode().contains("kagi_webhook_connections_open 1"));
+        open.close(Closed::HeaderTimeout);
+        metrics.refused(Refused::BodyTimeout);
+        let text = metrics.encode();
+        for line in [
+            "kagi_webhook_connections_open 0",
+            "kagi_webhook_connections_closed_total{reason=\"header_timeout\"} 1",
+            "kagi_webhook_requests_refused_total{reason=\"body_timeout\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in:\n{text}");
+        }
     }
 
     #[test]

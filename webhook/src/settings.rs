@@ -8,6 +8,7 @@
 //! [`InjectorSettings::apply_env_precedence`] after parsing.
 
 use std::fmt;
+use std::time::Duration;
 
 use clap::{ArgAction, Args, FromArgMatches};
 
@@ -27,6 +28,12 @@ pub const DEFAULT_CPU_REQUEST: &str = "10m";
 pub const DEFAULT_MEM_REQUEST: &str = "16Mi";
 pub const DEFAULT_CPU_LIMIT: &str = "100m";
 pub const DEFAULT_MEM_LIMIT: &str = "64Mi";
+
+/// vault-k8s's defaults for the auth method and the agent's user.
+pub const DEFAULT_AUTH_TYPE: &str = "kubernetes";
+pub const DEFAULT_AUTH_PATH: &str = "auth/kubernetes";
+pub const DEFAULT_RUN_AS_USER: i64 = 100;
+pub const DEFAULT_RUN_AS_GROUP: i64 = 1000;
 
 /// Which agent program runs in the injected containers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -84,7 +91,7 @@ pub struct InjectorSettings {
     #[arg(
         long = "vault-auth-type",
         env = "AGENT_INJECT_VAULT_AUTH_TYPE",
-        default_value = "kubernetes",
+        default_value = DEFAULT_AUTH_TYPE,
         value_parser = auth_type_or_default
     )]
     pub auth_type: String,
@@ -93,7 +100,7 @@ pub struct InjectorSettings {
     #[arg(
         long = "vault-auth-path",
         env = "AGENT_INJECT_VAULT_AUTH_PATH",
-        default_value = "auth/kubernetes",
+        default_value = DEFAULT_AUTH_PATH,
         value_parser = auth_path_or_default
     )]
     pub auth_path: String,
@@ -116,8 +123,8 @@ pub struct InjectorSettings {
     #[arg(
         long = "run-as-user",
         env = "AGENT_INJECT_RUN_AS_USER",
-        default_value_t = 100,
-        value_parser = int_or::<100>
+        default_value_t = DEFAULT_RUN_AS_USER,
+        value_parser = int_or::<DEFAULT_RUN_AS_USER>
     )]
     pub run_as_user: i64,
 
@@ -125,8 +132,8 @@ pub struct InjectorSettings {
     #[arg(
         long = "run-as-group",
         env = "AGENT_INJECT_RUN_AS_GROUP",
-        default_value_t = 1000,
-        value_parser = int_or::<1000>
+        default_value_t = DEFAULT_RUN_AS_GROUP,
+        value_parser = int_or::<DEFAULT_RUN_AS_GROUP>
     )]
     pub run_as_group: i64,
 
@@ -260,14 +267,40 @@ pub struct InjectorSettings {
 }
 
 impl Default for InjectorSettings {
-    /// The same values as running with no flags and no environment.
+    /// The same values as running with no flags and no environment (a test holds the two
+    /// together), without going through the command-line parser.
     fn default() -> Self {
-        let command = Self::augment_args(clap::Command::new("defaults"))
-            .mut_args(|arg| arg.env(None::<&str>));
-        let matches = command
-            .try_get_matches_from(["defaults"])
-            .expect("every injector flag has a default");
-        Self::from_arg_matches(&matches).expect("defaults always parse")
+        Self {
+            vault_address: String::new(),
+            vault_cacert_bytes: String::new(),
+            proxy_address: String::new(),
+            agent_image: DEFAULT_AGENT_IMAGE.to_owned(),
+            auth_type: DEFAULT_AUTH_TYPE.to_owned(),
+            auth_path: DEFAULT_AUTH_PATH.to_owned(),
+            vault_namespace: String::new(),
+            revoke_on_shutdown: false,
+            run_as_user: DEFAULT_RUN_AS_USER,
+            run_as_group: DEFAULT_RUN_AS_GROUP,
+            run_as_same_user: false,
+            set_security_context: true,
+            default_template: DefaultTemplate::Map,
+            cpu_request: DEFAULT_CPU_REQUEST.to_owned(),
+            memory_request: DEFAULT_MEM_REQUEST.to_owned(),
+            ephemeral_request: String::new(),
+            cpu_limit: DEFAULT_CPU_LIMIT.to_owned(),
+            memory_limit: DEFAULT_MEM_LIMIT.to_owned(),
+            ephemeral_limit: String::new(),
+            exit_on_retry_failure: true,
+            static_secret_render_interval: String::new(),
+            max_connections_per_host: 0,
+            lease_renewal_threshold: 0.0,
+            auth_min_backoff: String::new(),
+            auth_max_backoff: String::new(),
+            disable_idle_connections: String::new(),
+            disable_keep_alives: String::new(),
+            native_sidecar: true,
+            agent_flavor: AgentFlavor::Kagi,
+        }
     }
 }
 
@@ -287,22 +320,38 @@ impl InjectorSettings {
         &mut self,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<(), clap::Error> {
-        let base = Self::augment_args(clap::Command::new("env"));
-        let mut argv = vec!["env".to_owned()];
-        for arg in base.get_arguments() {
-            let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else {
-                continue;
-            };
-            if let Some(value) = env.to_str().and_then(&lookup).filter(|v| !v.is_empty()) {
-                argv.push(format!("--{long}={value}"));
-            }
-        }
-        // Without defaults or env, the matches hold only what the variables set, so the update
-        // touches exactly those fields.
-        let command = base.mut_args(|arg| arg.env(None::<&str>).default_value(None::<&str>));
-        let matches = command.try_get_matches_from(argv)?;
-        self.update_from_arg_matches(&matches)
+        apply_env_precedence(self, lookup)
     }
+}
+
+/// Re-applies every non-empty variable named by one of `T`'s arguments (`#[arg(env = ..)]`)
+/// over the values clap parsed into `target`: vault-k8s's order, env over flag over default,
+/// where clap alone gives flag over env.
+pub fn apply_env_precedence<T: Args + FromArgMatches>(
+    target: &mut T,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(), clap::Error> {
+    let base = T::augment_args(clap::Command::new("env"));
+    let mut argv = vec!["env".to_owned()];
+    for arg in base.get_arguments() {
+        let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else {
+            continue;
+        };
+        if let Some(value) = env.to_str().and_then(&lookup).filter(|v| !v.is_empty()) {
+            argv.push(format!("--{long}={value}"));
+        }
+    }
+    // Without defaults, env or requirements, the matches hold only what the variables set, so
+    // the update touches exactly those fields; the full command line was checked before.
+    let command = base.mut_args(|arg| {
+        arg.env(None::<&str>)
+            .default_value(None::<&str>)
+            .required(false)
+            .required_unless_present(clap::builder::Resettable::Reset)
+            .conflicts_with(clap::builder::Resettable::Reset)
+    });
+    let matches = command.try_get_matches_from(argv)?;
+    target.update_from_arg_matches(&matches)
 }
 
 // vault-k8s ignores an empty `AGENT_INJECT_*` variable; clap hands it to the parser, so the
@@ -335,7 +384,7 @@ fn image_or_default(value: &str) -> Result<String, String> {
 
 fn auth_type_or_default(value: &str) -> Result<String, String> {
     Ok(if value.is_empty() {
-        "kubernetes"
+        DEFAULT_AUTH_TYPE
     } else {
         value
     }
@@ -344,7 +393,7 @@ fn auth_type_or_default(value: &str) -> Result<String, String> {
 
 fn auth_path_or_default(value: &str) -> Result<String, String> {
     Ok(if value.is_empty() {
-        "auth/kubernetes"
+        DEFAULT_AUTH_PATH
     } else {
         value
     }
@@ -385,6 +434,16 @@ fn parse_quantity_flag(value: &str) -> Result<String, String> {
         return Ok(String::new());
     }
     validate_quantity(value).map(|()| value.to_owned())
+}
+
+/// A Go duration (`10s`, `1m30s`, or bare seconds); empty means `DEFAULT_SECS` seconds.
+pub fn go_duration_or<const DEFAULT_SECS: u64>(value: &str) -> Result<Duration, String> {
+    if value.is_empty() {
+        return Ok(Duration::from_secs(DEFAULT_SECS));
+    }
+    kagi_agent_config::GoDuration::parse(value)
+        .map(|duration| duration.0)
+        .map_err(|e| e.to_string())
 }
 
 fn parse_duration_flag(value: &str) -> Result<String, String> {

@@ -2,306 +2,15 @@
 //! mutate, health, metrics, refusals, a certificate swapped the way the kubelet updates a
 //! Secret volume, and SIGTERM while a review is in flight.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use rustls::pki_types::{CertificateDer, ServerName};
-use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
-
-/// Bound on every wait for the server to reach a state; reaching it is the assertion.
-const WAIT_STEPS: usize = 300;
-const WAIT_STEP: Duration = Duration::from_millis(100);
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    std::fs::read(path).unwrap()
-}
-
-// === certificates, laid out like a Kubernetes Secret volume ===
-
-struct Pki {
-    ca: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        Self { ca }
-    }
-
-    /// A fresh serving pair for `localhost`: (cert PEM, key PEM, cert DER).
-    fn leaf(&self) -> (String, String, CertificateDer<'static>) {
-        let key = KeyPair::generate().unwrap();
-        let params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        (cert.pem(), key.serialize_pem(), cert.der().clone())
-    }
-
-    fn client(&self) -> TlsConnector {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.ca.der().clone()).unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        TlsConnector::from(Arc::new(config))
-    }
-}
-
-/// `tls.crt` and `tls.key` reached through a `..data` symlink swapped atomically on update.
-struct SecretVolume {
-    dir: tempfile::TempDir,
-    generation: usize,
-}
-
-impl SecretVolume {
-    fn new(cert: &str, key: &str) -> Self {
-        let mut volume = Self {
-            dir: tempfile::tempdir().unwrap(),
-            generation: 0,
-        };
-        volume.publish(cert, key);
-        for name in ["tls.crt", "tls.key"] {
-            std::os::unix::fs::symlink(format!("..data/{name}"), volume.dir.path().join(name))
-                .unwrap();
-        }
-        volume
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// What the kubelet does: new timestamped directory, new `..data` link renamed over the
-    /// old one, old directory removed.
-    fn publish(&mut self, cert: &str, key: &str) {
-        let root = self.dir.path();
-        self.generation += 1;
-        let old = format!("..gen_{}", self.generation - 1);
-        let new = format!("..gen_{}", self.generation);
-        std::fs::create_dir(root.join(&new)).unwrap();
-        std::fs::write(root.join(&new).join("tls.crt"), cert).unwrap();
-        std::fs::write(root.join(&new).join("tls.key"), key).unwrap();
-        std::os::unix::fs::symlink(&new, root.join("..data_tmp")).unwrap();
-        std::fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
-        let _ = std::fs::remove_dir_all(root.join(old));
-    }
-}
-
-// === the server process ===
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    logs: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    fn start(volume: &SecretVolume) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kagi-webhook"));
-        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("AGENT_INJECT_")) {
-            command.env_remove(name);
-        }
-        let mut child = command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--log-level",
-                "debug",
-            ])
-            .arg("--tls-cert-file")
-            .arg(volume.path("tls.crt"))
-            .arg("--tls-key-file")
-            .arg(volume.path("tls.key"))
-            .args(["--vault-address", "https://vault.shop.svc:8200"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kagi-webhook serve starts");
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let kept = logs.clone();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                let addr = serde_json::from_str::<Value>(&line)
-                    .ok()
-                    .and_then(|log| log["fields"]["addr"].as_str().map(str::to_owned));
-                if let Some(addr) = addr {
-                    let _ = addr_tx.send(addr);
-                }
-                kept.lock().unwrap().push(line);
-            }
-        });
-        let addr = match addr_rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr.parse().unwrap(),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("serve never logged its address: {:?}", logs.lock().unwrap());
-            }
-        };
-        Self { child, addr, logs }
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait(&mut self) -> std::process::ExitStatus {
-        for _ in 0..WAIT_STEPS {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(WAIT_STEP);
-        }
-        panic!("serve did not exit: {:?}", self.logs.lock().unwrap());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-// === a tiny HTTP/1.1 client over rustls ===
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: String,
-    body: Vec<u8>,
-    server_cert: CertificateDer<'static>,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
-    }
-}
-
-async fn connect(pki: &Pki, addr: SocketAddr) -> std::io::Result<TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await?;
-    pki.client()
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-}
-
-fn head(method: &str, path: &str, content_type: Option<&str>, length: usize) -> String {
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-length: {length}\r\n"
-    );
-    if let Some(content_type) = content_type {
-        head.push_str(&format!("content-type: {content_type}\r\n"));
-    }
-    head.push_str("\r\n");
-    head
-}
-
-/// Reads one response: the head, then `content-length` bytes (a refused request's body may
-/// never be read by the server, so waiting for the connection to close could wait forever).
-async fn read_reply(mut stream: TlsStream<TcpStream>) -> std::io::Result<Reply> {
-    let server_cert = stream.get_ref().1.peer_certificates().unwrap()[0].clone();
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    let split = loop {
-        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break split;
-        }
-        let read = stream.read(&mut chunk).await?;
-        if read == 0 {
-            return Err(std::io::Error::other(
-                "connection closed before the response head",
-            ));
-        }
-        raw.extend_from_slice(&chunk[..read]);
-    };
-    let headers = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let length: usize = headers
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length:"))
-        .map(|value| value.trim().parse().unwrap())
-        .unwrap_or(0);
-    assert!(!headers.contains("transfer-encoding"), "{headers}");
-    let mut body = raw[split + 4..].to_vec();
-    while body.len() < length {
-        let read = stream.read(&mut chunk).await?;
-        if read == 0 {
-            return Err(std::io::Error::other("connection closed inside the body"));
-        }
-        body.extend_from_slice(&chunk[..read]);
-    }
-    let status = headers[9..12].parse().unwrap();
-    Ok(Reply {
-        status,
-        headers,
-        body,
-        server_cert,
-    })
-}
-
-async fn send(
-    pki: &Pki,
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    content_type: Option<&str>,
-    body: &[u8],
-) -> std::io::Result<Reply> {
-    let mut stream = connect(pki, addr).await?;
-    stream
-        .write_all(head(method, path, content_type, body.len()).as_bytes())
-        .await?;
-    stream.write_all(body).await?;
-    stream.flush().await?;
-    read_reply(stream).await
-}
-
-async fn get(pki: &Pki, addr: SocketAddr, path: &str) -> Reply {
-    send(pki, addr, "GET", path, None, b"").await.unwrap()
-}
-
-async fn mutate(pki: &Pki, addr: SocketAddr, body: &[u8]) -> std::io::Result<Reply> {
-    send(pki, addr, "POST", "/mutate", Some("application/json"), body).await
-}
-
-fn start() -> (Pki, SecretVolume, Server) {
-    let pki = Pki::new();
-    let (cert, key, _) = pki.leaf();
-    let volume = SecretVolume::new(&cert, &key);
-    let server = Server::start(&volume);
-    (pki, volume, server)
-}
+use common::*;
+use tokio::io::AsyncWriteExt;
 
 #[tokio::test]
 async fn serves_reviews_health_and_metrics() {
@@ -520,4 +229,78 @@ fn refuses_to_start_without_a_usable_certificate() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("nope.crt"), "{stderr}");
+}
+
+/// A TLS client limited to one protocol version.
+fn client_for(
+    pki: &Pki,
+    version: &'static rustls::SupportedProtocolVersion,
+) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[version])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+#[tokio::test]
+async fn a_non_empty_variable_wins_over_the_flag_for_serve_flags_too() {
+    let pki = Pki::new();
+    let (cert, key, _) = pki.leaf();
+    let volume = SecretVolume::new(&cert, &key);
+    let server = Server::start_with_env(
+        &volume,
+        &["--tls-min-version=tls12"],
+        &[("AGENT_INJECT_TLS_MIN_VERSION", "tls13")],
+    );
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let old = client_for(&pki, &rustls::version::TLS12)
+        .connect(name.clone(), tcp)
+        .await;
+    assert!(old.is_err(), "a TLS 1.2 client was served");
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    client_for(&pki, &rustls::version::TLS13)
+        .connect(name, tcp)
+        .await
+        .expect("a TLS 1.3 client is served");
+}
+
+#[test]
+fn bad_tls_settings_stop_startup_naming_the_value() {
+    let pki = Pki::new();
+    let (cert, key, _) = pki.leaf();
+    let volume = SecretVolume::new(&cert, &key);
+    let run = |flags: &[&str], env: &[(&str, &str)]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_kagi-webhook"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .arg("--tls-cert-file")
+            .arg(volume.path("tls.crt"))
+            .arg("--tls-key-file")
+            .arg(volume.path("tls.key"))
+            .args(flags)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{flags:?} {env:?} started");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = run(&[], &[("AGENT_INJECT_TLS_MIN_VERSION", "tls11")]);
+    assert!(
+        stderr.contains("tls11") && stderr.contains("tls12 or tls13"),
+        "{stderr}"
+    );
+    let stderr = run(
+        &["--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_RSA_WITH_RC4_128_SHA"],
+        &[],
+    );
+    assert!(
+        stderr.contains("TLS_RSA_WITH_RC4_128_SHA") && stderr.contains("--tls-cipher-suites"),
+        "{stderr}"
+    );
 }

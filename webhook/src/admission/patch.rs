@@ -13,15 +13,16 @@ use json_patch::jsonptr::{Pointer, PointerBuf, Token};
 use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation};
 use serde_json::Value;
 
-/// The operations that turn `before` into `after`.
-pub(crate) fn diff(before: &Value, after: &Value) -> json_patch::Patch {
+/// The operations that turn `before` into `after`. `after` is taken apart: what it adds
+/// moves into the operations instead of being copied.
+pub(crate) fn diff(before: &Value, after: Value) -> json_patch::Patch {
     let mut operations = Vec::new();
     diff_at(&PointerBuf::root(), before, after, &mut operations);
     json_patch::Patch(operations)
 }
 
-fn diff_at(path: &Pointer, before: &Value, after: &Value, out: &mut Vec<PatchOperation>) {
-    if before == after {
+fn diff_at(path: &Pointer, before: &Value, after: Value, out: &mut Vec<PatchOperation>) {
+    if *before == after {
         return;
     }
     match (before, after) {
@@ -32,41 +33,50 @@ fn diff_at(path: &Pointer, before: &Value, after: &Value, out: &mut Vec<PatchOpe
                 }));
             }
             for (key, value) in new {
+                // Most keys of a changed object are unchanged: no path is built for them.
+                let previous = old.get(&key);
+                if previous == Some(&value) {
+                    continue;
+                }
                 let at = path.with_trailing_token(Token::new(key.as_str()));
-                match old.get(key) {
+                match previous {
                     Some(previous) => diff_at(&at, previous, value, out),
-                    None => out.push(PatchOperation::Add(AddOperation {
-                        path: at,
-                        value: value.clone(),
-                    })),
+                    None => out.push(PatchOperation::Add(AddOperation { path: at, value })),
                 }
             }
         }
-        (Value::Array(old), Value::Array(new)) => match kept_positions(old, new) {
+        (Value::Array(old), Value::Array(new)) => match kept_positions(old, &new) {
             Some(kept) => {
                 // Adds first, in increasing final position: each lands where it belongs,
                 // and afterwards every kept element sits at its final index.
-                for (index, value) in new.iter().enumerate() {
-                    if !kept.iter().any(|&(_, at)| at == index) {
+                let mut kept_values = Vec::with_capacity(kept.len());
+                let mut next_kept = kept.iter().peekable();
+                for (index, value) in new.into_iter().enumerate() {
+                    if next_kept.peek().is_some_and(|&&(_, at)| at == index) {
+                        kept_values.push(value);
+                        next_kept.next();
+                    } else {
                         out.push(PatchOperation::Add(AddOperation {
                             path: path.with_trailing_token(Token::new(index.to_string())),
-                            value: value.clone(),
+                            value,
                         }));
                     }
                 }
-                for (from, to) in kept {
-                    let at = path.with_trailing_token(Token::new(to.to_string()));
-                    diff_at(&at, &old[from], &new[to], out);
+                for ((from, to), value) in kept.into_iter().zip(kept_values) {
+                    if old[from] != value {
+                        let at = path.with_trailing_token(Token::new(to.to_string()));
+                        diff_at(&at, &old[from], value, out);
+                    }
                 }
             }
             None => {
-                let positional = json_patch::diff(before, after);
+                let positional = json_patch::diff(before, &Value::Array(new));
                 out.extend(positional.0.into_iter().map(|op| under(path, op)));
             }
         },
-        _ => out.push(PatchOperation::Replace(ReplaceOperation {
+        (_, after) => out.push(PatchOperation::Replace(ReplaceOperation {
             path: path.to_buf(),
-            value: after.clone(),
+            value: after,
         })),
     }
 }
@@ -129,7 +139,7 @@ mod tests {
     use super::*;
 
     fn applied(before: &Value, after: &Value) -> (Value, json_patch::Patch) {
-        let patch = diff(before, after);
+        let patch = diff(before, after.clone());
         let mut patched = before.clone();
         json_patch::patch(&mut patched, &patch).expect("applies");
         (patched, patch)
@@ -157,7 +167,7 @@ mod tests {
         let typed_after =
             json!({"c": [{"name": "agent"}, {"name": "a"}, {"name": "b", "env": []}]});
         let mut raw = json!({"c": [{"name": "a", "future": "A"}, {"name": "b", "future": "B"}]});
-        json_patch::patch(&mut raw, &diff(&typed_before, &typed_after)).unwrap();
+        json_patch::patch(&mut raw, &diff(&typed_before, typed_after)).unwrap();
         assert_eq!(
             raw,
             json!({"c": [{"name": "agent"}, {"name": "a", "future": "A"}, {"name": "b", "future": "B", "env": []}]})

@@ -313,9 +313,11 @@ fn lifecycle(plan: &Plan<'_>, role: Role) -> Option<Lifecycle> {
             _ => return None,
         },
         AgentFlavor::Vault => {
+            // Annotation values go through `sh -c`: quoted, so they stay one word each.
             let mut revoke = format!(
                 "/bin/sleep {} && /bin/vault token revoke -address={}",
-                pod.revoke_grace, pod.vault_address
+                pod.revoke_grace,
+                shell_quote(&pod.vault_address)
             );
             for (flag, v) in [
                 ("-ca-cert", &pod.ca_cert),
@@ -323,7 +325,7 @@ fn lifecycle(plan: &Plan<'_>, role: Role) -> Option<Lifecycle> {
                 ("-client-key", &pod.client_key),
             ] {
                 if let Some(v) = v {
-                    revoke.push_str(&format!(" {flag}={v}"));
+                    revoke.push_str(&format!(" {flag}={}", shell_quote(v)));
                 }
             }
             revoke.push_str(" -self");

