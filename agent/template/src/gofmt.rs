@@ -152,7 +152,7 @@ fn bad_verb(out: &mut String, arg: &Value, verb: char) {
     out.push(')');
 }
 
-fn go_quote(s: &str) -> String {
+pub(crate) fn go_quote(s: &str) -> String {
     let mut out = String::new();
     push_quoted(&mut out, s, |out, c| {
         match c {

@@ -12,8 +12,32 @@ use super::Def;
 use crate::value::{Value, fmt_v};
 
 mod strings;
+// sprig1: strings, conversion, regex, encoding, paths, url, defaults, reflection, os.
+mod convert;
+mod defaults;
+mod encoding;
+mod os;
+mod paths;
+mod random;
+mod reflect;
+mod regex;
+mod url;
+mod words;
 
-pub(super) const FAMILIES: &[&[Def]] = &[strings::FUNCS];
+pub(super) const FAMILIES: &[&[Def]] = &[
+    strings::FUNCS,
+    // sprig1
+    words::FUNCS,
+    random::FUNCS,
+    convert::FUNCS,
+    regex::FUNCS,
+    encoding::FUNCS,
+    paths::FUNCS,
+    url::FUNCS,
+    defaults::FUNCS,
+    reflect::FUNCS,
+    os::FUNCS,
+];
 
 /// Sprig's `strval`: a string as it is, anything else as `fmt.Sprintf("%v")`.
 pub(crate) fn strval(v: &Value) -> String {
