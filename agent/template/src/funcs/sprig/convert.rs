@@ -8,7 +8,7 @@ use crate::value::{Value, fmt_v};
 pub(super) const FUNCS: &[Def] = &[
     def("sprig_atoi", |c| {
         let s = str_args(c.name, &c.args, 1)?[0];
-        Ok(Value::Int(parse_go_int(s, 10).unwrap_or(0)))
+        Ok(Value::Int(atoi(s)))
     }),
     def("sprig_int", |c| {
         nargs(c.name, &c.args, 1)?;
@@ -72,6 +72,16 @@ pub(crate) fn parse_go_int(s: &str, base: u32) -> Option<i64> {
     } else {
         i64::try_from(mag).ok()
     }
+}
+
+/// `strconv.Atoi` with its error dropped, as Sprig does: a syntax error is
+/// 0, a value out of range the nearest limit.
+fn atoi(s: &str) -> i64 {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
+    }
+    parse_go_int(s, 10).unwrap_or(if s.starts_with('-') { i64::MIN } else { i64::MAX })
 }
 
 /// Go's `underscoreOK` for a lower-cased literal without its sign: each `_`

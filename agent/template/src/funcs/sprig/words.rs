@@ -449,7 +449,13 @@ fn to_camel_case(s: &str) -> String {
         match chars.next() {
             Some(c) if is_connector(c) => out.push(c),
             Some(c) => break simple_upper(c),
-            None => return out,
+            None => {
+                // xstrings writes the last connector of an all-connector string twice.
+                if let Some(last) = out.chars().next_back() {
+                    out.push(last);
+                }
+                return out;
+            }
         }
     };
     for c in chars {
@@ -499,7 +505,7 @@ mod tests {
         assert_eq!(to_camel_case("_complex__case_"), "_Complex_Case_");
         assert_eq!(to_camel_case("HTTP_SERVER"), "HTTPSERVER");
         assert_eq!(to_camel_case("a"), "A");
-        assert_eq!(to_camel_case("__"), "__");
+        assert_eq!(to_camel_case("__"), "___");
     }
 
     #[test]
