@@ -205,6 +205,9 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, spec: Spec) {
                 format_arg(out, &Value::str(e), verb, spec);
             })
         }
+        Value::Struct(st) if matches!(verb, 'v' | 's') && st.stringer().is_some() => {
+            pad(out, st.stringer().unwrap_or(""), spec, false)
+        }
         Value::Struct(st) if verb != 'T' => {
             let open = if st.type_name.starts_with('*') {
                 "&{"

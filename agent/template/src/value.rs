@@ -51,6 +51,15 @@ impl Struct {
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
+
+    /// What a type with a Go `String()` method prints as (its `String`
+    /// field, e.g. `*semver.Version`); `fmt` and JSON use it instead of the fields.
+    pub fn stringer(&self) -> Option<&str> {
+        match self.field("String") {
+            Some(Value::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 impl Value {
@@ -182,6 +191,7 @@ pub(crate) fn fmt_v(v: &Value, out: &mut String, top: bool) {
             out.push(':');
             out.push_str(e);
         }),
+        Value::Struct(s) if s.stringer().is_some() => out.push_str(s.stringer().unwrap_or("")),
         Value::Struct(s) => {
             let open = if top && s.type_name.starts_with('*') {
                 "&{"

@@ -21,6 +21,7 @@ mod paths;
 mod random;
 mod reflect;
 mod regex;
+mod semver;
 mod url;
 mod words;
 
@@ -37,6 +38,7 @@ pub(super) const FAMILIES: &[&[Def]] = &[
     defaults::FUNCS,
     reflect::FUNCS,
     os::FUNCS,
+    semver::FUNCS,
 ];
 
 /// Sprig's `strval`: a string as it is, anything else as `fmt.Sprintf("%v")`.
