@@ -38,6 +38,7 @@ mod encode;
 mod exec;
 mod funcs;
 mod gofmt;
+mod goregex;
 mod lex;
 mod limits;
 mod parse;

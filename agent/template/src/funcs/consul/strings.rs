@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::builtins::{go_split, indent, simple_case, to_title};
+use crate::goregex;
 use crate::funcs::{Call, Def, FResult, def, nargs, str_args, want_int, want_str, want_strings};
 use crate::limits::{MAX_OUTPUT, check_growth};
 use crate::value::Value;
@@ -90,15 +91,13 @@ fn replace_all(c: &mut Call<'_>) -> FResult {
 
 fn regex_match(c: &mut Call<'_>) -> FResult {
     let a = str_args(c.name, &c.args, 2)?;
-    let re = regex::Regex::new(a[0])
-        .map_err(|_| "regexMatch: invalid regular expression".to_string())?;
+    let re = goregex::compile(a[0])?;
     Ok(Value::Bool(re.is_match(a[1])))
 }
 
 fn regex_replace_all(c: &mut Call<'_>) -> FResult {
     let a = str_args(c.name, &c.args, 3)?;
-    let re = regex::Regex::new(a[0])
-        .map_err(|_| "regexReplaceAll: invalid regular expression".to_string())?;
+    let re = goregex::compile(a[0])?;
     // `$1` expansions copy at most the whole input per match.
     let per_hit = if a[1].contains('$') {
         a[1].len() + a[2].len()

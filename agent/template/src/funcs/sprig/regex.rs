@@ -8,9 +8,8 @@
 //! replacement (`regexReplaceAll RE STR REPL`), unlike consul-template's
 //! `regexReplaceAll RE REPL STR`.
 
-use regex::Regex;
-
 use crate::funcs::{Call, Def, FResult, def, nargs, str_args, want_int, want_str};
+use crate::goregex::compile;
 use crate::limits::check_growth;
 use crate::value::Value;
 
@@ -38,15 +37,6 @@ pub(super) const FUNCS: &[Def] = &[
         Ok(Value::str(&quote_meta(s)))
     }),
 ];
-
-/// Compiles `pattern`; the error reads like Go's (`error parsing regexp: ...`)
-/// without repeating the pattern.
-fn compile(pattern: &str) -> Result<Regex, String> {
-    Regex::new(pattern).map_err(|e| match e {
-        regex::Error::Syntax(_) => "error parsing regexp: invalid syntax".to_string(),
-        other => format!("error parsing regexp: {other}"),
-    })
-}
 
 /// `regexFind RE STR`: the leftmost match, or "".
 fn find(c: &mut Call<'_>) -> FResult {
