@@ -34,7 +34,13 @@ pub(crate) fn indent(n: usize, s: &str) -> String {
 /// (`ß` stays `ß`, unlike Rust's full mapping to `SS`).
 pub(crate) fn simple_case(s: &str, upper: bool) -> String {
     s.chars()
-        .map(|c| if upper { simple_upper(c) } else { simple_lower(c) })
+        .map(|c| {
+            if upper {
+                simple_upper(c)
+            } else {
+                simple_lower(c)
+            }
+        })
         .collect()
 }
 

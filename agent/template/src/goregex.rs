@@ -65,7 +65,9 @@ fn translate(pattern: &str) -> Result<String, String> {
             '\\' => {
                 after_repeat = false;
                 let Some(e) = chars.next() else {
-                    return Err("error parsing regexp: trailing backslash at end of expression".into());
+                    return Err(
+                        "error parsing regexp: trailing backslash at end of expression".into(),
+                    );
                 };
                 match e {
                     'd' | 'w' | 's' => out.push_str(&format!("[{}]", perl_class(e).unwrap_or(""))),
@@ -156,7 +158,8 @@ fn repeat_braces(rest: &str) -> Option<(usize, u64)> {
         None => (body, None),
     };
     let num = |s: &str| -> Option<u64> {
-        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().unwrap_or(u64::MAX))
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().unwrap_or(u64::MAX))
     };
     let lo = num(lo)?;
     let max = match hi {

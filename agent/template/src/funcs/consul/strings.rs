@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::builtins::{go_split, indent, simple_case, to_title};
-use crate::goregex;
 use crate::funcs::{Call, Def, FResult, def, nargs, str_args, want_int, want_str, want_strings};
+use crate::goregex;
 use crate::limits::{MAX_OUTPUT, check_growth};
 use crate::value::Value;
 

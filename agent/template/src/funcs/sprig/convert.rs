@@ -81,7 +81,11 @@ fn atoi(s: &str) -> i64 {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return 0;
     }
-    parse_go_int(s, 10).unwrap_or(if s.starts_with('-') { i64::MIN } else { i64::MAX })
+    parse_go_int(s, 10).unwrap_or(if s.starts_with('-') {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
 }
 
 /// Go's `underscoreOK` for a lower-cased literal without its sign: each `_`
@@ -155,7 +159,9 @@ fn trim_zero_decimal(s: &str) -> &str {
 /// Go's conversion of a float to `int64` on amd64: out of range (and NaN)
 /// gives the minimum value.
 fn float_to_i64(f: f64) -> i64 {
-    if f.is_nan() || f >= 9.223_372_036_854_775_807e18 || f < -9.223_372_036_854_775_808e18 {
+    // 2^63: the first float above every int64.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if !(-LIMIT..LIMIT).contains(&f) {
         return i64::MIN;
     }
     f as i64

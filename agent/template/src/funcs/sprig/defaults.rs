@@ -26,8 +26,12 @@ pub(super) const FUNCS: &[Def] = &[
             .cloned()
             .unwrap_or(Value::Nil))
     }),
-    def("sprig_all", |c| Ok(Value::Bool(c.args.iter().all(Value::is_true)))),
-    def("sprig_any", |c| Ok(Value::Bool(c.args.iter().any(Value::is_true)))),
+    def("sprig_all", |c| {
+        Ok(Value::Bool(c.args.iter().all(Value::is_true)))
+    }),
+    def("sprig_any", |c| {
+        Ok(Value::Bool(c.args.iter().any(Value::is_true)))
+    }),
     def("sprig_compact", compact),
     def("sprig_mustCompact", compact),
     def("sprig_fromJson", |c| {
@@ -40,8 +44,12 @@ pub(super) const FUNCS: &[Def] = &[
     }),
     def("sprig_toJson", |c| to_json(c, None, true, false)),
     def("sprig_mustToJson", |c| to_json(c, None, true, true)),
-    def("sprig_toPrettyJson", |c| to_json(c, Some("  "), true, false)),
-    def("sprig_mustToPrettyJson", |c| to_json(c, Some("  "), true, true)),
+    def("sprig_toPrettyJson", |c| {
+        to_json(c, Some("  "), true, false)
+    }),
+    def("sprig_mustToPrettyJson", |c| {
+        to_json(c, Some("  "), true, true)
+    }),
     def("sprig_toRawJson", |c| to_json(c, None, false, false)),
     def("sprig_mustToRawJson", |c| to_json(c, None, false, true)),
     def("sprig_ternary", ternary),

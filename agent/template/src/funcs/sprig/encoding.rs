@@ -190,9 +190,7 @@ fn base32_decode(src: &[u8]) -> Result<Vec<u8>, usize> {
             }
             j += 1;
         }
-        let val = quantum
-            .iter()
-            .fold(0u64, |acc, &v| acc << 5 | u64::from(v));
+        let val = quantum.iter().fold(0u64, |acc, &v| acc << 5 | u64::from(v));
         let bytes = val.to_be_bytes();
         let n = match len {
             8 => 5,

@@ -18,6 +18,8 @@ mod defaults;
 mod encoding;
 mod os;
 mod paths;
+#[cfg(test)]
+mod props;
 mod random;
 mod reflect;
 mod regex;

@@ -12,7 +12,9 @@ pub(super) const FUNCS: &[Def] = &[
         ))
     }),
     def("sprig_expandenv", expandenv),
-    def("sprig_fail", |c| Err(str_args(c.name, &c.args, 1)?[0].to_string())),
+    def("sprig_fail", |c| {
+        Err(str_args(c.name, &c.args, 1)?[0].to_string())
+    }),
     def("sprig_hello", |c| {
         nargs(c.name, &c.args, 0)?;
         Ok(Value::str("Hello!"))
@@ -22,7 +24,9 @@ pub(super) const FUNCS: &[Def] = &[
 fn expandenv(c: &mut Call<'_>) -> FResult {
     let s = str_args(c.name, &c.args, 1)?[0];
     let env = c.host.environment();
-    Ok(Value::str(&expand(s, |name| env.env(name).unwrap_or_default())))
+    Ok(Value::str(&expand(s, |name| {
+        env.env(name).unwrap_or_default()
+    })))
 }
 
 /// Go's `os.Expand`: `$NAME` and `${NAME}` replaced by `lookup(NAME)`; a `$`
@@ -52,7 +56,10 @@ pub(crate) fn expand(s: &str, lookup: impl Fn(&str) -> String) -> String {
 
 /// Go's `isShellSpecialVar`.
 fn is_special(c: u8) -> bool {
-    matches!(c, b'*' | b'#' | b'$' | b'@' | b'!' | b'?' | b'-' | b'0'..=b'9')
+    matches!(
+        c,
+        b'*' | b'#' | b'$' | b'@' | b'!' | b'?' | b'-' | b'0'..=b'9'
+    )
 }
 
 /// Go's `getShellName`: the name after a `$` and how many bytes it took.
@@ -85,7 +92,10 @@ mod tests {
     #[test]
     fn expand_follows_os_expand() {
         let look = |n: &str| format!("<{n}>");
-        assert_eq!(expand("a $X b ${Y}c $ $1x ${} ${open $", look), "a <X> b <Y>c $ <1>x  open $");
+        assert_eq!(
+            expand("a $X b ${Y}c $ $1x ${} ${open $", look),
+            "a <X> b <Y>c $ <1>x  open $"
+        );
         assert_eq!(expand("no dollars", look), "no dollars");
         assert_eq!(expand("${@}${ab}", look), "<@><ab>");
     }

@@ -9,16 +9,24 @@ pub(super) const FUNCS: &[Def] = &[
     def("sprig_base", |c| one(c.name, &c.args, base)),
     def("sprig_dir", |c| one(c.name, &c.args, dir)),
     def("sprig_clean", |c| one(c.name, &c.args, clean)),
-    def("sprig_ext", |c| one(c.name, &c.args, |p| ext(p).to_string())),
+    def("sprig_ext", |c| {
+        one(c.name, &c.args, |p| ext(p).to_string())
+    }),
     def("sprig_isAbs", |c| {
-        Ok(Value::Bool(str_args(c.name, &c.args, 1)?[0].starts_with('/')))
+        Ok(Value::Bool(
+            str_args(c.name, &c.args, 1)?[0].starts_with('/'),
+        ))
     }),
     def("sprig_osBase", |c| one(c.name, &c.args, base)),
     def("sprig_osDir", |c| one(c.name, &c.args, dir)),
     def("sprig_osClean", |c| one(c.name, &c.args, clean)),
-    def("sprig_osExt", |c| one(c.name, &c.args, |p| ext(p).to_string())),
+    def("sprig_osExt", |c| {
+        one(c.name, &c.args, |p| ext(p).to_string())
+    }),
     def("sprig_osIsAbs", |c| {
-        Ok(Value::Bool(str_args(c.name, &c.args, 1)?[0].starts_with('/')))
+        Ok(Value::Bool(
+            str_args(c.name, &c.args, 1)?[0].starts_with('/'),
+        ))
     }),
 ];
 

@@ -67,8 +67,14 @@ mod tests {
     #[test]
     fn random_strings_have_the_length_and_alphabet_asked_for() {
         let cases = [
-            ("sprig_randAlphaNum", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
-            ("sprig_randAlpha", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+            (
+                "sprig_randAlphaNum",
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+            ),
+            (
+                "sprig_randAlpha",
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+            ),
             ("sprig_randNumeric", "0123456789"),
         ];
         for (f, alphabet) in cases {
@@ -83,7 +89,10 @@ mod tests {
         let a = render_text("{{ sprig_randAlphaNum 40 }}").unwrap();
         let b = render_text("{{ sprig_randAlphaNum 40 }}").unwrap();
         assert_ne!(a, b);
-        assert_eq!(render_text("{{ sprig_randAlpha -3 }}|{{ sprig_randAlpha 0 }}").unwrap(), "|");
+        assert_eq!(
+            render_text("{{ sprig_randAlpha -3 }}|{{ sprig_randAlpha 0 }}").unwrap(),
+            "|"
+        );
     }
 
     #[test]
@@ -95,6 +104,9 @@ mod tests {
         a.sort_unstable();
         b.sort_unstable();
         assert_eq!(a, b);
-        assert_ne!(out, src, "39 characters left in order twice in a row is vanishingly unlikely");
+        assert_ne!(
+            out, src,
+            "39 characters left in order twice in a row is vanishingly unlikely"
+        );
     }
 }

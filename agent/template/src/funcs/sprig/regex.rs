@@ -29,7 +29,9 @@ pub(super) const FUNCS: &[Def] = &[
     def("sprig_regexReplaceAll", |c| replace_all(c, true)),
     def("sprig_mustRegexReplaceAll", |c| replace_all(c, true)),
     def("sprig_regexReplaceAllLiteral", |c| replace_all(c, false)),
-    def("sprig_mustRegexReplaceAllLiteral", |c| replace_all(c, false)),
+    def("sprig_mustRegexReplaceAllLiteral", |c| {
+        replace_all(c, false)
+    }),
     def("sprig_regexSplit", split),
     def("sprig_mustRegexSplit", split),
     def("sprig_regexQuoteMeta", |c| {
@@ -148,8 +150,15 @@ mod tests {
 
     #[test]
     fn bad_patterns_fail_except_in_regex_match() {
-        assert_eq!(render_text(r#"{{ sprig_regexMatch "(" "x" }}"#).unwrap(), "false");
-        for f in ["sprig_mustRegexMatch \"(\" \"x\"", "sprig_regexFind \"(\" \"x\"", "sprig_regexFindAll \"(\" \"x\" 1"] {
+        assert_eq!(
+            render_text(r#"{{ sprig_regexMatch "(" "x" }}"#).unwrap(),
+            "false"
+        );
+        for f in [
+            "sprig_mustRegexMatch \"(\" \"x\"",
+            "sprig_regexFind \"(\" \"x\"",
+            "sprig_regexFindAll \"(\" \"x\" 1",
+        ] {
             let err = render_text(&format!("{{{{ {f} }}}}")).unwrap_err();
             assert!(err.contains("error parsing regexp"), "{err}");
         }

@@ -148,7 +148,10 @@ impl Version {
 fn compare_prerelease(a: &str, b: &str) -> Ordering {
     let (pa, pb): (Vec<&str>, Vec<&str>) = (a.split('.').collect(), b.split('.').collect());
     for i in 0..pa.len().max(pb.len()) {
-        let (s, o) = (pa.get(i).copied().unwrap_or(""), pb.get(i).copied().unwrap_or(""));
+        let (s, o) = (
+            pa.get(i).copied().unwrap_or(""),
+            pb.get(i).copied().unwrap_or(""),
+        );
         let d = if s == o {
             Ordering::Equal
         } else if s.is_empty() {
@@ -324,14 +327,20 @@ impl Constraint {
                 if !self.dirty {
                     return cmp != Ordering::Greater;
                 }
-                !(v.major > c.major || (v.major == c.major && v.minor > c.minor && !self.minor_dirty))
+                !(v.major > c.major
+                    || (v.major == c.major && v.minor > c.minor && !self.minor_dirty))
             }
             Op::TildeOrEqual if !self.dirty => cmp == Ordering::Equal,
             Op::TildeOrEqual | Op::Tilde => {
                 if cmp == Ordering::Less {
                     return false;
                 }
-                if c.major == 0 && c.minor == 0 && c.patch == 0 && !self.minor_dirty && !self.patch_dirty {
+                if c.major == 0
+                    && c.minor == 0
+                    && c.patch == 0
+                    && !self.minor_dirty
+                    && !self.patch_dirty
+                {
                     return true;
                 }
                 v.major == c.major && (v.minor == c.minor || self.minor_dirty)

@@ -10,9 +10,7 @@ use std::rc::Rc;
 
 use super::strval;
 use crate::builtins::{go_split, simple_case};
-use crate::funcs::{
-    Call, Def, FResult, def, nargs, str_args, variadic_strs, want_int, want_str,
-};
+use crate::funcs::{Call, Def, FResult, def, nargs, str_args, variadic_strs, want_int, want_str};
 use crate::gofmt::go_quote;
 use crate::limits::{MAX_OUTPUT, check_growth};
 use crate::value::{Value, fmt_v};
@@ -62,7 +60,9 @@ pub(super) const FUNCS: &[Def] = &[
         let a = str_args(c.name, &c.args, 2)?;
         Ok(Value::Bool(a[1].ends_with(a[0])))
     }),
-    def("sprig_quote", |c| Ok(Value::str(&quote_each(&c.args, go_quote)))),
+    def("sprig_quote", |c| {
+        Ok(Value::str(&quote_each(&c.args, go_quote)))
+    }),
     def("sprig_squote", |c| {
         Ok(Value::str(&quote_each(&c.args, |s| format!("'{s}'"))))
     }),
@@ -107,7 +107,6 @@ fn repeat(c: &mut Call<'_>) -> FResult {
     }
     Ok(Value::str(&s.repeat(count as usize)))
 }
-
 
 /// `trimAll CUTSET STR` (`strings.Trim`).
 fn trim_all(c: &mut Call<'_>) -> FResult {
@@ -157,12 +156,16 @@ fn substr(c: &mut Call<'_>) -> FResult {
         (0, end)
     } else if end < 0 || end > len {
         if start > len {
-            return Err(format!("runtime error: slice bounds out of range [{start}:{len}]"));
+            return Err(format!(
+                "runtime error: slice bounds out of range [{start}:{len}]"
+            ));
         }
         (start, len)
     } else {
         if start > end {
-            return Err(format!("runtime error: slice bounds out of range [{start}:{end}]"));
+            return Err(format!(
+                "runtime error: slice bounds out of range [{start}:{end}]"
+            ));
         }
         (start, end)
     };
@@ -182,7 +185,12 @@ fn quote_each(args: &[Value], quote: impl Fn(&str) -> String) -> String {
 /// `cat ARGS...`: the non-nil arguments printed with `%v`, space-separated.
 fn cat(c: &mut Call<'_>) -> FResult {
     let mut out = String::new();
-    for (i, v) in c.args.iter().filter(|v| !matches!(v, Value::Nil)).enumerate() {
+    for (i, v) in c
+        .args
+        .iter()
+        .filter(|v| !matches!(v, Value::Nil))
+        .enumerate()
+    {
         if i > 0 {
             out.push(' ');
         }

@@ -44,8 +44,22 @@ fn should_escape(c: u8, part: Part) -> bool {
     if part == Part::Host
         && matches!(
             c,
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':'
-                | b'[' | b']' | b'<' | b'>' | b'"'
+            b'!' | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'['
+                | b']'
+                | b'<'
+                | b'>'
+                | b'"'
         )
     {
         return false;
@@ -102,7 +116,10 @@ fn unescape(s: &str, part: Part) -> Result<String, String> {
             }
             c => {
                 if part == Part::Host && c < 0x80 && should_escape(c, part) {
-                    return Err(format!("invalid character {:?} in host name", char::from(c)));
+                    return Err(format!(
+                        "invalid character {:?} in host name",
+                        char::from(c)
+                    ));
                 }
                 out.push(c);
                 i += 1;
@@ -191,8 +208,7 @@ fn parse(raw: &str) -> Result<Url, String> {
 }
 
 fn set_fragment(mut url: Url, frag: &str, raw: &str) -> Result<Url, String> {
-    url.fragment =
-        unescape(frag, Part::Fragment).map_err(|e| format!("parse {raw:?}: {e}"))?;
+    url.fragment = unescape(frag, Part::Fragment).map_err(|e| format!("parse {raw:?}: {e}"))?;
     Ok(url)
 }
 
@@ -215,9 +231,9 @@ fn parse_authority(url: &mut Url, authority: &str) -> Result<(), String> {
     }
     url.host = unescape(host, Part::Host)?;
     if let Some(info) = userinfo {
-        let valid = info.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"-._:~!$&'()*+,;=%@".contains(&b)
-        });
+        let valid = info
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:~!$&'()*+,;=%@".contains(&b));
         if !valid {
             return Err("net/url: invalid userinfo".into());
         }
@@ -281,7 +297,9 @@ fn entry(d: &BTreeMap<String, Value>, key: &str) -> Result<String, String> {
     match d.get(key) {
         None => Ok(String::new()),
         Some(Value::Str(s)) => Ok(s.to_string()),
-        Some(Value::Nil) => Err("runtime error: invalid memory address or nil pointer dereference".into()),
+        Some(Value::Nil) => {
+            Err("runtime error: invalid memory address or nil pointer dereference".into())
+        }
         Some(other) => Err(format!(
             "unable to parse {key} key, must be of type string, but {} found",
             super::reflect::kind_name(other)
@@ -302,8 +320,9 @@ fn url_join(d: &BTreeMap<String, Value>) -> FResult {
     let info = entry(d, "userinfo")?;
     if !info.is_empty() {
         let mut tmp = Url::default();
-        parse_authority(&mut tmp, &format!("{info}@host"))
-            .map_err(|e| format!("unable to parse userinfo in dict: parse \"proto://{info}@host\": {e}"))?;
+        parse_authority(&mut tmp, &format!("{info}@host")).map_err(|e| {
+            format!("unable to parse userinfo in dict: parse \"proto://{info}@host\": {e}")
+        })?;
         url.user = tmp.user;
     }
     Ok(Value::str(&to_string(&url)))

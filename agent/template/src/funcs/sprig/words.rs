@@ -90,7 +90,9 @@ fn abbreviate_full(s: &str, offset: i64, width: i64) -> String {
     if s.is_empty() || len <= width {
         return s.to_string();
     }
-    let cut = |from: i64, to: i64| String::from_utf8_lossy(&s.as_bytes()[from as usize..to as usize]).into_owned();
+    let cut = |from: i64, to: i64| {
+        String::from_utf8_lossy(&s.as_bytes()[from as usize..to as usize]).into_owned()
+    };
     let mut offset = offset.min(len);
     if len - offset < width - 3 {
         offset = len - (width - 3);
@@ -281,7 +283,8 @@ fn is_alphabet(c: char) -> bool {
 /// punctuation blocks.
 fn is_punct(c: char) -> bool {
     if c.is_ascii() {
-        return c.is_ascii_punctuation() && !matches!(c, '$' | '+' | '<' | '=' | '>' | '^' | '`' | '|' | '~');
+        return c.is_ascii_punctuation()
+            && !matches!(c, '$' | '+' | '<' | '=' | '>' | '^' | '`' | '|' | '~');
     }
     matches!(c as u32,
         0xA1 | 0xA7 | 0xAB | 0xB6 | 0xB7 | 0xBB | 0xBF | 0x2010..=0x2027 | 0x2030..=0x2043
@@ -329,9 +332,7 @@ fn next_word(s: &str) -> (Word, &str, &str) {
         match s[end..].chars().next() {
             Some(c) if c.is_uppercase() => {
                 let mut last = end;
-                take_while(&mut end, &|c: char| {
-                    c.is_uppercase()
-                });
+                take_while(&mut end, &|c: char| c.is_uppercase());
                 // `last` is where the final upper-case letter starts.
                 if let Some(c) = s[..end].chars().next_back() {
                     last = end - c.len_utf8();
@@ -516,6 +517,9 @@ mod tests {
         assert_eq!(delete_white_space("éé"), "éé");
         assert_eq!(wrap_custom("a b c d", 3, "\n", false), "a b\nc d");
         assert_eq!(wrap_custom("abcdefgh", 3, "|", true), "abc|def|gh");
-        assert_eq!(abbreviate_full("Now is the time for all good men", 5, 10), "...s th...");
+        assert_eq!(
+            abbreviate_full("Now is the time for all good men", 5, 10),
+            "...s th..."
+        );
     }
 }
