@@ -7,7 +7,7 @@ mod collections;
 mod encoding;
 mod env;
 mod math;
-mod strings;
+pub(crate) mod strings;
 mod vault;
 
 pub(super) const FAMILIES: &[&[Def]] = &[

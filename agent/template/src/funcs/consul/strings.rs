@@ -16,18 +16,9 @@ pub(super) const FUNCS: &[Def] = &[
     def("trimSpace", |c| {
         Ok(Value::str(str_args(c.name, &c.args, 1)?[0].trim()))
     }),
-    def("trim", |c| {
-        let a = str_args(c.name, &c.args, 2)?;
-        Ok(Value::str(a[1].trim_matches(|ch| a[0].contains(ch))))
-    }),
-    def("trimPrefix", |c| {
-        let a = str_args(c.name, &c.args, 2)?;
-        Ok(Value::str(a[1].strip_prefix(a[0]).unwrap_or(a[1])))
-    }),
-    def("trimSuffix", |c| {
-        let a = str_args(c.name, &c.args, 2)?;
-        Ok(Value::str(a[1].strip_suffix(a[0]).unwrap_or(a[1])))
-    }),
+    def("trim", trim),
+    def("trimPrefix", trim_prefix),
+    def("trimSuffix", trim_suffix),
     def("toLower", |c| {
         Ok(Value::str(&simple_case(
             str_args(c.name, &c.args, 1)?[0],
@@ -78,7 +69,26 @@ fn join(c: &mut Call<'_>) -> FResult {
     Ok(Value::str(&want_strings(&c.args[1])?.join(sep)))
 }
 
-fn replace_all(c: &mut Call<'_>) -> FResult {
+/// `trim CUTSET STR` (`strings.Trim`; Sprig's `trimAll` too).
+pub(crate) fn trim(c: &mut Call<'_>) -> FResult {
+    let a = str_args(c.name, &c.args, 2)?;
+    Ok(Value::str(a[1].trim_matches(|ch| a[0].contains(ch))))
+}
+
+/// `trimPrefix PREFIX STR` (Sprig's too).
+pub(crate) fn trim_prefix(c: &mut Call<'_>) -> FResult {
+    let a = str_args(c.name, &c.args, 2)?;
+    Ok(Value::str(a[1].strip_prefix(a[0]).unwrap_or(a[1])))
+}
+
+/// `trimSuffix SUFFIX STR` (Sprig's too).
+pub(crate) fn trim_suffix(c: &mut Call<'_>) -> FResult {
+    let a = str_args(c.name, &c.args, 2)?;
+    Ok(Value::str(a[1].strip_suffix(a[0]).unwrap_or(a[1])))
+}
+
+/// `replaceAll OLD NEW STR` (Sprig's `replace` too).
+pub(crate) fn replace_all(c: &mut Call<'_>) -> FResult {
     let a = str_args(c.name, &c.args, 3)?;
     let hits = if a[0].is_empty() {
         a[2].chars().count() + 1

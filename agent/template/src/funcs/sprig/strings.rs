@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use super::strval;
 use crate::builtins::{go_split, simple_case};
+use crate::funcs::consul::strings as consul;
 use crate::funcs::{Call, Def, FResult, def, nargs, str_args, variadic_strs, want_int, want_str};
 use crate::gofmt::go_quote;
 use crate::limits::{MAX_OUTPUT, check_growth};
@@ -36,16 +37,11 @@ pub(super) const FUNCS: &[Def] = &[
     def("sprig_trim", |c| {
         Ok(Value::str(str_args(c.name, &c.args, 1)?[0].trim()))
     }),
-    def("sprig_trimAll", trim_all),
-    def("sprig_trimall", trim_all),
-    def("sprig_trimPrefix", |c| {
-        let a = str_args(c.name, &c.args, 2)?;
-        Ok(Value::str(a[1].strip_prefix(a[0]).unwrap_or(a[1])))
-    }),
-    def("sprig_trimSuffix", |c| {
-        let a = str_args(c.name, &c.args, 2)?;
-        Ok(Value::str(a[1].strip_suffix(a[0]).unwrap_or(a[1])))
-    }),
+    // Same arguments and behaviour as consul-template's functions.
+    def("sprig_trimAll", consul::trim),
+    def("sprig_trimall", consul::trim),
+    def("sprig_trimPrefix", consul::trim_prefix),
+    def("sprig_trimSuffix", consul::trim_suffix),
     def("sprig_trunc", trunc),
     def("sprig_substr", substr),
     def("sprig_contains", |c| {
@@ -69,7 +65,7 @@ pub(super) const FUNCS: &[Def] = &[
     def("sprig_cat", cat),
     def("sprig_indent", |c| indent(c, "")),
     def("sprig_nindent", |c| indent(c, "\n")),
-    def("sprig_replace", replace),
+    def("sprig_replace", consul::replace_all),
     def("sprig_plural", plural),
     def("sprig_split", split_map),
     def("sprig_splitn", splitn),
@@ -106,12 +102,6 @@ fn repeat(c: &mut Call<'_>) -> FResult {
         return Err("result exceeds 64 MiB".into());
     }
     Ok(Value::str(&s.repeat(count as usize)))
-}
-
-/// `trimAll CUTSET STR` (`strings.Trim`).
-fn trim_all(c: &mut Call<'_>) -> FResult {
-    let a = str_args(c.name, &c.args, 2)?;
-    Ok(Value::str(a[1].trim_matches(|ch| a[0].contains(ch))))
 }
 
 /// The bytes `from..to` of `s`, lossy where the cut splits a character.
@@ -215,18 +205,6 @@ fn indent(c: &mut Call<'_>, before: &str) -> FResult {
         "{before}{pad}{}",
         s.replace('\n', &format!("\n{pad}"))
     )))
-}
-
-/// `replace OLD NEW STR`.
-fn replace(c: &mut Call<'_>) -> FResult {
-    let a = str_args(c.name, &c.args, 3)?;
-    let hits = if a[0].is_empty() {
-        a[2].chars().count() + 1
-    } else {
-        a[2].matches(a[0]).count()
-    };
-    check_growth(a[2].len(), hits, a[1].len())?;
-    Ok(Value::str(&a[2].replace(a[0], a[1])))
 }
 
 /// `plural ONE MANY COUNT`.
