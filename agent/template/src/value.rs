@@ -322,7 +322,7 @@ fn fixed(digits: &str, dp: i32) -> String {
 /// below -6 or at least 21, then `%e` with a short exponent.
 pub(crate) fn format_float_json(f: f64) -> String {
     if f == 0.0 {
-        return "0".into();
+        return if f.is_sign_negative() { "-0" } else { "0" }.into();
     }
     let (digits, dp) = shortest_digits(f);
     let sign = if f < 0.0 { "-" } else { "" };
