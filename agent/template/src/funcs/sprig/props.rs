@@ -71,3 +71,29 @@ proptest! {
         let _ = render_text(&format!("{{{{ {f} {} }}}}", args.join(" ")));
     }
 }
+
+/// Sprig v3.2.3 names of the groups these families implement (from Sprig's
+/// `TxtFuncMap`); each must be registered with the `sprig_` prefix.
+const SPRIG_NAMES: &str = "abbrev abbrevboth trunc trim upper lower title untitle substr repeat \
+    trimall trimAll trimSuffix trimPrefix nospace initials randAlphaNum randAlpha randAscii \
+    randNumeric swapcase shuffle snakecase camelcase kebabcase wrap wrapWith contains hasPrefix \
+    hasSuffix quote squote cat indent nindent replace plural toString sha1sum sha256sum \
+    adler32sum atoi int int64 float64 toDecimal toStrings split splitList splitn join sortAlpha \
+    default empty coalesce all any compact mustCompact fromJson mustFromJson toJson mustToJson \
+    toPrettyJson mustToPrettyJson toRawJson mustToRawJson ternary deepCopy mustDeepCopy typeOf \
+    typeIs typeIsLike kindOf kindIs deepEqual env expandenv base dir clean ext isAbs osBase \
+    osClean osDir osExt osIsAbs b64enc b64dec b32enc b32dec semver semverCompare fail regexMatch \
+    mustRegexMatch regexFind mustRegexFind regexFindAll mustRegexFindAll regexReplaceAll \
+    mustRegexReplaceAll regexReplaceAllLiteral mustRegexReplaceAllLiteral regexSplit \
+    mustRegexSplit regexQuoteMeta urlParse urlJoin hello";
+
+#[test]
+fn every_sprig_name_of_these_groups_is_registered() {
+    let missing: Vec<String> = SPRIG_NAMES
+        .split_whitespace()
+        .map(|n| format!("sprig_{n}"))
+        .filter(|n| crate::funcs::lookup(n).is_none())
+        .collect();
+    assert!(missing.is_empty(), "not registered: {missing:?}");
+    assert_eq!(SPRIG_NAMES.split_whitespace().count(), 111);
+}
