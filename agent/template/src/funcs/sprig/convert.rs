@@ -131,6 +131,10 @@ pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
         s.to_string()
     };
     let word = t.trim_start_matches(['+', '-']).to_ascii_lowercase();
+    if let Some(hex) = word.strip_prefix("0x") {
+        let f = parse_hex_float(hex)?;
+        return Some(if t.starts_with('-') { -f } else { f });
+    }
     if matches!(word.as_str(), "inf" | "infinity" | "nan") {
         return t.parse().ok();
     }
@@ -138,6 +142,24 @@ pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
         return None;
     }
     let f: f64 = t.parse().ok()?;
+    f.is_finite().then_some(f)
+}
+
+/// A hexadecimal float's digits after `0x`: `h[.h]p[+-]d`, the binary
+/// exponent required (Go's rule); out of range is a failure.
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (mantissa, exp) = s.split_once('p')?;
+    let exp: i32 = exp.parse().ok()?;
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut value = 0f64;
+    for c in int.chars().chain(frac.chars()) {
+        value = value * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let shift = exp.checked_sub(4 * i32::try_from(frac.len()).ok()?)?;
+    let f = value * 2f64.powi(shift);
     f.is_finite().then_some(f)
 }
 
@@ -216,5 +238,8 @@ mod tests {
         assert_eq!(parse_go_float("1_000.5"), Some(1000.5));
         assert_eq!(parse_go_float("-Inf"), Some(f64::NEG_INFINITY));
         assert_eq!(float_to_i64(1e19), i64::MIN);
+        assert_eq!(parse_go_float("0x1p-2"), Some(0.25));
+        assert_eq!(parse_go_float("-0x1.8p1"), Some(-3.0));
+        assert_eq!(parse_go_float("0x10"), None);
     }
 }

@@ -173,6 +173,23 @@ fn delete_white_space(s: &str) -> String {
     latin1(s.bytes().filter(|&b| !byte_is_space(b)))
 }
 
+/// Go's `unicode.IsUpper` (category Lu): Rust's `is_uppercase` also
+/// counts Other_Uppercase (Roman numerals, circled letters).
+fn is_upper(c: char) -> bool {
+    c.is_uppercase()
+        && !matches!(c as u32, 0x2160..=0x216F | 0x24B6..=0x24CF | 0x1F130..=0x1F149 | 0x1F150..=0x1F169 | 0x1F170..=0x1F189)
+}
+
+/// Go's `unicode.IsLower` (category Ll), without Other_Lowercase.
+fn is_lower(c: char) -> bool {
+    c.is_lowercase()
+        && !matches!(c as u32,
+            0xAA | 0xBA | 0x2B0..=0x2B8 | 0x2C0..=0x2C1 | 0x2E0..=0x2E4 | 0x345 | 0x37A | 0x10FC
+                | 0x1D2C..=0x1D6A | 0x1D78 | 0x1D9B..=0x1DBF | 0x2071 | 0x207F | 0x2090..=0x209C
+                | 0x2170..=0x217F | 0x24D0..=0x24E9 | 0x2C7C..=0x2C7D | 0xA69C..=0xA69D | 0xA770
+                | 0xA7F8..=0xA7F9 | 0xAB5C..=0xAB5F)
+}
+
 /// Go's `unicode.IsTitle` (category Lt).
 fn is_title(c: char) -> bool {
     matches!(c as u32,
@@ -186,10 +203,10 @@ fn swap_case(s: &str) -> String {
     let mut at_word_start = true;
     s.chars()
         .map(|c| {
-            if c.is_uppercase() || is_title(c) {
+            if is_upper(c) || is_title(c) {
                 at_word_start = false;
                 simple_lower(c)
-            } else if c.is_lowercase() {
+            } else if is_lower(c) {
                 if std::mem::replace(&mut at_word_start, false) {
                     simple_title(c)
                 } else {
@@ -328,11 +345,11 @@ fn next_word(s: &str) -> (Word, &str, &str) {
     } else if is_punct(first) {
         take_while(&mut end, &is_punct);
         Word::Punct
-    } else if first.is_uppercase() {
+    } else if is_upper(first) {
         match s[end..].chars().next() {
-            Some(c) if c.is_uppercase() => {
+            Some(c) if is_upper(c) => {
                 let mut last = end;
-                take_while(&mut end, &|c: char| c.is_uppercase());
+                take_while(&mut end, &|c: char| is_upper(c));
                 // `last` is where the final upper-case letter starts.
                 if let Some(c) = s[..end].chars().next_back() {
                     last = end - c.len_utf8();
@@ -342,13 +359,13 @@ fn next_word(s: &str) -> (Word, &str, &str) {
                 }
             }
             Some(c) if is_alphabet(c) => {
-                take_while(&mut end, &|c: char| is_alphabet(c) && !c.is_uppercase());
+                take_while(&mut end, &|c: char| is_alphabet(c) && !is_upper(c));
             }
             _ => {}
         }
         Word::Upper
     } else if is_alphabet(first) {
-        take_while(&mut end, &|c: char| is_alphabet(c) && !c.is_uppercase());
+        take_while(&mut end, &|c: char| is_alphabet(c) && !is_upper(c));
         Word::Alphabet
     } else if first.is_numeric() {
         take_while(&mut end, &char::is_numeric);
@@ -372,7 +389,7 @@ fn push_lower(out: &mut String, kind: Word, word: &str, connector: char) {
     for c in word.chars() {
         out.push(if is_connector(c) {
             connector
-        } else if c.is_uppercase() {
+        } else if is_upper(c) {
             simple_lower(c)
         } else {
             c
