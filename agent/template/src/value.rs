@@ -135,10 +135,13 @@ impl Value {
     }
 
     /// What `{{ pipeline }}` prints.
+    /// Go's template printing follows a pointer before `fmt` sees it, so a
+    /// pointer to a struct prints as `{...}` here (and as `&{...}` through
+    /// `printf "%v"`).
     pub fn print_action(&self, out: &mut String) {
         match self {
             Value::Nil => out.push_str("<no value>"),
-            v => fmt_v(v, out, true),
+            v => fmt_v(v, out, false),
         }
     }
 }
@@ -350,6 +353,25 @@ mod tests {
         assert_eq!(format_float_json(1e20), "100000000000000000000");
         assert_eq!(format_float_json(0.0000001), "1e-7");
         assert_eq!(format_float_json(2.5), "2.5");
+    }
+
+    #[test]
+    fn a_struct_pointer_prints_without_ampersand_in_an_action() {
+        let v = Value::Struct(Rc::new(Struct {
+            type_name: "*dependency.Secret",
+            fields: vec![
+                ("LeaseID", Value::str("l")),
+                ("Auth", Value::NilPtr("*api.SecretAuth")),
+            ],
+        }));
+        let mut action = String::new();
+        v.print_action(&mut action);
+        let mut formatted = String::new();
+        fmt_v(&v, &mut formatted, true);
+        assert_eq!(
+            (action.as_str(), formatted.as_str()),
+            ("{l <nil>}", "&{l <nil>}")
+        );
     }
 
     #[test]
