@@ -226,6 +226,82 @@ fn translate_class(
     Err("error parsing regexp: missing closing ]".into())
 }
 
+/// Go's `Regexp.ReplaceAllString`: every match of `re` in `s` replaced by
+/// `template` with `$1`, `$name`, `${name}` expanded as Go's `Expand` does
+/// (a malformed reference such as `${a b}` stays as written; `$$` is `$`).
+pub(crate) fn replace_all(re: &Regex, s: &str, template: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut last = 0;
+    for caps in re.captures_iter(s) {
+        let Some(m) = caps.get(0) else { continue };
+        out.push_str(&s[last..m.start()]);
+        expand(re, &caps, template, &mut out);
+        last = m.end();
+    }
+    out.push_str(&s[last..]);
+    out
+}
+
+/// Go's `Regexp.expand` for one match.
+fn expand(re: &Regex, caps: &regex::Captures<'_>, mut template: &str, out: &mut String) {
+    while let Some((before, after)) = template.split_once('$') {
+        out.push_str(before);
+        template = after;
+        if let Some(rest) = template.strip_prefix('$') {
+            out.push('$');
+            template = rest;
+            continue;
+        }
+        let Some((name, rest)) = reference(template) else {
+            out.push('$');
+            continue;
+        };
+        template = rest;
+        let group = match group_number(name) {
+            Some(n) => caps.get(n),
+            None => re
+                .capture_names()
+                .position(|n| n == Some(name))
+                .and_then(|i| caps.get(i)),
+        };
+        if let Some(g) = group {
+            out.push_str(g.as_str());
+        }
+    }
+    out.push_str(template);
+}
+
+/// Go's `extract`: the name after a `$` (letters, digits, `_`; in braces or
+/// not) and the rest of the template, or `None` when malformed.
+fn reference(t: &str) -> Option<(&str, &str)> {
+    let (braced, body) = match t.strip_prefix('{') {
+        Some(b) => (true, b),
+        None => (false, t),
+    };
+    let len: usize = body
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .map(char::len_utf8)
+        .sum();
+    if len == 0 {
+        return None;
+    }
+    let name = &body[..len];
+    let rest = &body[len..];
+    if braced {
+        return rest.strip_prefix('}').map(|r| (name, r));
+    }
+    Some((name, rest))
+}
+
+/// A reference made of digits is a group number (no leading zeros, below 10^8).
+fn group_number(name: &str) -> Option<usize> {
+    if !name.bytes().all(|b| b.is_ascii_digit()) || (name.len() > 1 && name.starts_with('0')) {
+        return None;
+    }
+    name.parse().ok().filter(|n| *n < 100_000_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +327,15 @@ mod tests {
         assert!(compile(r"^x{y$").unwrap().is_match("x{y"));
         assert!(compile(r"^\x{41}\pL\p{Greek}$").unwrap().is_match("Abα"));
         assert!(compile(r"a*?b+?").is_ok());
+    }
+
+    #[test]
+    fn expansion_follows_go() {
+        let re = compile(r"(a)(?P<n>b)?").unwrap();
+        assert_eq!(
+            replace_all(&re, "ab a", "[$1|$2|$n|${n}x|$nx|$01|${a b}|${x|$$|$]"),
+            "[a|b|b|bx|||${a b}|${x|$|$] [a|||x|||${a b}|${x|$|$]"
+        );
     }
 
     #[test]

@@ -115,7 +115,7 @@ fn regex_replace_all(c: &mut Call<'_>) -> FResult {
         a[1].len()
     };
     check_growth(a[2].len(), re.find_iter(a[2]).count(), per_hit)?;
-    Ok(Value::str(&re.replace_all(a[2], a[1])))
+    Ok(Value::str(&goregex::replace_all(&re, a[2], a[1])))
 }
 
 fn indent_fn(c: &mut Call<'_>) -> FResult {

@@ -85,12 +85,11 @@ fn replace_all(c: &mut Call<'_>, expand: bool) -> FResult {
         repl.len()
     };
     check_growth(s.len(), re.find_iter(s).count() + 1, per_hit)?;
-    let out = if expand {
-        re.replace_all(s, repl)
+    Ok(Value::str(&if expand {
+        crate::goregex::replace_all(&re, s, repl)
     } else {
-        re.replace_all(s, regex::NoExpand(repl))
-    };
-    Ok(Value::str(&out))
+        re.replace_all(s, regex::NoExpand(repl)).into_owned()
+    }))
 }
 
 /// `regexSplit RE STR N`: Go's `Regexp.Split`.
