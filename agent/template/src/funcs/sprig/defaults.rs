@@ -53,15 +53,8 @@ pub(super) const FUNCS: &[Def] = &[
     def("sprig_toRawJson", |c| to_json(c, None, false, false)),
     def("sprig_mustToRawJson", |c| to_json(c, None, false, true)),
     def("sprig_ternary", ternary),
-    // Values are immutable here, so a copy is the value itself.
-    def("sprig_deepCopy", |c| {
-        nargs(c.name, &c.args, 1)?;
-        Ok(c.args[0].clone())
-    }),
-    def("sprig_mustDeepCopy", |c| {
-        nargs(c.name, &c.args, 1)?;
-        Ok(c.args[0].clone())
-    }),
+    def("sprig_deepCopy", deep_copy),
+    def("sprig_mustDeepCopy", deep_copy),
 ];
 
 /// `default DEFAULT [GIVEN]`: GIVEN unless it is empty or missing.
@@ -126,6 +119,16 @@ fn to_json(c: &mut Call<'_>, indent: Option<&str>, escape_html: bool, must: bool
         Ok(s) => Ok(Value::str(&s)),
         Err(e) if must => Err(e),
         Err(_) => Ok(Value::str("")),
+    }
+}
+
+/// `deepCopy V`: values are immutable here, so a copy is the value itself;
+/// nil fails as copystructure's reflection does in Go.
+fn deep_copy(c: &mut Call<'_>) -> FResult {
+    nargs(c.name, &c.args, 1)?;
+    match &c.args[0] {
+        Value::Nil => Err("reflect: call of reflect.Value.Type on zero Value".into()),
+        v => Ok(v.clone()),
     }
 }
 
