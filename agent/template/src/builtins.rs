@@ -35,23 +35,48 @@ pub(crate) fn indent(n: usize, s: &str) -> String {
 pub(crate) fn simple_case(s: &str, upper: bool) -> String {
     s.chars()
         .map(|c| {
-            // The one lowercase mapping Rust spells with two characters (`i` and
-            // a combining dot) whose simple form is the plain `i`.
-            if !upper && c == '\u{130}' {
-                return 'i';
-            }
-            let mut m: Vec<char> = if upper {
-                c.to_uppercase().collect()
+            if upper {
+                simple_upper(c)
             } else {
-                c.to_lowercase().collect()
-            };
-            if m.len() == 1 {
-                m.pop().unwrap_or(c)
-            } else {
-                c
+                simple_lower(c)
             }
         })
         .collect()
+}
+
+/// Go's `unicode.ToUpper`: the one-character uppercase mapping, or `c`.
+pub(crate) fn simple_upper(c: char) -> char {
+    let mut m = c.to_uppercase();
+    match (m.next(), m.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// Go's `unicode.ToLower`: the one-character lowercase mapping, or `c`.
+pub(crate) fn simple_lower(c: char) -> char {
+    // The one lowercase mapping Rust spells with two characters (`i` and a
+    // combining dot) whose simple form is the plain `i`.
+    if c == '\u{130}' {
+        return 'i';
+    }
+    let mut m = c.to_lowercase();
+    match (m.next(), m.next()) {
+        (Some(l), None) => l,
+        _ => c,
+    }
+}
+
+/// Go's `unicode.ToTitle`: like [`simple_upper`] except for the four
+/// digraph letters, whose title case is their capital-small form (`ǆ` → `ǅ`).
+pub(crate) fn simple_title(c: char) -> char {
+    match c {
+        '\u{1C4}'..='\u{1C6}' => '\u{1C5}',
+        '\u{1C7}'..='\u{1C9}' => '\u{1C8}',
+        '\u{1CA}'..='\u{1CC}' => '\u{1CB}',
+        '\u{1F1}'..='\u{1F3}' => '\u{1F2}',
+        c => simple_upper(c),
+    }
 }
 
 /// Unicode title case of each word's first letter, leaving the rest as is

@@ -109,6 +109,9 @@ fn json_value(
             esc,
             out,
         )?,
+        Value::Struct(s) if s.stringer().is_some() => {
+            json_string(s.stringer().unwrap_or(""), esc, out)
+        }
         Value::Struct(s) => json_container(
             ['{', '}'],
             s.fields.iter().map(|(k, v)| (Some(*k), v.clone())),

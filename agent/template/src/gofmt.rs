@@ -152,6 +152,22 @@ fn bad_verb(out: &mut String, arg: &Value, verb: char) {
     out.push(')');
 }
 
+/// Go's `strconv.IsPrint` for the characters it refuses in practice:
+/// controls, spaces other than ' ', format characters and private use.
+fn is_print(c: char) -> bool {
+    if c == ' ' {
+        return true;
+    }
+    if c.is_control() || c.is_whitespace() {
+        return false;
+    }
+    !matches!(c as u32,
+        0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E
+            | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB | 0xE000..=0xF8FF
+            | 0xF0000..)
+}
+
+/// Go's `strconv.Quote` (what `%q` prints).
 pub(crate) fn go_quote(s: &str) -> String {
     let mut out = String::new();
     push_quoted(&mut out, s, |out, c| {
@@ -162,6 +178,12 @@ pub(crate) fn go_quote(s: &str) -> String {
             '\x0b' => out.push_str("\\v"),
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if !is_print(c) && (c as u32) < 0x10000 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c if !is_print(c) => {
+                let _ = write!(out, "\\U{:08x}", c as u32);
             }
             _ => return false,
         }
@@ -206,6 +228,9 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, spec: Spec) {
                 out.push(':');
                 format_arg(out, &Value::str(e), verb, spec);
             })
+        }
+        Value::Struct(st) if matches!(verb, 'v' | 's') && st.stringer().is_some() => {
+            pad(out, st.stringer().unwrap_or(""), spec, false)
         }
         Value::Struct(st) if verb != 'T' => {
             let open = if st.type_name.starts_with('*') {

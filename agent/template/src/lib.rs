@@ -36,6 +36,7 @@ mod encode;
 mod exec;
 mod funcs;
 mod gofmt;
+mod goregex;
 mod gotime;
 mod lex;
 mod limits;

@@ -61,6 +61,15 @@ impl Struct {
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
+
+    /// What a type with a Go `String()` method prints as (its `String`
+    /// field, e.g. `*semver.Version`); `fmt` and JSON use it instead of the fields.
+    pub fn stringer(&self) -> Option<&str> {
+        match self.field("String") {
+            Some(Value::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 impl Value {
@@ -151,10 +160,13 @@ impl Value {
     }
 
     /// What `{{ pipeline }}` prints.
+    /// Go's template printing follows a pointer before `fmt` sees it, so a
+    /// pointer to a struct prints as `{...}` here (and as `&{...}` through
+    /// `printf "%v"`).
     pub fn print_action(&self, out: &mut String) {
         match self {
             Value::Nil => out.push_str("<no value>"),
-            v => fmt_v(v, out, true),
+            v => fmt_v(v, out, false),
         }
     }
 
@@ -222,6 +234,7 @@ pub(crate) fn fmt_v(v: &Value, out: &mut String, top: bool) {
             out.push(':');
             out.push_str(e);
         }),
+        Value::Struct(s) if s.stringer().is_some() => out.push_str(s.stringer().unwrap_or("")),
         Value::Struct(s) => {
             let open = if top && s.type_name.starts_with('*') {
                 "&{"
@@ -352,7 +365,7 @@ fn fixed(digits: &str, dp: i32) -> String {
 /// below -6 or at least 21, then `%e` with a short exponent.
 pub(crate) fn format_float_json(f: f64) -> String {
     if f == 0.0 {
-        return "0".into();
+        return if f.is_sign_negative() { "-0" } else { "0" }.into();
     }
     let (digits, dp) = shortest_digits(f);
     let sign = if f < 0.0 { "-" } else { "" };
@@ -380,6 +393,25 @@ mod tests {
         assert_eq!(format_float_json(1e20), "100000000000000000000");
         assert_eq!(format_float_json(0.0000001), "1e-7");
         assert_eq!(format_float_json(2.5), "2.5");
+    }
+
+    #[test]
+    fn a_struct_pointer_prints_without_ampersand_in_an_action() {
+        let v = Value::Struct(Rc::new(Struct {
+            type_name: "*dependency.Secret",
+            fields: vec![
+                ("LeaseID", Value::str("l")),
+                ("Auth", Value::NilPtr("*api.SecretAuth")),
+            ],
+        }));
+        let mut action = String::new();
+        v.print_action(&mut action);
+        let mut formatted = String::new();
+        fmt_v(&v, &mut formatted, true);
+        assert_eq!(
+            (action.as_str(), formatted.as_str()),
+            ("{l <nil>}", "&{l <nil>}")
+        );
     }
 
     #[test]

@@ -294,9 +294,11 @@ const SPRIG: &[&str] = &[
     "hello",
 ];
 
+/// Functions bao agent offers that kagi does not have yet (issue 10 stays open for them).
+/// A name leaves this list when it is registered: the test fails until it does.
+const NOT_YET: &[&str] = &["sockaddr"];
+
 #[test]
-#[ignore = "issue 10 is open: sprig_* (another helper), plugin, sockaddr and spew_* are not all \
-            registered yet; `cargo test -p kagi-template --test registry -- --ignored` lists them"]
 fn registry_holds_every_function_bao_agent_offers() {
     let registered = kagi_template::function_names();
     let wanted = GO
@@ -308,7 +310,7 @@ fn registry_holds_every_function_bao_agent_offers() {
         .filter(|n| !registered.contains(&n.as_str()))
         .collect();
     assert!(
-        missing.is_empty(),
+        missing == NOT_YET,
         "{} of {} functions bao agent offers are not registered:\n{}",
         missing.len(),
         GO.len() + CONSUL_TEMPLATE.len() + SPRIG.len(),

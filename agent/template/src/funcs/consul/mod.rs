@@ -11,7 +11,7 @@ mod math;
 pub(crate) mod plugin;
 pub(crate) mod scratch;
 mod spew;
-mod strings;
+pub(crate) mod strings;
 mod vault;
 
 pub(super) const FAMILIES: &[&[Def]] = &[

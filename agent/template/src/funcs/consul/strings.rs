@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use crate::builtins::{go_split, indent, simple_case, to_title};
 use crate::funcs::{Call, Def, FResult, def, nargs, str_args, want_int, want_str, want_strings};
+use crate::goregex;
 use crate::limits::{MAX_OUTPUT, check_growth};
 use crate::value::Value;
 
@@ -15,18 +16,9 @@ pub(super) const FUNCS: &[Def] = &[
     def("trimSpace", |c| {
         Ok(Value::str(str_args(c.name, &c.args, 1)?[0].trim()))
     }),
-    def("trim", |c| {
-        let a = str_args(c.name, &c.args, 2)?;
-        Ok(Value::str(a[1].trim_matches(|ch| a[0].contains(ch))))
-    }),
-    def("trimPrefix", |c| {
-        let a = str_args(c.name, &c.args, 2)?;
-        Ok(Value::str(a[1].strip_prefix(a[0]).unwrap_or(a[1])))
-    }),
-    def("trimSuffix", |c| {
-        let a = str_args(c.name, &c.args, 2)?;
-        Ok(Value::str(a[1].strip_suffix(a[0]).unwrap_or(a[1])))
-    }),
+    def("trim", trim),
+    def("trimPrefix", trim_prefix),
+    def("trimSuffix", trim_suffix),
     def("toLower", |c| {
         Ok(Value::str(&simple_case(
             str_args(c.name, &c.args, 1)?[0],
@@ -77,7 +69,26 @@ fn join(c: &mut Call<'_>) -> FResult {
     Ok(Value::str(&want_strings(&c.args[1])?.join(sep)))
 }
 
-fn replace_all(c: &mut Call<'_>) -> FResult {
+/// `trim CUTSET STR` (`strings.Trim`; Sprig's `trimAll` too).
+pub(crate) fn trim(c: &mut Call<'_>) -> FResult {
+    let a = str_args(c.name, &c.args, 2)?;
+    Ok(Value::str(a[1].trim_matches(|ch| a[0].contains(ch))))
+}
+
+/// `trimPrefix PREFIX STR` (Sprig's too).
+pub(crate) fn trim_prefix(c: &mut Call<'_>) -> FResult {
+    let a = str_args(c.name, &c.args, 2)?;
+    Ok(Value::str(a[1].strip_prefix(a[0]).unwrap_or(a[1])))
+}
+
+/// `trimSuffix SUFFIX STR` (Sprig's too).
+pub(crate) fn trim_suffix(c: &mut Call<'_>) -> FResult {
+    let a = str_args(c.name, &c.args, 2)?;
+    Ok(Value::str(a[1].strip_suffix(a[0]).unwrap_or(a[1])))
+}
+
+/// `replaceAll OLD NEW STR` (Sprig's `replace` too).
+pub(crate) fn replace_all(c: &mut Call<'_>) -> FResult {
     let a = str_args(c.name, &c.args, 3)?;
     let hits = if a[0].is_empty() {
         a[2].chars().count() + 1
@@ -90,15 +101,13 @@ fn replace_all(c: &mut Call<'_>) -> FResult {
 
 fn regex_match(c: &mut Call<'_>) -> FResult {
     let a = str_args(c.name, &c.args, 2)?;
-    let re = regex::Regex::new(a[0])
-        .map_err(|_| "regexMatch: invalid regular expression".to_string())?;
+    let re = goregex::compile(a[0])?;
     Ok(Value::Bool(re.is_match(a[1])))
 }
 
 fn regex_replace_all(c: &mut Call<'_>) -> FResult {
     let a = str_args(c.name, &c.args, 3)?;
-    let re = regex::Regex::new(a[0])
-        .map_err(|_| "regexReplaceAll: invalid regular expression".to_string())?;
+    let re = goregex::compile(a[0])?;
     // `$1` expansions copy at most the whole input per match.
     let per_hit = if a[1].contains('$') {
         a[1].len() + a[2].len()
@@ -106,7 +115,7 @@ fn regex_replace_all(c: &mut Call<'_>) -> FResult {
         a[1].len()
     };
     check_growth(a[2].len(), re.find_iter(a[2]).count(), per_hit)?;
-    Ok(Value::str(&re.replace_all(a[2], a[1])))
+    Ok(Value::str(&goregex::replace_all(&re, a[2], a[1])))
 }
 
 fn indent_fn(c: &mut Call<'_>) -> FResult {

@@ -41,29 +41,14 @@ pub(super) const FUNCS: &[Def] = &[
     def("sprig_mustChunk", chunk),
 ];
 
+pub(crate) use super::reflect::{deep_equal, kind_name};
+
 /// What Go reports when Sprig asks `reflect.TypeOf(nil).Kind()`.
 pub(crate) const NIL_DEREF: &str =
     "runtime error: invalid memory address or nil pointer dereference";
 
 pub(crate) fn list(items: Vec<Value>) -> Value {
     Value::List(Rc::new(items))
-}
-
-/// Go's `reflect.Kind` name of a value's type.
-pub(crate) fn kind_name(v: &Value) -> &'static str {
-    match v {
-        Value::Nil => "invalid",
-        Value::Bool(_) => "bool",
-        Value::Int(_) => "int",
-        Value::Int64(_) => "int64",
-        Value::Uint(_) => "uint64",
-        Value::Float(_) => "float64",
-        Value::Number(_) | Value::Str(_) | Value::Bytes(_) => "string",
-        Value::List(_) | Value::Strings(_) => "slice",
-        Value::Map(_) | Value::StrMap(_) => "map",
-        Value::Struct(_) | Value::NilPtr(_) => "ptr",
-        Value::Time(_) => "struct",
-    }
 }
 
 /// The elements of a slice argument, or Sprig's error naming the kind it
@@ -78,43 +63,6 @@ fn elements(v: &Value, message: impl Fn(&str) -> String) -> Result<Vec<Value>, S
             .collect()),
         Value::Nil => Err(NIL_DEREF.into()),
         other => Err(message(kind_name(other))),
-    }
-}
-
-/// Go's `reflect.DeepEqual` of two interface values: same type, same
-/// contents (a nil slice differs from an empty one).
-pub(crate) fn deep_equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Nil, Value::Nil) => true,
-        (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) | (Value::Int64(x), Value::Int64(y)) => x == y,
-        (Value::Uint(x), Value::Uint(y)) => x == y,
-        (Value::Float(x), Value::Float(y)) => x == y,
-        (Value::Number(x), Value::Number(y)) | (Value::Str(x), Value::Str(y)) => x == y,
-        (Value::List(x), Value::List(y)) => {
-            x.len() == y.len() && x.iter().zip(y.iter()).all(|(x, y)| deep_equal(x, y))
-        }
-        (Value::Strings(x), Value::Strings(y)) => x == y,
-        (Value::Map(x), Value::Map(y)) => {
-            Rc::ptr_eq(x, y) || {
-                let (x, y) = (x.borrow(), y.borrow());
-                x.len() == y.len()
-                    && x.iter()
-                        .all(|(k, v)| y.get(k).is_some_and(|w| deep_equal(v, w)))
-            }
-        }
-        (Value::StrMap(x), Value::StrMap(y)) => x == y,
-        (Value::Struct(x), Value::Struct(y)) => {
-            x.type_name == y.type_name
-                && x.fields.len() == y.fields.len()
-                && x.fields
-                    .iter()
-                    .zip(y.fields.iter())
-                    .all(|((_, v), (_, w))| deep_equal(v, w))
-        }
-        (Value::NilPtr(x), Value::NilPtr(y)) => x == y,
-        (Value::Time(x), Value::Time(y)) => x == y,
-        _ => false,
     }
 }
 

@@ -23,6 +23,20 @@ mod math;
 #[cfg(test)]
 mod proptests;
 mod strings;
+// sprig1: strings, conversion, regex, encoding, paths, url, defaults, reflection, os.
+mod convert;
+mod defaults;
+mod encoding;
+mod os;
+mod paths;
+#[cfg(test)]
+mod props;
+mod random;
+mod reflect;
+mod regex;
+mod semver;
+mod url;
+mod words;
 
 pub(super) const FAMILIES: &[&[Def]] = &[
     strings::FUNCS,
@@ -32,6 +46,18 @@ pub(super) const FAMILIES: &[&[Def]] = &[
     date::FUNCS,
     crypto::FUNCS,
     certs::FUNCS,
+    // sprig1
+    words::FUNCS,
+    random::FUNCS,
+    convert::FUNCS,
+    regex::FUNCS,
+    encoding::FUNCS,
+    paths::FUNCS,
+    url::FUNCS,
+    defaults::FUNCS,
+    reflect::FUNCS,
+    os::FUNCS,
+    semver::FUNCS,
 ];
 
 /// Sprig's `strval`: a string as it is, anything else as `fmt.Sprintf("%v")`.

@@ -1,0 +1,2 @@
+[{{ sprig_abbrev 5 "hello world" }}][{{ sprig_abbrev 3 "hello world" }}][{{ sprig_abbrev 20 "short" }}][{{ sprig_abbrev 4 "abcdef" }}][{{ "piped text here" | sprig_abbrev 10 }}]
+[{{ sprig_abbrevboth 5 10 "1234 5678 9123" }}][{{ sprig_abbrevboth 0 7 "abcdefghijklmno" }}][{{ sprig_abbrevboth 10 6 "abcdefghijklmno" }}][{{ sprig_abbrevboth 20 10 "abcdefghijklmnopqrstuvwxyz" }}][{{ sprig_abbrevboth 3 4 "abcdefghij" }}]

@@ -1,0 +1,1 @@
+[{{ sprig_initials "John Doe Foo" }}][{{ sprig_initials "  spaced   out  " }}][{{ sprig_initials "" }}][{{ sprig_nospace "hello w o r l d" }}][{{ sprig_nospace "a\tb\nc" }}][{{ sprig_nospace "nospacehere" }}]

@@ -1,0 +1,1 @@
+[{{ sprig_kebabcase "FirstName" }}][{{ sprig_kebabcase "HTTPServerID" }}][{{ sprig_kebabcase "GO_PATH" }}][{{ sprig_kebabcase "some words here" }}][{{ sprig_kebabcase "v2Beta1Release" }}][{{ sprig_kebabcase "ÄpfelUndBirnen" }}]

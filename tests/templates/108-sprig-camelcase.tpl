@@ -1,0 +1,1 @@
+[{{ sprig_camelcase "some_words" }}][{{ sprig_camelcase "http_server" }}][{{ sprig_camelcase "_complex__case_" }}][{{ sprig_camelcase "some words-here" }}][{{ sprig_camelcase "HTTP_SERVER" }}][{{ sprig_camelcase "a" }}][{{ sprig_camelcase "___" }}][{{ sprig_camelcase "éa_éb" }}]

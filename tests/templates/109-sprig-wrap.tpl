@@ -1,0 +1,6 @@
+[{{ sprig_wrap 10 "The quick brown fox jumps over the lazy dog" }}]
+[{{ sprig_wrap 5 "averyveryverylongword and short" }}]
+[{{ sprig_wrap 0 "a b c" }}]
+[{{ sprig_wrapWith 5 "\t" "Hello World" }}]
+[{{ sprig_wrapWith 4 "|" "abcdefghij klm" }}]
+[{{ sprig_wrap 3 "   leading spaces" }}]

@@ -1,0 +1,2 @@
+[{{ sprig_contains "cat" "catch" }}][{{ sprig_contains "dog" "catch" }}][{{ sprig_contains "" "x" }}][{{ sprig_hasPrefix "ca" "catch" }}][{{ sprig_hasPrefix "tc" "catch" }}][{{ sprig_hasSuffix "ch" "catch" }}][{{ "catch" | sprig_hasSuffix "x" }}]
+{{ with secret "secret/app" }}{{ if sprig_hasPrefix "s3c" .Data.data.pass }}prefix{{ else }}no{{ end }} {{ sprig_contains "cret" .Data.data.pass }}{{ end }}

@@ -1,0 +1,2 @@
+[{{ sprig_int "42" }}][{{ sprig_int "010" }}][{{ sprig_int "0x1F" }}][{{ sprig_int "0b101" }}][{{ sprig_int "1_000" }}][{{ sprig_int "1.0" }}][{{ sprig_int "1.5" }}][{{ sprig_int 3.99 }}][{{ sprig_int -3.99 }}][{{ sprig_int true }}][{{ sprig_int nil }}][{{ sprig_int "junk" }}] {{ sprig_typeOf (sprig_int "1") }}
+{{ with secret "kv1/typed" }}[{{ sprig_int .Data.port }}][{{ sprig_int .Data.ratio }}][{{ sprig_int .Data.int_str }}][{{ sprig_int .Data.num_str }}][{{ sprig_int .Data.neg }}][{{ sprig_int .Data.hosts }}]{{ end }}

@@ -1,0 +1,2 @@
+[{{ sprig_float64 "1.5" }}][{{ sprig_float64 "1e3" }}][{{ sprig_float64 "-0.25" }}][{{ sprig_float64 ".5" }}][{{ sprig_float64 "1_000.5" }}][{{ sprig_float64 "inf" }}][{{ sprig_float64 "1e400" }}][{{ sprig_float64 "x" }}][{{ sprig_float64 3 }}][{{ sprig_float64 true }}][{{ sprig_float64 "12345678" }}] {{ sprig_typeOf (sprig_float64 1) }}
+{{ with secret "kv1/typed" }}[{{ sprig_float64 .Data.ratio }}][{{ sprig_float64 .Data.float_str }}][{{ sprig_float64 .Data.big }}]{{ end }}

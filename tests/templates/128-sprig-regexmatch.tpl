@@ -1,0 +1,1 @@
+[{{ sprig_regexMatch "^[a-z]+@example\\.com$" "alice@example.com" }}][{{ sprig_regexMatch "^\\d+$" "12a" }}][{{ sprig_regexMatch "(" "x" }}][{{ sprig_mustRegexMatch "(?i)HELLO" "hello" }}][{{ "abc" | sprig_regexMatch "b" }}]

@@ -1,0 +1,1 @@
+[{{ sprig_regexReplaceAll "a(x*)b" "-ab-axxb-" "${1}W" }}][{{ sprig_regexReplaceAll "a(x*)b" "-ab-axxb-" "$1W" }}][{{ sprig_mustRegexReplaceAll "(?P<k>\\w+)=(?P<v>\\w+)" "a=1 b=2" "$v:$k" }}][{{ sprig_regexReplaceAll "\\s+" "a  b \t c" "_" }}][{{ sprig_regexReplaceAll "x" "xx" "$$" }}]

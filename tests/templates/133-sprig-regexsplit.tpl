@@ -1,0 +1,1 @@
+{{ sprig_regexSplit "z+" "pizza" -1 }} {{ sprig_regexSplit "z+" "pizza" 1 }} {{ sprig_regexSplit "a" "banana" 2 }} {{ sprig_regexSplit "a" "banana" 0 }} {{ sprig_regexSplit "" "abc" -1 }} {{ len (sprig_regexSplit "x" "" -1) }} {{ sprig_mustRegexSplit "[,;]\\s*" "a, b;c" -1 }} {{ sprig_regexSplit "a" "a" -1 }}

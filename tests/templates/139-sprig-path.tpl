@@ -1,0 +1,2 @@
+[{{ sprig_base "/a/b/c.txt" }}][{{ sprig_base "/a/b/" }}][{{ sprig_base "" }}][{{ sprig_base "///" }}][{{ sprig_dir "/a/b/c" }}][{{ sprig_dir "c" }}][{{ sprig_dir "/" }}][{{ sprig_dir "a//b/" }}]
+[{{ sprig_clean "a//b/./../c/" }}][{{ sprig_clean "/../x" }}][{{ sprig_clean "../../a/.." }}][{{ sprig_clean "" }}][{{ sprig_ext "x/y.tar.gz" }}][{{ sprig_ext "a.b/c" }}][{{ sprig_ext "noext" }}][{{ sprig_isAbs "/x" }}][{{ sprig_isAbs "x/y" }}]

@@ -1,0 +1,1 @@
+[{{ sprig_osBase "/etc/app/conf.d/" }}][{{ sprig_osDir "/etc/app/x.conf" }}][{{ sprig_osClean "/etc//app/../x/./" }}][{{ sprig_osExt "x.conf" }}][{{ sprig_osIsAbs "/etc" }}][{{ sprig_osIsAbs "" }}][{{ sprig_osBase "." }}][{{ sprig_osDir "" }}]

@@ -1,0 +1,2 @@
+[{{ sprig_default "foo" "" }}][{{ sprig_default "foo" "bar" }}][{{ sprig_default "foo" 0 }}][{{ sprig_default "foo" false }}][{{ sprig_default "foo" nil }}][{{ sprig_default "foo" }}][{{ "" | sprig_default "d" }}][{{ sprig_default 1 2 }}]
+{{ with secret "kv1/typed" }}[{{ sprig_default "none" .Data.empty }}][{{ sprig_default "none" .Data.missing }}][{{ sprig_default "none" .Data.zero }}][{{ sprig_default "none" .Data.hosts }}][{{ .Data.port | sprig_default 1 }}]{{ end }}

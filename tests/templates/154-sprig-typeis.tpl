@@ -1,0 +1,2 @@
+{{ sprig_typeIs "int" 1 }} {{ sprig_typeIs "string" 1 }} {{ sprig_typeIsLike "int" 1 }} {{ sprig_typeIsLike "dependency.Secret" (secret "kv1/typed") }} {{ sprig_typeIs "*dependency.Secret" (secret "kv1/typed") }}
+{{ with secret "kv1/typed" }}{{ sprig_typeIs "json.Number" .Data.port }} {{ sprig_typeIs "[]interface {}" .Data.hosts }} {{ sprig_typeIs "map[string]interface {}" .Data.nested }}{{ end }}

@@ -1,0 +1,2 @@
+{{ sprig_kindOf 1 }} {{ sprig_kindOf 1.5 }} {{ sprig_kindOf "s" }} {{ sprig_kindOf true }} {{ sprig_kindOf nil }} {{ sprig_kindOf (sprig_splitList "," "a") }} {{ sprig_kindOf (splitToMap "a=1" "," "=") }} {{ sprig_kindOf (parseInt "1") }} {{ sprig_kindOf (secret "kv1/typed") }}
+{{ with secret "kv1/typed" }}{{ sprig_kindOf .Data.port }} {{ sprig_kindOf .Data.hosts }} {{ sprig_kindOf .Data }} {{ sprig_kindIs "string" .Data.port }} {{ sprig_kindIs "slice" .Data.hosts }} {{ sprig_kindIs "map" .Data.hosts }}{{ end }}

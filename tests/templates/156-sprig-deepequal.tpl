@@ -1,0 +1,2 @@
+{{ sprig_deepEqual 1 1 }} {{ sprig_deepEqual 1 2 }} {{ sprig_deepEqual 1 1.0 }} {{ sprig_deepEqual "a" "a" }} {{ sprig_deepEqual nil nil }} {{ sprig_deepEqual (sprig_splitList "," "a,b") (sprig_splitList "," "a,b") }} {{ sprig_deepEqual (sprig_splitList "," "a") (parseJSON `["a"]`) }} {{ sprig_deepEqual 1 (parseInt "1") }}
+{{ with secret "kv1/typed" }}{{ sprig_deepEqual .Data.nested .Data.nested }} {{ sprig_deepEqual .Data.hosts .Data.tags }} {{ sprig_deepEqual .Data.port "5432" }}{{ end }}

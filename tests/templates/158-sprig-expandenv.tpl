@@ -1,0 +1,1 @@
+[{{ sprig_expandenv "value=$KAGI_TPL_TEST" }}][{{ sprig_expandenv "${KAGI_TPL_TEST}-x" }}][{{ sprig_expandenv "$KAGI_TPL_UNSET|" }}][{{ sprig_expandenv "$ alone, ${} and ${unclosed" }}][{{ sprig_expandenv "no vars" }}][{{ sprig_expandenv "trailing $" }}][{{ sprig_expandenv "$$" }}]

@@ -1,0 +1,1 @@
+{{ sprig_abbrev (sprig_int64 5) "hello world" }}

@@ -1,0 +1,1 @@
+{{ with secret "kv1/typed" }}{{ sprig_compact .Data.nested }}{{ end }}

@@ -1,0 +1,1 @@
+before {{ sprig_fail "stop here" }} after

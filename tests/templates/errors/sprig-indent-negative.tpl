@@ -1,0 +1,1 @@
+{{ sprig_indent -1 "x" }}

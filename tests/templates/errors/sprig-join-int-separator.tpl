@@ -1,0 +1,1 @@
+{{ sprig_join 1 (sprig_splitList "," "a,b") }}

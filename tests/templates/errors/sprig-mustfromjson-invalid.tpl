@@ -1,0 +1,1 @@
+{{ sprig_mustFromJson "{\"a\":" }}

@@ -1,0 +1,1 @@
+{{ sprig_mustRegexFindAll "[z-a]" "x" -1 }}

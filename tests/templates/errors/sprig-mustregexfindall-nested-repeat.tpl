@@ -1,0 +1,1 @@
+{{ sprig_mustRegexFindAll "a**" "x" -1 }}

@@ -1,0 +1,1 @@
+{{ sprig_mustRegexMatch "(" "x" }}

@@ -1,0 +1,1 @@
+{{ sprig_mustRegexReplaceAllLiteral "\\" "x" "y" }}

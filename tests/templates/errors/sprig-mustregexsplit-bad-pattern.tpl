@@ -1,0 +1,1 @@
+{{ sprig_mustRegexSplit ")" "x" -1 }}

@@ -1,0 +1,1 @@
+{{ sprig_mustToJson (sprig_float64 "NaN") }}

@@ -1,0 +1,1 @@
+{{ sprig_mustToPrettyJson (sprig_float64 "+Inf") }}

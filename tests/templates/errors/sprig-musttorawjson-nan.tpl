@@ -1,0 +1,1 @@
+{{ sprig_mustToRawJson (sprig_float64 "nan") }}

@@ -1,0 +1,1 @@
+{{ sprig_regexReplaceAll "(?P<" "x" "y" }}

@@ -1,0 +1,1 @@
+{{ sprig_regexSplit "a" "banana" "1" }}

@@ -1,0 +1,1 @@
+{{ sprig_semver "not.a.version" }}

@@ -1,0 +1,1 @@
+{{ sprig_substr -1 10 "hello" }}

@@ -1,0 +1,1 @@
+{{ sprig_substr 3 2 "hello" }}

@@ -1,0 +1,1 @@
+{{ sprig_ternary "a" "b" "true" }}

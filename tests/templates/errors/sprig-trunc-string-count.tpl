@@ -1,0 +1,1 @@
+{{ sprig_trunc "3" "abcdef" }}

@@ -1,0 +1,1 @@
+{{ sprig_typeIs 1 1 }}

@@ -1,0 +1,1 @@
+{{ sprig_urlJoin (parseJSON `{"host":1}`) }}

@@ -1,0 +1,1 @@
+{{ sprig_urlJoin (splitToMap "host=h" "," "=") }}

@@ -1,0 +1,1 @@
+{{ sprig_urlParse "http://host:port/x" }}
