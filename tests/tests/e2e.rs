@@ -623,3 +623,109 @@ fn invalid_annotation_is_denied_with_a_message_naming_it() {
     assert!(message.contains("agent-native-sidecar"), "{message}");
     assert!(admission.patch.0.is_empty());
 }
+
+/// A KV secret at `secret/<ns>/config` that `ns`/`sa` may read through role `ns`, and the
+/// annotations (under `prefix`) that render it to /vault/secrets/config.
+fn kv_pod_annotations(env: &Env, prefix: &str, ns: &str, sa: &str, password: &str) -> Value {
+    setup::put_kv(
+        &env.bao,
+        &format!("secret/{ns}/config"),
+        &[("password", password)],
+    )
+    .unwrap();
+    grant(
+        env,
+        ns,
+        ns,
+        sa,
+        &format!(r#"path "secret/data/{ns}/*" {{ capabilities = ["read"] }}"#),
+        &[],
+    );
+    json!({
+        format!("{prefix}/agent-inject"): "true",
+        format!("{prefix}/role"): ns,
+        format!("{prefix}/agent-inject-secret-config"): format!("secret/data/{ns}/config"),
+        format!("{prefix}/agent-inject-template-config"): format!(
+            "{{{{ with secret \"secret/data/{ns}/config\" }}}}password={{{{ .Data.data.password }}}}{{{{ end }}}}"
+        ),
+    })
+}
+
+const PRINT_CONFIG: &[&str] = &[
+    "--require",
+    "/vault/secrets/config",
+    "--print",
+    "/vault/secrets/config",
+];
+
+#[test]
+fn openbao_alias_alone_is_routed_to_the_webhook_and_injected() {
+    let env = env();
+    let (ns, sa) = ("e2e-alias", "web");
+    let annotations = kv_pod_annotations(env, "openbao.org", ns, sa, "alias-pass");
+    let manifest = pod(ns, sa, annotations, PRINT_CONFIG, "Always");
+    let (admission, pod) = run(env, ns, &manifest);
+    assert!(
+        !admission.patch.0.is_empty(),
+        "the alias pod was not mutated"
+    );
+    pod.wait_log("app", "/config: password=alias-pass", WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", pod.describe()));
+    pod.delete();
+}
+
+#[test]
+fn pod_in_a_namespace_that_did_not_opt_in_is_created_without_the_agent() {
+    let env = env();
+    let (ns, sa) = ("e2e-no-opt-in", "web");
+    let manifest = pod(ns, sa, annotations("any", &[]), &[], "Always");
+    let runner = PodRunner::new(ns, &env.issuer).namespace_labels(&[("team", "a")]);
+    let (admission, pod) =
+        admit_and_run(&runner, &env.webhook, &manifest).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(admission.patch.0.is_empty(), "{:?}", admission.patch);
+    assert!(
+        admission.object["spec"]["initContainers"].is_null(),
+        "{}",
+        admission.object
+    );
+    pod.wait_running(WAIT).unwrap();
+    let status = pod.delete();
+    assert!(status.container("vault-agent").is_none(), "an agent ran");
+}
+
+#[test]
+fn restricted_namespace_runs_the_injected_pod_and_refuses_a_noncompliant_app() {
+    let env = env();
+    let (ns, sa) = ("e2e-restricted", "web");
+    let annotations = kv_pod_annotations(env, "vault.hashicorp.com", ns, sa, "restricted-pass");
+    let runner = PodRunner::new(ns, &env.issuer)
+        .host_ports(&[env.bao.port()])
+        .namespace_labels(&[
+            ("kagi-injection", "enabled"),
+            ("pod-security.kubernetes.io/enforce", "restricted"),
+        ]);
+    // The app container itself sets nothing: Pod Security refuses the pod, naming the app.
+    let mut manifest = pod(ns, sa, annotations, PRINT_CONFIG, "Always");
+    match admit_and_run(&runner, &env.webhook, &manifest) {
+        Ok(_) => panic!("a pod with a non-compliant app ran in a restricted namespace"),
+        Err(e) => {
+            let message = format!("{e:#}");
+            assert!(message.contains("Pod Security"), "{message}");
+            assert!(message.contains("(app)"), "{message}");
+            assert!(!message.contains("vault-agent)"), "{message}");
+        }
+    }
+    // With a compliant app, the injected agent passes "restricted" and the secret arrives.
+    manifest["spec"]["containers"][0]["securityContext"] = json!({
+        "runAsNonRoot": true,
+        "runAsUser": 1000,
+        "allowPrivilegeEscalation": false,
+        "capabilities": { "drop": ["ALL"] },
+        "seccompProfile": { "type": "RuntimeDefault" },
+    });
+    let (_, pod) = admit_and_run(&runner, &env.webhook, &manifest)
+        .unwrap_or_else(|e| panic!("{e:#}\nwebhook log:\n{}", env.webhook.log()));
+    pod.wait_log("app", "/config: password=restricted-pass", WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", pod.describe()));
+    pod.delete();
+}

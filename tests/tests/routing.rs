@@ -3,11 +3,11 @@
 //! cel-rust), and its matchConditions agree with how the real webhook reads the annotation.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use kagi_tests::manifests::{deploy_dir, kustomize};
 use kagi_tests::routing::{self, Outcome, Skip};
 use serde_json::{Value, json};
 
@@ -18,40 +18,6 @@ const NAMESPACE: &str = "team-a";
 const OPT_IN: (&str, &str) = ("kagi-injection", "enabled");
 const VAULT: &str = "vault.hashicorp.com/agent-inject";
 const OPENBAO: &str = "openbao.org/agent-inject";
-
-fn deploy_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
-}
-
-fn kubectl() -> &'static str {
-    static FOUND: OnceLock<&'static str> = OnceLock::new();
-    FOUND.get_or_init(|| {
-        ["kubectl", "/usr/bin/kubectl", "/usr/local/bin/kubectl"]
-            .into_iter()
-            .find(|candidate| {
-                Command::new(candidate)
-                    .args(["version", "--client"])
-                    .output()
-                    .is_ok_and(|o| o.status.success())
-            })
-            .expect("kubectl is not installed: run `make test-deps`")
-    })
-}
-
-fn kustomize(dir: &Path) -> String {
-    let out = Command::new(kubectl())
-        .arg("kustomize")
-        .arg(dir)
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "kubectl kustomize {} failed: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// One shipped install: its name, the YAML it applies, and its configuration.
 struct Install {
@@ -73,10 +39,7 @@ fn installs() -> &'static [Install] {
             let config = configs.into_iter().next().unwrap();
             installs.push(Install { name, yaml, config });
         };
-        add(
-            "kustomize base".to_owned(),
-            kustomize(&deploy_dir().join("base")),
-        );
+        add("kustomize base".to_owned(), kustomize("base"));
         let mut overlays: Vec<PathBuf> = std::fs::read_dir(deploy_dir().join("overlays"))
             .expect("deploy/overlays")
             .map(|e| e.unwrap().path())
@@ -86,7 +49,13 @@ fn installs() -> &'static [Install] {
         assert!(overlays.len() >= 2, "overlays missing: {overlays:?}");
         for overlay in overlays {
             let name = format!("overlay {}", overlay.file_name().unwrap().to_string_lossy());
-            add(name, kustomize(&overlay));
+            add(
+                name,
+                kustomize(&format!(
+                    "overlays/{}",
+                    overlay.file_name().unwrap().to_string_lossy()
+                )),
+            );
         }
         // The Helm chart as Helm's SDK renders it with default values.
         let chart: Vec<String> = kagi_tests::helm::render_chart(&json!({}), "kagi", "kagi")

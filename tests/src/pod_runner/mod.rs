@@ -64,6 +64,10 @@ pub struct PodRunner {
     key_refs: BTreeMap<(String, String), String>,
     probe_interval: Duration,
     grace: Duration,
+    /// Labels of the namespace the pods are created in: the API server's admission routing
+    /// (`namespaceSelector`) and Pod Security admission (`pod-security.kubernetes.io/enforce`)
+    /// read them.
+    namespace_labels: BTreeMap<String, String>,
 }
 
 impl PodRunner {
@@ -81,6 +85,10 @@ impl PodRunner {
             key_refs: BTreeMap::new(),
             probe_interval: Duration::from_millis(100),
             grace: Duration::from_secs(10),
+            namespace_labels: BTreeMap::from([(
+                OPT_IN_LABEL.0.to_string(),
+                OPT_IN_LABEL.1.to_string(),
+            )]),
         }
     }
 
@@ -134,18 +142,51 @@ impl PodRunner {
         self
     }
 
-    /// Called with the pod before it is sent to the webhook. The API server's admission
-    /// routing (rules, namespaceSelector, objectSelector, CEL matchConditions of the shipped
-    /// MutatingWebhookConfiguration) is decided here once it is wired in; today every pod is
-    /// sent.
-    pub fn before_admission(&self, _pod: &Value) -> anyhow::Result<()> {
-        Ok(())
+    /// The labels of the pods' namespace, replacing the default (the opt-in label
+    /// `kagi-injection=enabled` alone). Add `pod-security.kubernetes.io/enforce=restricted` to
+    /// have the runner refuse pods that Pod Security admission would refuse.
+    pub fn namespace_labels(mut self, labels: &[(&str, &str)]) -> PodRunner {
+        self.namespace_labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self
     }
 
-    /// Called with the mutated pod before any of it starts. Pod Security admission (the
-    /// "restricted" profile, when the test's namespace enforces it) is checked here once it is
-    /// wired in; what always runs is the check that the runner can express every field.
+    /// Whether the API server would send `pod` (being created) to the kagi webhook, decided
+    /// from the shipped MutatingWebhookConfiguration as the API server decides it: rules,
+    /// namespaceSelector, objectSelector and the CEL matchConditions. A request the API
+    /// server would refuse outright (a condition failing under `failurePolicy: Fail`) is an
+    /// error.
+    pub fn before_admission(&self, pod: &Value) -> anyhow::Result<bool> {
+        let namespace = pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or(&self.namespace);
+        let decision = crate::routing::route(
+            shipped_webhook_configuration()?,
+            namespace,
+            &self.namespace_labels,
+            pod,
+        )?;
+        if let Some(reason) = decision.rejection() {
+            anyhow::bail!("the API server refuses the pod before any webhook: {reason}");
+        }
+        Ok(!decision.called().is_empty())
+    }
+
+    /// Called with the mutated pod before any of it starts: the pod must be one Pod Security
+    /// admission lets into the namespace (when its labels enforce a level), and every field
+    /// must be one the runner can express.
     pub fn before_start(&self, pod: &Value) -> anyhow::Result<()> {
+        let typed: k8s_openapi::api::core::v1::Pod =
+            serde_json::from_value(pod.clone()).context("the pod does not fit the Pod schema")?;
+        if let Err(violations) = crate::pod_security::admit(&self.namespace_labels, &typed) {
+            let list: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
+            anyhow::bail!(
+                "Pod Security admission would refuse the pod in this namespace:\n  {}",
+                list.join("\n  ")
+            );
+        }
         security::check_modelled(pod)
     }
 
@@ -516,6 +557,33 @@ fn pod_etc_files(pod: &Value, name: &str, root: &Path) -> anyhow::Result<Vec<Bin
 }
 
 /// Convenience for tests: service-account admission, then the webhook, then run.
+/// The namespace label the shipped configuration's namespaceSelector asks for.
+const OPT_IN_LABEL: (&str, &str) = ("kagi-injection", "enabled");
+
+/// The MutatingWebhookConfiguration kagi ships (`deploy/base`), parsed once.
+fn shipped_webhook_configuration() -> anyhow::Result<
+    &'static k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
+> {
+    static CONFIG: std::sync::OnceLock<
+        Result<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration, String>,
+    > = std::sync::OnceLock::new();
+    let loaded = CONFIG.get_or_init(|| {
+        let path = crate::manifests::deploy_dir().join("base/mutatingwebhookconfiguration.yaml");
+        let yaml =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut configs = crate::routing::mutating_webhook_configurations(&yaml)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        match configs.len() {
+            1 => Ok(configs.remove(0)),
+            n => Err(format!(
+                "{}: {n} MutatingWebhookConfigurations, want 1",
+                path.display()
+            )),
+        }
+    });
+    loaded.as_ref().map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 pub fn admit_and_run(
     runner: &PodRunner,
     webhook: &crate::webhook::Webhook,
@@ -528,8 +596,19 @@ pub fn admit_and_run(
         .to_string();
     let mut pod = pod;
     pod["metadata"]["namespace"] = json!(namespace);
-    runner.before_admission(&pod)?;
-    let admission = webhook.admit(&pod, &namespace)?;
+    let admission = if runner.before_admission(&pod)? {
+        webhook.admit(&pod, &namespace)?
+    } else {
+        // Not routed to the webhook: the API server creates the pod as it was sent.
+        crate::webhook::Admission {
+            allowed: true,
+            message: None,
+            warnings: Vec::new(),
+            patch: json_patch::Patch(Vec::new()),
+            object: pod.clone(),
+            review: Value::Null,
+        }
+    };
     anyhow::ensure!(
         admission.allowed,
         "webhook denied the pod: {:?}",
