@@ -447,11 +447,7 @@ impl Parser<'_> {
                 args.push(self.arg()?);
             }
             if args.is_empty() {
-                return Err(if cmds.is_empty() {
-                    "missing value for command".into()
-                } else {
-                    "missing value for command".into()
-                });
+                return Err("missing value for command".into());
             }
             cmds.push(Command { pos, args });
             if self.text[self.pos..].starts_with('|') {
