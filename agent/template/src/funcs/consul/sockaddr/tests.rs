@@ -4,7 +4,6 @@
 use std::net::IpAddr;
 
 use crate::world::{Dependency, Environment, NetInterface};
-use crate::{RenderOptions, Template, render};
 
 struct FakeHost;
 
@@ -62,11 +61,7 @@ impl Environment for FakeHost {
 }
 
 fn run(args: &str) -> Result<String, String> {
-    let src = format!("{{{{ sockaddr {args} }}}}");
-    let t = Template::parse("t", &src, "", "").map_err(|e| e.to_string())?;
-    render(&t, &FakeHost, &RenderOptions::default())
-        .map(|r| r.text().into_owned())
-        .map_err(|e| e.to_string())
+    crate::testing::render_in(&FakeHost, &format!("{{{{ sockaddr {args} }}}}"))
 }
 
 fn ok(args: &str) -> String {
@@ -242,4 +237,75 @@ fn errors_name_the_problem() {
     assert!(e.contains(r#"unsupported attribute name "colour""#), "{e}");
     let e = err("1");
     assert!(e.contains("expected string; got int"), "{e}");
+}
+
+/// Fragments of the go-sockaddr language, glued in random order.
+fn fragment() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let pieces = prop::sample::select(vec![
+        "{{",
+        "}}",
+        "{{- ",
+        " -}}",
+        "{{/*",
+        "*/}}",
+        " ",
+        "\n",
+        ".",
+        "|",
+        "(",
+        ")",
+        "\"",
+        "`",
+        "\\",
+        "-",
+        "+",
+        "0",
+        "7",
+        "-3",
+        "99999999999999999999",
+        "GetAllInterfaces",
+        "GetPrivateIP",
+        "GetInterfaceIPs",
+        "GetDefaultInterfaces",
+        "include",
+        "exclude",
+        "sort",
+        "limit",
+        "offset",
+        "unique",
+        "attr",
+        "join",
+        "math",
+        "`name`",
+        "`type`",
+        "`flags`",
+        "`network`",
+        "`size`",
+        "`rfc`",
+        "`address`",
+        "`port`",
+        "`lo`",
+        "`ipv6`",
+        "`loopback|down`",
+        "`10.0.0.0/8`",
+        "`1918|6890`",
+        "`128`",
+        "`-size,+name`",
+        "`mask`",
+        "`+1`",
+        "`-1`",
+        "`string`",
+        "`[`",
+        "é",
+    ]);
+    prop::collection::vec(pieces, 0..24).prop_map(|v| v.concat())
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_input_renders_or_errors_without_panicking(text in fragment()) {
+        let host = super::filters::Host::read(&FakeHost);
+        let _ = super::lang::render(&text, &host);
+    }
 }
