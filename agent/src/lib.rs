@@ -14,6 +14,7 @@ pub use kagi_template as template;
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod host;
 pub mod kv;
 pub mod metrics;
 pub mod pki;

@@ -161,6 +161,14 @@ impl Environment for CacheEnv<'_> {
             .find_map(|path| std::fs::read(path).ok())
     }
 
+    fn network_interfaces(&self) -> Vec<template::NetInterface> {
+        crate::host::network_interfaces()
+    }
+
+    fn default_route_interface(&self) -> Option<String> {
+        crate::host::default_route_interface()
+    }
+
     fn lookup_host(&self, name: &str) -> Vec<String> {
         use std::net::ToSocketAddrs as _;
         let mut addrs: Vec<String> = Vec::new();

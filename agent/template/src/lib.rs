@@ -48,7 +48,7 @@ mod yaml;
 
 pub use funcs::consul::plugin::PLUGIN_TIMEOUT;
 pub use funcs::names as function_names;
-pub use world::{Dependency, Environment, FileWrite, PluginError};
+pub use world::{Dependency, Environment, FileWrite, NetInterface, PluginError};
 
 /// A parsed template, ready to render any number of times.
 #[derive(Debug, Clone)]

@@ -23,8 +23,13 @@ impl Environment for Empty {
 
 /// Renders `src` (no Vault data); a parse or execution error as its message.
 pub(crate) fn render_text(src: &str) -> Result<String, String> {
+    render_in(&Empty, src)
+}
+
+/// Renders `src` in `env`; a parse or execution error as its message.
+pub(crate) fn render_in(env: &dyn Environment, src: &str) -> Result<String, String> {
     let t = Template::parse("t", src, "", "").map_err(|e| e.to_string())?;
-    render(&t, &Empty, &RenderOptions::default())
+    render(&t, env, &RenderOptions::default())
         .map(|r| r.text().into_owned())
         .map_err(|e| e.to_string())
 }

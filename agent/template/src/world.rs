@@ -111,6 +111,18 @@ pub trait Environment {
         let _ = name;
         None
     }
+
+    /// The host's network interfaces with their IP addresses, in index order
+    /// (Go's `net.Interfaces` and `Interface.Addrs`), for `sockaddr`. None
+    /// when the caller offers no view of the host.
+    fn network_interfaces(&self) -> Vec<NetInterface> {
+        Vec::new()
+    }
+    /// The name of the interface holding the IPv4 default route via a
+    /// gateway (what go-sockaddr reads from `ip route`), for `sockaddr`.
+    fn default_route_interface(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A `writeToFile PATH USER GROUP PERMS [FLAGS] CONTENT` side effect, for the
@@ -147,4 +159,29 @@ pub enum PluginError {
     },
     /// It ran past the timeout and was killed.
     TimedOut,
+}
+
+/// A network interface as Go's `net.Interface` describes it, with its
+/// addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetInterface {
+    pub index: u32,
+    pub mtu: u32,
+    pub name: String,
+    /// The hardware address as Go prints it (`02:fc:00:00:00:01`), empty when
+    /// the interface has none or it is all zeros.
+    pub hardware_addr: String,
+    /// Go's `net.Flags` bits: [`NetInterface::UP`], ...
+    pub flags: u32,
+    /// IP addresses with their prefix lengths, in the kernel's order.
+    pub addrs: Vec<(std::net::IpAddr, u8)>,
+}
+
+impl NetInterface {
+    pub const UP: u32 = 1 << 0;
+    pub const BROADCAST: u32 = 1 << 1;
+    pub const LOOPBACK: u32 = 1 << 2;
+    pub const POINT_TO_POINT: u32 = 1 << 3;
+    pub const MULTICAST: u32 = 1 << 4;
+    pub const RUNNING: u32 = 1 << 5;
 }

@@ -296,7 +296,7 @@ const SPRIG: &[&str] = &[
 
 /// Functions bao agent offers that kagi does not have yet (issue 10 stays open for them).
 /// A name leaves this list when it is registered: the test fails until it does.
-const NOT_YET: &[&str] = &["sockaddr"];
+const NOT_YET: &[&str] = &[];
 
 #[test]
 fn registry_holds_every_function_bao_agent_offers() {

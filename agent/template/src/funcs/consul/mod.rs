@@ -10,6 +10,7 @@ mod maps;
 mod math;
 pub(crate) mod plugin;
 pub(crate) mod scratch;
+mod sockaddr;
 mod spew;
 pub(crate) mod strings;
 mod vault;
@@ -25,4 +26,5 @@ pub(super) const FAMILIES: &[&[Def]] = &[
     maps::FUNCS,
     plugin::FUNCS,
     spew::FUNCS,
+    sockaddr::FUNCS,
 ];

@@ -1,0 +1,6 @@
+[{{ sockaddr ". | include `name` `^lo$` | limit 1 | attr `name`" }}]
+[{{ sockaddr "attr `type` (GetAllInterfaces | include `name` `^lo$`)" }}]
+[{{ sockaddr "join `address` `+` (GetAllInterfaces | include `flags` `loopback`)" }}]
+[{{ sockaddr "`text` }} and {{ GetAllInterfaces | include `name` `^lo$` | limit 1 | attr `address`" }}]
+[{{ sockaddr "GetAllInterfaces | include `name` `^nonexistent$` | attr `address`" }}]
+[{{ sockaddr "GetAllInterfaces | include `name` `^nonexistent$` | join `address` `,`" }}]

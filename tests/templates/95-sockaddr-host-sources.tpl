@@ -1,0 +1,8 @@
+private=[{{ sockaddr "GetPrivateIP" }}]
+privates=[{{ sockaddr "GetPrivateIPs" }}]
+public=[{{ sockaddr "GetPublicIP" }}]
+publics=[{{ sockaddr "GetPublicIPs" }}]
+default=[{{ sockaddr "GetDefaultInterfaces | join `string` ` `" }}]
+private-ifs=[{{ sockaddr "GetPrivateInterfaces | join `name` ` `" }}]
+public-ifs=[{{ sockaddr "GetPublicInterfaces | join `name` ` `" }}]
+all=[{{ sockaddr "GetAllInterfaces | sort `type,address` | join `address` ` `" }}]

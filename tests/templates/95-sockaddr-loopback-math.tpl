@@ -1,0 +1,6 @@
+[{{ sockaddr "GetAllInterfaces | include `name` `^lo$` | include `type` `ipv4` | math `address` `+5` | attr `string`" }}]
+[{{ sockaddr "GetAllInterfaces | include `name` `^lo$` | include `type` `ipv4` | math `address` `-2` | attr `address`" }}]
+[{{ sockaddr "GetAllInterfaces | include `name` `^lo$` | include `type` `ipv4` | math `network` `+257` | attr `string`" }}]
+[{{ sockaddr "GetAllInterfaces | include `name` `^lo$` | include `type` `ipv4` | math `network` `-1` | attr `string`" }}]
+[{{ sockaddr "GetAllInterfaces | include `name` `^lo$` | include `type` `ipv4` | math `mask` `4` | attr `string`" }}]
+[{{ sockaddr "GetAllInterfaces | include `name` `^lo$` | include `type` `ipv4` | math `mask` `24` | attr `string`" }}]

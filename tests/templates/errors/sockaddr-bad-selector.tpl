@@ -1,0 +1,1 @@
+{{ sockaddr "GetAllInterfaces | include `colour` `red` | attr `address`" }}

@@ -1,0 +1,1 @@
+{{ sockaddr "GetAllInterfaces | sort `speed` | attr `address`" }}

@@ -1,0 +1,1 @@
+{{ sockaddr "include `name` `lo`" }}

@@ -1,0 +1,1 @@
+{{ sockaddr "GetAllInterfaces | offset 100000 | attr `address`" }}

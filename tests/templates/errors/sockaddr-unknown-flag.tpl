@@ -1,0 +1,1 @@
+{{ sockaddr "GetAllInterfaces | include `flag` `shiny` | attr `address`" }}

@@ -1,0 +1,1 @@
+{{ sockaddr "GetNothing" }}

@@ -1,0 +1,1 @@
+{{ sockaddr "GetAllInterfaces | include `rfc` `42` | attr `address`" }}
