@@ -180,7 +180,7 @@ fn trim_zero_decimal(s: &str) -> &str {
 
 /// Go's conversion of a float to `int64` on amd64: out of range (and NaN)
 /// gives the minimum value.
-fn float_to_i64(f: f64) -> i64 {
+pub(crate) fn float_to_i64(f: f64) -> i64 {
     // 2^63: the first float above every int64.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
     if !(-LIMIT..LIMIT).contains(&f) {
@@ -241,5 +241,31 @@ mod tests {
         assert_eq!(parse_go_float("0x1p-2"), Some(0.25));
         assert_eq!(parse_go_float("-0x1.8p1"), Some(-3.0));
         assert_eq!(parse_go_float("0x10"), None);
+    }
+
+    #[test]
+    fn strings_convert_like_cast() {
+        let int = |s: &str| cast_int(&Value::str(s));
+        assert_eq!(int("0x10"), 16);
+        assert_eq!(int("010"), 8);
+        assert_eq!(int("08"), 0);
+        assert_eq!(int("1.0"), 1);
+        assert_eq!(int("100.00"), 100);
+        assert_eq!(int("1."), 0);
+        assert_eq!(int("1_000"), 1000);
+        assert_eq!(int("_1"), 0);
+        assert_eq!(int("-0x10"), -16);
+        assert_eq!(int(" 3"), 0);
+        assert_eq!(int("9223372036854775808"), 0);
+        assert_eq!(int("-9223372036854775808"), i64::MIN);
+        let float = |s: &str| cast_float(&Value::str(s));
+        assert_eq!(float("1e3"), 1000.0);
+        assert_eq!(float("1_0"), 10.0);
+        assert_eq!(float(" 1"), 0.0);
+        assert_eq!(float("0x10"), 0.0);
+        assert_eq!(float("1e400"), 0.0);
+        assert!(float("-inf").is_infinite());
+        assert_eq!(float_to_i64(1e19), i64::MIN);
+        assert_eq!(float_to_i64(-2.9), -2);
     }
 }

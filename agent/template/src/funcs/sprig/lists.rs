@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use super::cast::{go_float_to_int, to_int64};
+use super::convert::{cast_int as to_int64, float_to_i64 as go_float_to_int};
 use crate::funcs::{Call, Def, FResult, def, nargs, want_int};
 use crate::value::Value;
 

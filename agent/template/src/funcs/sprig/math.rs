@@ -8,7 +8,7 @@
 use num_bigint::BigInt;
 use num_traits::{Signed, Zero};
 
-use super::cast::{to_float64, to_int64};
+use super::convert::{cast_float as to_float64, cast_int as to_int64};
 use super::lists::list;
 use crate::funcs::{Call, Def, FResult, def, nargs, want_int};
 use crate::limits::MAX_ITERATIONS;

@@ -13,7 +13,6 @@ use super::Def;
 use crate::value::{Value, fmt_v};
 pub(crate) use date::time_method;
 
-mod cast;
 mod certs;
 mod crypto;
 mod date;
