@@ -112,13 +112,18 @@ mod tests {
 
     #[test]
     fn a_hanging_program_is_killed_at_the_timeout() {
-        let started = Instant::now();
-        let err = run("sleep", &["30".into()], Duration::from_millis(300)).unwrap_err();
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let script = format!("echo $$ > {}; exec sleep 30", pid_file.display());
+        let err = run("sh", &["-c".into(), script], Duration::from_secs(1)).unwrap_err();
         assert_eq!(err, PluginError::TimedOut);
+        // The program itself (sh exec'd into sleep) is gone: killed and reaped, not left behind.
+        let pid = std::fs::read_to_string(&pid_file).expect("the plugin wrote its pid");
+        let proc_dir = format!("/proc/{}", pid.trim());
         assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "waited {:?}",
-            started.elapsed()
+            !std::path::Path::new(&proc_dir).exists(),
+            "plugin process {} still exists after the timeout",
+            pid.trim()
         );
     }
 }

@@ -473,27 +473,21 @@ fn lex_char(input: &str, p: usize) -> Result<(char, usize), LexError> {
     } else if let Some(esc) = body.strip_prefix('\\') {
         let quoted = format!("\"\\{esc}\"");
         let (s, _) = lex_quote(&quoted, 0)?;
-        let mut cs = s.chars();
-        match (cs.next(), cs.next()) {
-            (Some(c), None) => c,
-            _ => {
-                return Err(LexError {
-                    pos: p,
-                    message: "bad character constant".into(),
-                });
-            }
-        }
+        single_char(&s, p)?
     } else {
-        let mut cs = body.chars();
-        match (cs.next(), cs.next()) {
-            (Some(c), None) => c,
-            _ => {
-                return Err(LexError {
-                    pos: p,
-                    message: "bad character constant".into(),
-                });
-            }
-        }
+        single_char(body, p)?
     };
     Ok((ch, p + 1 + end + 1))
+}
+
+/// The one character of a character constant's (unescaped) body at `p`.
+fn single_char(body: &str, p: usize) -> Result<char, LexError> {
+    let mut cs = body.chars();
+    match (cs.next(), cs.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err(LexError {
+            pos: p,
+            message: "bad character constant".into(),
+        }),
+    }
 }
