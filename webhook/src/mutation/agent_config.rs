@@ -82,6 +82,8 @@ pub(crate) fn build(plan: &Plan<'_>, role: Role, token_path: &str) -> AgentConfi
             retry: None,
         }),
         template: pod.secrets.iter().map(|s| template(plan, s)).collect(),
+        env_template: Default::default(),
+        exec: None,
         listener,
         cache,
         template_config: Some(TemplateConfig {
