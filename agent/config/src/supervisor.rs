@@ -21,7 +21,9 @@ pub struct EnvTemplate {
 /// The top-level `exec` block: the child process and when it is restarted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Exec {
-    /// The program and its arguments (no shell).
+    /// The program and its arguments (no shell). `kagi-agent exec -- PROGRAM ARGS...` supplies
+    /// them on its command line instead, so the contract lets the list be absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
     /// `always` (Vault Agent's default) or `never`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
