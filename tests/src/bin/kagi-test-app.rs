@@ -7,8 +7,9 @@
 //!               [--record FILE [--env NAME]...]
 //!
 //! `--record FILE` (process-supervisor tests) appends one JSON line per event to FILE: at start
-//! `{"event":"start","pid":N,"env":{NAME:VALUE|null}}` for every `--env NAME`, and for each
-//! SIGTERM, SIGINT, SIGHUP, SIGUSR1 or SIGUSR2 `{"event":"signal","pid":N,"signal":"SIGTERM"}`;
+//! `{"event":"start","pid":N,"at_ms":UNIX_MS,"env":{NAME:VALUE|null}}` for every `--env NAME`,
+//! and for each SIGTERM, SIGINT, SIGHUP, SIGUSR1 or SIGUSR2
+//! `{"event":"signal","pid":N,"signal":"SIGTERM"}`;
 //! every one of them but SIGHUP then ends it (with `--exit-code`).
 //!
 //! Output lines (tests grep for them): `present FILE`, `missing FILE`, `file FILE: CONTENTS`,
@@ -129,7 +130,7 @@ fn main() {
             .collect();
         append(
             record,
-            serde_json::json!({"event": "start", "pid": std::process::id(), "env": env}),
+            serde_json::json!({"event": "start", "pid": std::process::id(), "at_ms": unix_ms(), "env": env}),
         );
     }
     std::thread::sleep(Duration::from_millis(options.sleep_ms));
@@ -253,4 +254,11 @@ async fn futures_first(
         std::task::Poll::Pending
     })
     .await
+}
+
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }
