@@ -514,3 +514,144 @@ fn install_copies_the_agent_read_only() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/dir"));
 }
+
+#[test]
+fn leases_and_the_token_are_renewed_for_the_childs_whole_life() {
+    let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
+    let value = unique("pw");
+    put_password(&bao, &value);
+    kagi_tests::setup::write_policy(
+        &bao,
+        "app-kv",
+        r#"path "secret/data/app" { capabilities = ["read"] }"#,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = std::sync::Mutex::new(Vec::new());
+    // A periodic token dies 4 s after its last renewal: only an agent that keeps renewing it
+    // keeps the child's secrets readable.
+    let mut agents = start_both(dir.path(), |record| {
+        let created = bao
+            .bao_json(&["token", "create", "-period=4s", "-policy=app-kv"])
+            .unwrap();
+        let token = created["auth"]["client_token"].as_str().unwrap().to_owned();
+        let token_file = record.with_extension("token");
+        std::fs::write(&token_file, &token).unwrap();
+        tokens.lock().unwrap().push(token);
+        let mut cfg = config(
+            &bao,
+            dir.path(),
+            TEMPLATE,
+            json!({ "command": record_command(record, &[]) }),
+        );
+        cfg["auto_auth"]["method"][0]["config"]["token_file_path"] =
+            json!(token_file.display().to_string());
+        cfg
+    });
+    for agent in &agents {
+        agent.wait_events(1, "the first start");
+    }
+    std::thread::sleep(Duration::from_secs(10));
+    for (agent, token) in agents.iter_mut().zip(tokens.lock().unwrap().iter()) {
+        let looked_up = bao.bao_json(&["token", "lookup", token]);
+        assert!(
+            looked_up.is_ok(),
+            "{:?} let its token expire while the child ran: {looked_up:?}",
+            agent.flavour
+        );
+        assert_eq!(agent.starts().len(), 1, "{:?}: no restart", agent.flavour);
+        assert!(
+            agent.child.try_wait().unwrap().is_none(),
+            "{:?} exited",
+            agent.flavour
+        );
+    }
+}
+
+/// Pids of the processes whose parent is `parent`, with their state letter.
+fn children_of(parent: u32) -> Vec<(u32, char)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 1..];
+            let mut fields = rest.split_whitespace();
+            let state = fields.next()?.chars().next()?;
+            let ppid: u32 = fields.next()?.parse().ok()?;
+            (ppid == parent).then_some((pid, state))
+        })
+        .collect()
+}
+
+#[test]
+fn as_pid_1_it_reaps_the_orphans_the_app_leaves() {
+    let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
+    put_password(&bao, &unique("pw"));
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("pid1.record");
+    let mut cfg = config(&bao, dir.path(), TEMPLATE, Value::Null);
+    cfg.as_object_mut().unwrap().remove("exec");
+    let config_path = dir.path().join("pid1.json");
+    std::fs::write(&config_path, cfg.to_string()).unwrap();
+    // The shell leaves a `sleep` behind (its subshell exits at once), then becomes the app.
+    let script = format!(
+        "(sleep 1 &); exec {} --record {} --env PASSWORD",
+        test_app(),
+        record.display()
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc"])
+        .arg(kagi_tests::bins::binary("kagi-agent").unwrap())
+        .arg("exec")
+        .arg("-config")
+        .arg(&config_path)
+        .args(["--", "sh", "-c", &script]);
+    let mut wrapper = Supervisor::spawn(Flavour::Kagi, dir.path(), "pid1", &mut cmd);
+    wrapper.record = record;
+    wrapper.wait_events(
+        1,
+        "the app start (unshare needs root: run the tests as root)",
+    );
+    let agent = children_of(wrapper.child.id())
+        .first()
+        .map(|(pid, _)| *pid)
+        .expect("unshare's child is the agent");
+    // The orphan is adopted by the agent (PID 1 of the namespace)...
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let app = wrapper.starts()[0]["pid"].clone();
+    let adopted = loop {
+        let orphans: Vec<_> = children_of(agent)
+            .into_iter()
+            .filter(|(pid, _)| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == "sleep")
+            })
+            .collect();
+        if let Some((pid, _)) = orphans.first() {
+            break *pid;
+        }
+        assert!(Instant::now() < deadline, "no orphan appeared (app {app})");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // ...and once it exits, collected rather than left a zombie.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{adopted}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "orphan {adopted} is still there: {:?}",
+            children_of(agent)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(wrapper.starts().len(), 1, "the app was not disturbed");
+    kagi_tests::procs::signal(agent, "TERM").unwrap();
+    let status = wrapper.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "{status:?}\n{}", wrapper.log());
+    assert_eq!(
+        shape(&wrapper.events())[1],
+        "SIGTERM#0",
+        "the app got the stop signal"
+    );
+}
