@@ -100,22 +100,25 @@ impl Supervisor {
             .collect()
     }
 
-    /// Waits until the record has `count` events.
-    fn wait_events(&self, count: usize, what: &str) {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if self.events().len() >= count {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{:?}: timed out waiting for {what}; events {:?}\n--- log ---\n{}",
+    /// Polls `check` until it gives a value; on timeout fails with `what`, the events and
+    /// the log.
+    fn until<T>(&self, what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+        let found = kagi_tests::procs::wait_for(what, timeout, check);
+        found.unwrap_or_else(|e| {
+            panic!(
+                "{:?}: {e}; events {:?}\n--- log ---\n{}",
                 self.flavour,
                 self.events(),
                 self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            )
+        })
+    }
+
+    /// Waits until the record has `count` events.
+    fn wait_events(&self, count: usize, what: &str) {
+        self.until(what, START_TIMEOUT, || {
+            (self.events().len() >= count).then_some(())
+        });
     }
 
     fn signal(&self, name: &str) {
@@ -123,19 +126,10 @@ impl Supervisor {
     }
 
     fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{:?} did not exit\n--- log ---\n{}",
-                self.flavour,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = &mut self.child;
+        let exited =
+            kagi_tests::procs::wait_for("the agent to exit", timeout, || child.try_wait().unwrap());
+        exited.unwrap_or_else(|e| panic!("{:?}: {e}\n--- log ---\n{}", self.flavour, self.log()))
     }
 
     fn rss_kib(&self) -> u64 {
@@ -361,16 +355,9 @@ fn never_leaves_the_child_running_like_bao_agent() {
         "not restarting the child",
     ];
     for (agent, line) in agents.iter().zip(seen) {
-        let deadline = Instant::now() + START_TIMEOUT;
-        while !agent.log().contains(line) {
-            assert!(
-                Instant::now() < deadline,
-                "{:?} never noticed the change\n{}",
-                agent.flavour,
-                agent.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        agent.until("the change to be noticed", START_TIMEOUT, || {
+            agent.log().contains(line).then_some(())
+        });
     }
     for agent in &mut agents {
         agent.signal("TERM");
@@ -490,12 +477,12 @@ fn exec_subcommand_takes_the_command_line_and_passes_sighup() {
 fn install_copies_the_agent_read_only() {
     let dir = tempfile::tempdir().unwrap();
     let bin = kagi_tests::bins::binary("kagi-agent").unwrap();
-    let status = Command::new(&bin)
+    let output = Command::new(&bin)
         .arg("install")
         .arg(dir.path())
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert!(output.status.success(), "{output:?}");
     let installed = dir.path().join("kagi-agent");
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(&installed).unwrap().permissions(),
@@ -619,32 +606,17 @@ fn as_pid_1_it_reaps_the_orphans_the_app_leaves() {
         .map(|(pid, _)| *pid)
         .expect("unshare's child is the agent");
     // The orphan is adopted by the agent (PID 1 of the namespace)...
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let app = wrapper.starts()[0]["pid"].clone();
-    let adopted = loop {
-        let orphans: Vec<_> = children_of(agent)
-            .into_iter()
-            .filter(|(pid, _)| {
-                std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .is_ok_and(|c| c.trim() == "sleep")
-            })
-            .collect();
-        if let Some((pid, _)) = orphans.first() {
-            break *pid;
-        }
-        assert!(Instant::now() < deadline, "no orphan appeared (app {app})");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let adopted = wrapper.until("an orphan of the app", Duration::from_secs(5), || {
+        children_of(agent).into_iter().find_map(|(pid, _)| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "sleep")
+                .then_some(pid)
+        })
+    });
     // ...and once it exits, collected rather than left a zombie.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::path::Path::new(&format!("/proc/{adopted}")).exists() {
-        assert!(
-            Instant::now() < deadline,
-            "orphan {adopted} is still there: {:?}",
-            children_of(agent)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wrapper.until("the orphan to be reaped", Duration::from_secs(10), || {
+        (!std::path::Path::new(&format!("/proc/{adopted}")).exists()).then_some(())
+    });
     assert_eq!(wrapper.starts().len(), 1, "the app was not disturbed");
     kagi_tests::procs::signal(agent, "TERM").unwrap();
     let status = wrapper.wait_exit(Duration::from_secs(20));
