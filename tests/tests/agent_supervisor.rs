@@ -5,7 +5,8 @@
 //! it with the stop signal and the new value (`always`) or leaves it alone (`never`); SIGTERM
 //! to the agent reaches the child as the stop signal; the child's exit code becomes the
 //! agent's; a missing key never starts it. kagi-only: `kagi-agent exec -- ...` with the config
-//! in `VAULT_CONFIG`, SIGHUP passed to the child, `kagi-agent install`, and no value in the log.
+//! in `VAULT_CONFIG`, SIGHUP passed to the child, revocation before the exit code is passed on,
+//! orphan reaping as PID 1, `kagi-agent install`, and no value in the log.
 //!
 //! The timings printed (`KAGI_MEASURE` lines) are observations, not assertions.
 
@@ -625,5 +626,40 @@ fn as_pid_1_it_reaps_the_orphans_the_app_leaves() {
         shape(&wrapper.events())[1],
         "SIGTERM#0",
         "the app got the stop signal"
+    );
+}
+
+#[test]
+fn a_child_that_exits_passes_its_code_on_after_the_agent_revoked_per_config() {
+    let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
+    put_password(&bao, &unique("pw"));
+    kagi_tests::setup::write_policy(
+        &bao,
+        "app-kv",
+        r#"path "secret/data/app" { capabilities = ["read"] }"#,
+    )
+    .unwrap();
+    let created = bao
+        .bao_json(&["token", "create", "-ttl=10m", "-policy=app-kv"])
+        .unwrap();
+    let token = created["auth"]["client_token"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("kagi.record");
+    let mut cfg = config(
+        &bao,
+        dir.path(),
+        TEMPLATE,
+        json!({ "command": record_command(&record, &["--exit", "--exit-code", "3"]) }),
+    );
+    std::fs::write(dir.path().join("token"), &token).unwrap();
+    cfg["kagi"] = json!({ "revoke_on_shutdown": true });
+    let mut agent = Supervisor::start(Flavour::Kagi, dir.path(), &cfg);
+    let status = agent.wait_exit(START_TIMEOUT);
+    assert_eq!(status.code(), Some(3), "{}", agent.log());
+    assert_eq!(agent.starts().len(), 1);
+    assert!(
+        bao.bao_json(&["token", "lookup", &token]).is_err(),
+        "the token was revoked before the agent exited\n{}",
+        agent.log()
     );
 }
