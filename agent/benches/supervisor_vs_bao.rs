@@ -7,9 +7,12 @@
 //! both agents supervise the same few-ms program.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod common;
+
+use common::{Contender, Running, median, rss_kib};
 use kagi_tests::openbao::OpenBao;
 use kagi_tests::setup;
 use serde_json::json;
@@ -17,21 +20,6 @@ use serde_json::json;
 const RUNS: usize = 5;
 /// `static_secret_render_interval`: how soon both agents see a KV change.
 const POLL: &str = "1s";
-
-struct Contender {
-    name: &'static str,
-    program: PathBuf,
-    args: Vec<String>,
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn now_ms() -> u128 {
     SystemTime::now()
@@ -84,15 +72,6 @@ fn wait_starts(record: &Path, count: usize, name: &str) -> Vec<(String, u128)> {
     .unwrap()
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// (spawn → child start, KV change → restarted child, wrapper RSS) in ms, ms, KiB.
 fn run_once(c: &Contender, bao: &OpenBao, record: &Path, run: usize) -> (u128, u128, u64) {
     let _ = std::fs::remove_file(record);
@@ -125,11 +104,6 @@ fn run_once(c: &Contender, bao: &OpenBao, record: &Path, run: usize) -> (u128, u
     );
     kagi_tests::procs::signal(running.0.id(), "TERM").unwrap();
     (first[0].1 - spawned, second[1].1 - changed, rss)
-}
-
-fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -228,6 +228,16 @@ fn start_both(dir: &Path, make: impl Fn(&Path) -> Value) -> Vec<Supervisor> {
         .collect()
 }
 
+/// Both flavours on `template` with `exec(record)` as the `exec` block.
+fn both_with(
+    bao: &OpenBao,
+    dir: &Path,
+    template: &str,
+    exec: impl Fn(&Path) -> Value,
+) -> Vec<Supervisor> {
+    start_both(dir, |record| config(bao, dir, template, exec(record)))
+}
+
 /// The events with pids replaced by the ordinal of the start they belong to.
 fn shape(events: &[Value]) -> Vec<String> {
     let mut pids = Vec::new();
@@ -272,14 +282,12 @@ fn always_restarts_with_the_stop_signal_and_new_value_like_bao_agent() {
     let (first, second) = (unique("first"), unique("second"));
     put_password(&bao, &first);
     let dir = tempfile::tempdir().unwrap();
-    let mut agents = start_both(dir.path(), |record| {
-        config(
-            &bao,
-            dir.path(),
-            TEMPLATE,
-            json!({ "command": record_command(record, &[]), "restart_on_secret_changes": "always", "restart_stop_signal": "SIGUSR1" }),
-        )
-    });
+    let mut agents = both_with(
+        &bao,
+        dir.path(),
+        TEMPLATE,
+        |record| json!({ "command": record_command(record, &[]), "restart_on_secret_changes": "always", "restart_stop_signal": "SIGUSR1" }),
+    );
     for agent in &agents {
         agent.wait_events(1, "the first start");
         eprintln!(
@@ -338,14 +346,12 @@ fn never_leaves_the_child_running_like_bao_agent() {
     let first = unique("first");
     put_password(&bao, &first);
     let dir = tempfile::tempdir().unwrap();
-    let mut agents = start_both(dir.path(), |record| {
-        config(
-            &bao,
-            dir.path(),
-            TEMPLATE,
-            json!({ "command": record_command(record, &[]), "restart_on_secret_changes": "never" }),
-        )
-    });
+    let mut agents = both_with(
+        &bao,
+        dir.path(),
+        TEMPLATE,
+        |record| json!({ "command": record_command(record, &[]), "restart_on_secret_changes": "never" }),
+    );
     for agent in &agents {
         agent.wait_events(1, "the first start");
     }
@@ -381,14 +387,12 @@ fn the_childs_exit_code_becomes_the_agents_like_bao_agent() {
     let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
     put_password(&bao, &unique("pw"));
     let dir = tempfile::tempdir().unwrap();
-    let mut agents = start_both(dir.path(), |record| {
-        config(
-            &bao,
-            dir.path(),
-            TEMPLATE,
-            json!({ "command": record_command(record, &["--exit", "--exit-code", "7"]) }),
-        )
-    });
+    let mut agents = both_with(
+        &bao,
+        dir.path(),
+        TEMPLATE,
+        |record| json!({ "command": record_command(record, &["--exit", "--exit-code", "7"]) }),
+    );
     for agent in &mut agents {
         let status = agent.wait_exit(START_TIMEOUT);
         assert_eq!(
@@ -408,14 +412,12 @@ fn a_missing_key_never_starts_the_child_like_bao_agent() {
     put_password(&bao, &unique("pw"));
     let dir = tempfile::tempdir().unwrap();
     let missing = r#"{{ with secret "secret/data/app" }}{{ .Data.data.no_such_key }}{{ end }}"#;
-    let mut agents = start_both(dir.path(), |record| {
-        config(
-            &bao,
-            dir.path(),
-            missing,
-            json!({ "command": record_command(record, &[]) }),
-        )
-    });
+    let mut agents = both_with(
+        &bao,
+        dir.path(),
+        missing,
+        |record| json!({ "command": record_command(record, &[]) }),
+    );
     for agent in &mut agents {
         let status = agent.wait_exit(Duration::from_secs(60));
         assert!(!status.success(), "{:?} exited 0", agent.flavour);
