@@ -147,9 +147,13 @@ impl Child {
 
     /// Sends the stop signal and waits up to [`KILL_TIMEOUT`], then kills it.
     pub async fn stop(&mut self, signal: &StopSignal) -> ExitStatus {
+        self.stop_within(signal, KILL_TIMEOUT).await
+    }
+
+    async fn stop_within(&mut self, signal: &StopSignal, timeout: Duration) -> ExitStatus {
         info!(pid = self.pid(), signal = %signal, "stopping child process");
         self.signal(signal);
-        match tokio::time::timeout(KILL_TIMEOUT, self.wait()).await {
+        match tokio::time::timeout(timeout, self.wait()).await {
             Ok(status) => status,
             Err(_) => {
                 warn!(
@@ -254,5 +258,13 @@ mod tests {
         let mut child = Child::spawn(&command, &EnvValues::new()).unwrap();
         let status = child.stop(&StopSignal::parse("SIGUSR1").unwrap()).await;
         assert_eq!(exit_code(status), 128 + 10);
+
+        // A child that ignores the stop signal is killed once the timeout passes.
+        let command = prepare(&argv(&["sh", "-c", "trap '' TERM; exec sleep 30"])).unwrap();
+        let mut child = Child::spawn(&command, &EnvValues::new()).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let term = StopSignal::default();
+        let status = child.stop_within(&term, Duration::from_millis(300)).await;
+        assert_eq!(exit_code(status), 128 + 9);
     }
 }
