@@ -177,6 +177,7 @@ impl Method {
                 let token = read_credential("token", path)?;
                 vault
                     .with_token(&token)
+                    .without_retries()
                     .lookup_self(&token)
                     .await
                     .map_err(|e| self.classify("", None, e))

@@ -281,6 +281,13 @@ impl Vault {
 }
 
 impl Session {
+    /// The same client without HTTP-level retries: logins, whose retries belong to the auth
+    /// handler's backoff (bao agent sets the auth client's `MaxRetries` to 0).
+    pub fn without_retries(mut self) -> Session {
+        self.retry.max_retries = 0;
+        self
+    }
+
     /// Sends the endpoint, retrying as Vault's client does ([`HttpRetry`]).
     async fn exec<E: Endpoint<Response = Value>>(
         &self,
