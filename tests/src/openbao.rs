@@ -108,12 +108,13 @@ impl OpenBao {
             match OpenBao::start_with_config(procs::free_port(), dir, &extra) {
                 Ok(bao) => {
                     let ports = [tls.port, tls.mtls_port];
-                    let up = procs::wait_for("OpenBao TLS listeners", Duration::from_secs(10), || {
-                        ports
-                            .iter()
-                            .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
-                            .then_some(())
-                    });
+                    let up =
+                        procs::wait_for("OpenBao TLS listeners", Duration::from_secs(10), || {
+                            ports
+                                .iter()
+                                .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
+                                .then_some(())
+                        });
                     match up {
                         Ok(()) => return Ok((bao, tls)),
                         Err(e) => last_error = Some(anyhow::anyhow!("{e}:\n{}", bao.server_log())),
@@ -350,7 +351,9 @@ impl TlsServer {
     /// The only name in the server certificate.
     pub const SERVER_NAME: &'static str = "vault.kagi.test";
 
-    fn create(dir: &Path) -> anyhow::Result<TlsServer> {
+    /// Writes a fresh CA, server and client certificates into `dir` and picks two free ports
+    /// (no server is started: [`OpenBao::start_tls`] does that).
+    pub fn create(dir: &Path) -> anyhow::Result<TlsServer> {
         let ca_key = rcgen::KeyPair::generate()?;
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
