@@ -354,14 +354,7 @@ impl TlsServer {
     /// Writes a fresh CA, server and client certificates into `dir` and picks two free ports
     /// (no server is started: [`OpenBao::start_tls`] does that).
     pub fn create(dir: &Path) -> anyhow::Result<TlsServer> {
-        let ca_key = rcgen::KeyPair::generate()?;
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "kagi harness OpenBao CA");
-        let ca = ca_params.self_signed(&ca_key)?;
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let (ca, issuer) = crate::webhook::certificate_authority("kagi harness OpenBao CA")?;
         let server_key = rcgen::KeyPair::generate()?;
         let server = rcgen::CertificateParams::new(vec![Self::SERVER_NAME.to_string()])?
             .signed_by(&server_key, &issuer)?;

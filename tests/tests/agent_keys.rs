@@ -921,6 +921,110 @@ fn namespaces_are_applied_as_bao_agent_applies_them() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// A CONNECT proxy that sends every tunnel to `127.0.0.1:<target>` and records what was asked.
+struct ConnectProxy {
+    url: String,
+    requested: Arc<Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    fn start(target: u16) -> ConnectProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requested: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = requested.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(client.try_clone().unwrap());
+                    let mut line = String::new();
+                    let _ = reader.read_line(&mut line);
+                    seen.lock().unwrap().push(line.trim().to_string());
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                            break;
+                        }
+                    }
+                    let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                        return;
+                    };
+                    let mut client = client;
+                    if client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                    let (mut up_read, mut up_write) = (upstream.try_clone().unwrap(), upstream);
+                    let mut down_write = client.try_clone().unwrap();
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut up_read, &mut down_write);
+                        let _ = down_write.shutdown(std::net::Shutdown::Write);
+                    });
+                    let _ = std::io::copy(&mut reader, &mut up_write);
+                    let _ = up_write.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        ConnectProxy { url, requested }
+    }
+}
+
+/// `HTTPS_PROXY` (the `proxy-address` annotation): requests to Vault go through the proxy.
+/// The address names a host only the proxy can reach (neither agent proxies loopback
+/// addresses the same way: Go never proxies them).
+#[test]
+fn https_proxy_carries_the_requests_as_in_bao_agent() {
+    let (bao, tls) = seeded_tls_bao();
+    let dir = tempfile::tempdir().unwrap();
+    let address = format!("https://{}:{}", TlsServer::SERVER_NAME, tls.port);
+    let mut failures = Vec::new();
+    for which in [Which::Kagi, Which::Bao] {
+        let proxy = ConnectProxy::start(tls.port);
+        let mut config = init_config(
+            &address,
+            token_method(dir.path(), bao.root_token()),
+            dir.path(),
+            "proxy",
+            which,
+        );
+        config["vault"]["ca_cert"] = json!(path_str(&tls.ca_cert));
+        let through = run(
+            which,
+            Some(&bao),
+            dir.path(),
+            "proxy",
+            &config,
+            &[("HTTPS_PROXY", proxy.url.clone())],
+        );
+        let asked = proxy.requested.lock().unwrap().clone();
+        if !(through.ok && through.rendered.as_deref() == Some("tls-alice")) {
+            failures.push(format!(
+                "{which:?} through the proxy: ok={} rendered={:?}\n{}",
+                through.ok, through.rendered, through.log
+            ));
+        }
+        let expected = format!("CONNECT {}:{} HTTP/1.1", TlsServer::SERVER_NAME, tls.port);
+        if !asked.iter().any(|line| *line == expected) {
+            failures.push(format!(
+                "{which:?}: the proxy saw {asked:?}, expected {expected:?}"
+            ));
+        }
+        let _ = std::fs::remove_file(dir.path().join(format!("proxy-{which:?}.out")));
+        let direct = run(which, Some(&bao), dir.path(), "proxy", &config, &[]);
+        if direct.ok {
+            failures.push(format!(
+                "{which:?} without the proxy should not reach {address}\n{}",
+                direct.log
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
 // ---------------------------------------------------------------------------------------
 // Key by key
 
@@ -928,6 +1032,7 @@ fn namespaces_are_applied_as_bao_agent_applies_them() {
 const WHOLE_TESTS: &[&str] = &[
     "vault_client_timeout_bounds_a_request_that_never_answers",
     "log_variables_change_the_log",
+    "https_proxy_carries_the_requests_as_in_bao_agent",
     "retries-default",
     "retries-0",
     "retries-1",
@@ -1057,6 +1162,10 @@ const COVERAGE: &[(&str, &[&str])] = &[
             "env_wins_over_method",
             "env_and_method_do_not_combine",
         ],
+    ),
+    (
+        "HTTPS_PROXY",
+        &["https_proxy_carries_the_requests_as_in_bao_agent"],
     ),
     ("VAULT_LOG_LEVEL", &["log_variables_change_the_log"]),
     ("VAULT_LOG_FORMAT", &["log_variables_change_the_log"]),
