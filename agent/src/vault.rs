@@ -262,6 +262,11 @@ impl Vault {
         })
     }
 
+    /// The `X-Vault-Namespace` every request carries, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        self.base.middle.namespace.as_deref()
+    }
+
     /// A client that sends `token` (empty: no token header, for logins).
     pub fn with_token(&self, token: &str) -> Session {
         let mut client = VaultClient {

@@ -250,9 +250,16 @@ fn namespaces_are_applied_as_bao_agent_applies_them() {
             let from = bao.audit_entries().len();
             let out = run(which, Some(&bao), dir.path(), name, &config, &env);
             let requests = namespaced_requests(&bao, from);
+            let error = out
+                .log
+                .lines()
+                .rev()
+                .find(|l| l.contains("ERROR") || l.contains("error"));
             measured.push(format!(
-                "{name} {which:?}: ok={} rendered={:?} requests={requests:?}",
-                out.ok, out.rendered
+                "{name} {which:?}: ok={} rendered={:?} requests={requests:?} last error: {}",
+                out.ok,
+                out.rendered,
+                error.unwrap_or("-")
             ));
             results.push((out, requests));
         }
@@ -262,6 +269,14 @@ fn namespaces_are_applied_as_bao_agent_applies_them() {
             failures.push(format!(
                 "{name}: bao agent ok={} rendered={:?}, kagi ok={} rendered={:?}\n--- bao ---\n{}\n--- kagi ---\n{}",
                 bao_run.ok, bao_run.rendered, kagi_run.ok, kagi_run.rendered, bao_run.log, kagi_run.log
+            ));
+        }
+        // A refused login says where it went (bao agent does not).
+        let effective = env_ns.or(method_ns).unwrap_or_default();
+        if !kagi_run.ok && !kagi_run.log.contains(&format!("in namespace {effective}")) {
+            failures.push(format!(
+                "{name}: kagi's login error should name namespace {effective}\n{}",
+                kagi_run.log
             ));
         }
         // Same namespace on the same kind of request (kagi may skip requests bao makes, e.g.
