@@ -30,7 +30,7 @@ pub struct Sourced<T> {
 pub struct TlsSettings {
     pub ca_cert: Option<Sourced<PathBuf>>,
     /// `VAULT_CACERT_BYTES`: PEM, as the injector puts it on the agent container.
-    pub ca_cert_bytes: Option<Vec<u8>>,
+    pub ca_cert_bytes: Option<Sourced<Vec<u8>>>,
     pub ca_path: Option<Sourced<PathBuf>>,
     pub client_cert: Option<Sourced<PathBuf>>,
     pub client_key: Option<Sourced<PathBuf>>,
@@ -132,7 +132,10 @@ impl ConnectionSettings {
         };
         let tls = TlsSettings {
             ca_cert: path(var::CACERT, "vault.ca_cert", &conn.ca_cert),
-            ca_cert_bytes: lookup(var::CACERT_BYTES).map(|(_, v)| v.into_bytes()),
+            ca_cert_bytes: lookup(var::CACERT_BYTES).map(|(origin, v)| Sourced {
+                value: v.into_bytes(),
+                origin,
+            }),
             ca_path: path(var::CAPATH, "vault.ca_path", &conn.ca_path),
             client_cert: path(var::CLIENT_CERT, "vault.client_cert", &conn.client_cert),
             client_key: path(var::CLIENT_KEY, "vault.client_key", &conn.client_key),

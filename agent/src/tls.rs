@@ -80,7 +80,7 @@ impl LoadedTls {
             roots.extend(certificates_in_file(ca.origin, &ca.value)?);
         }
         if let Some(pem) = &settings.ca_cert_bytes {
-            roots.extend(certificates_in("VAULT_CACERT_BYTES", "(environment)", pem)?);
+            roots.extend(certificates_in(pem.origin, "(PEM bytes)", &pem.value)?);
         }
         if let Some(dir) = &settings.ca_path {
             roots.extend(certificates_in_dir(dir)?);
