@@ -6,7 +6,7 @@
 //! never past the cap. When the deadline passes, that template alone renders, and a fresh timer
 //! replaces the spent one.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::config::Wait;
 
@@ -44,16 +44,12 @@ impl Quiescence {
     pub fn is_due(&self, now: Instant) -> bool {
         self.deadline().is_some_and(|d| d <= now)
     }
-
-    /// The configured window, for logs.
-    pub fn wait(&self) -> (Duration, Duration) {
-        (self.wait.min, self.wait.max)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn q(min: u64, max: u64) -> Quiescence {
         Quiescence::new(Wait {

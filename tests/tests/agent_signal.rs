@@ -135,6 +135,19 @@ fn no_such_process_or_bad_input_is_a_failure_with_a_message() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("SIGBOGUS"));
 
+    // A pid file left behind by an app that exited.
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stale = dir.path().join("stale.pid");
+    std::fs::write(&stale, gone.id().to_string()).unwrap();
+    let out = signal(&["--signal", "HUP", "--pid-file", stale.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not running"),
+        "{out:?}"
+    );
+
     let out = signal(&["--signal", "HUP", "--pid-file", "/nonexistent/app.pid"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/app.pid"));
