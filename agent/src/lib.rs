@@ -29,7 +29,7 @@ pub mod signal;
 pub mod signal_cmd;
 pub mod sink;
 pub mod state;
-pub mod tls;
 pub mod template_command;
+pub mod tls;
 pub mod vault;
 pub mod watch;
