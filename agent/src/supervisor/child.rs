@@ -177,37 +177,13 @@ pub fn exit_code(status: ExitStatus) -> u8 {
     }
 }
 
-/// Maps a signal name to its number; `None` for `SIGNULL` (send nothing).
+/// Maps a signal name to its number (the table `kagi-agent signal` uses); `None` for
+/// `SIGNULL` (send nothing).
 pub fn to_signal(signal: &StopSignal) -> Option<Signal> {
-    Some(match signal.name() {
-        "SIGABRT" | "SIGIOT" => Signal::ABORT,
-        "SIGALRM" => Signal::ALARM,
-        "SIGBUS" => Signal::BUS,
-        "SIGCONT" => Signal::CONT,
-        "SIGFPE" => Signal::FPE,
-        "SIGHUP" => Signal::HUP,
-        "SIGILL" => Signal::ILL,
-        "SIGINT" => Signal::INT,
-        "SIGIO" => Signal::IO,
-        "SIGKILL" => Signal::KILL,
-        "SIGPIPE" => Signal::PIPE,
-        "SIGPROF" => Signal::PROF,
-        "SIGQUIT" => Signal::QUIT,
-        "SIGSEGV" => Signal::SEGV,
-        "SIGSTOP" => Signal::STOP,
-        "SIGSYS" => Signal::SYS,
-        "SIGTERM" => Signal::TERM,
-        "SIGTRAP" => Signal::TRAP,
-        "SIGTSTP" => Signal::TSTP,
-        "SIGTTIN" => Signal::TTIN,
-        "SIGTTOU" => Signal::TTOU,
-        "SIGUSR1" => Signal::USR1,
-        "SIGUSR2" => Signal::USR2,
-        "SIGWINCH" => Signal::WINCH,
-        "SIGXCPU" => Signal::XCPU,
-        "SIGXFSZ" => Signal::XFSZ,
-        _ => return None,
-    })
+    if signal.name() == "SIGNULL" {
+        return None;
+    }
+    crate::signal_cmd::parse_signal(signal.name()).ok()
 }
 
 #[cfg(test)]
