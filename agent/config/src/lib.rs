@@ -26,7 +26,7 @@ pub use duration::{DurationError, GoDuration};
 pub use kagi::KagiExtensions;
 pub use listener::{AgentApi, Listener};
 pub use supervisor::{EnvTemplate, Exec};
-pub use template::{Command, FileMode, Template, TemplateConfig, TemplateExec, TemplateWait};
+pub use template::{Command, FileMode, Template, TemplateConfig};
 pub use vault::{Retry, VaultConnection};
 
 /// A whole agent configuration file.

@@ -23,12 +23,6 @@ pub struct Template {
     pub right_delimiter: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Command>,
-    /// Run after a render changed the file (Vault Agent's `exec`; preferred over `command`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exec: Option<TemplateExec>,
-    /// Quiescence: a burst of changes gives one render.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wait: Option<TemplateWait>,
     /// Octal file mode such as `"0640"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perms: Option<FileMode>,
@@ -75,23 +69,6 @@ impl Template {
 pub enum Command {
     Line(String),
     Argv(Vec<String>),
-}
-
-/// A template's `exec` block.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TemplateExec {
-    pub command: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<GoDuration>,
-}
-
-/// A template's `wait` block.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TemplateWait {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min: Option<GoDuration>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max: Option<GoDuration>,
 }
 
 /// A Unix file mode, written in config as an octal string (`"0640"`) or a number.
