@@ -26,7 +26,9 @@ pub use duration::{DurationError, GoDuration};
 pub use kagi::KagiExtensions;
 pub use listener::{AgentApi, Listener};
 pub use supervisor::{EnvTemplate, Exec};
-pub use template::{Command, FileMode, Template, TemplateConfig};
+pub use template::{
+    Command, DEFAULT_COMMAND_TIMEOUT, FileMode, Template, TemplateConfig, TemplateExec, Wait,
+};
 pub use vault::{Retry, VaultConnection};
 
 /// A whole agent configuration file.
