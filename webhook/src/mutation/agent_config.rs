@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use kagi_agent_config::{
-    AgentApi, AgentConfig, AuthMethod, AutoAuth, Command, FileMode, GoDuration, KagiExtensions,
-    Listener, Sink, Template, TemplateConfig, TemplateExec, TemplateWait, VaultConnection,
+    AgentApi, AgentConfig, AuthMethod, AutoAuth, Command, FileMode, KagiExtensions, Listener, Sink,
+    Template, TemplateConfig, TemplateExec, VaultConnection, Wait,
 };
 use serde_json::{Value, json};
 
@@ -208,9 +208,9 @@ fn template(plan: &Plan<'_>, secret: &SecretFile) -> Template {
 
 /// The `command`, `exec` and `wait` of a template, from the secret's command annotations.
 fn after_render(command: Option<&RenderCommand>) -> Template {
-    let exec = |command: Vec<String>| {
+    let exec = |argv: Vec<String>| {
         Some(TemplateExec {
-            command,
+            command: Some(Command::Argv(argv)),
             timeout: None,
         })
     };
@@ -237,9 +237,9 @@ fn after_render(command: Option<&RenderCommand>) -> Template {
                 .map(str::to_owned)
                 .to_vec(),
             ),
-            wait: Some(TemplateWait {
-                min: Some(GoDuration(SIGNAL_WAIT_MIN)),
-                max: Some(GoDuration(SIGNAL_WAIT_MAX)),
+            wait: Some(Wait {
+                min: SIGNAL_WAIT_MIN,
+                max: SIGNAL_WAIT_MAX,
             }),
             ..Template::default()
         },
