@@ -13,7 +13,7 @@ fn settings() -> InjectorSettings {
     }
 }
 
-fn annotations(pairs: &[(&str, &str)]) -> Annotations {
+pub(super) fn annotations(pairs: &[(&str, &str)]) -> Annotations {
     let map: BTreeMap<String, String> = pairs
         .iter()
         .map(|(k, v)| {

@@ -1,29 +1,17 @@
 //! `agent-inject-command-<name>` split into words without a shell, and `agent-inject-signal-<name>`.
 
-use std::collections::BTreeMap;
-
 use super::shell_words::{NeedsShell, split};
+use super::tests::annotations;
 use super::*;
 use crate::settings::{AgentFlavor, InjectorSettings};
 
 fn parse_as(flavor: AgentFlavor, pairs: &[(&str, &str)]) -> Result<PodSettings, AnnotationError> {
-    let map: BTreeMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| {
-            let key = if k.contains('/') {
-                (*k).to_owned()
-            } else {
-                format!("{PREFIX}{k}")
-            };
-            (key, (*v).to_owned())
-        })
-        .collect();
     let settings = InjectorSettings {
         vault_address: "https://vault:8200".to_owned(),
         agent_flavor: flavor,
         ..Default::default()
     };
-    PodSettings::parse(&Annotations::new(Some(&map)), &settings)
+    PodSettings::parse(&annotations(pairs), &settings)
 }
 
 /// The command of secret `db` given `extra` annotations, in the kagi flavour.
