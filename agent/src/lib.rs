@@ -24,6 +24,7 @@ pub mod runner;
 pub mod runtime;
 pub mod schedule;
 pub mod signal;
+pub mod signal_cmd;
 pub mod sink;
 pub mod state;
 pub mod vault;
