@@ -50,11 +50,14 @@ fn signal_annotation_sends_one_sighup_per_rotation_to_the_app() {
             // The alias prefix works for the kagi extension too.
             "openbao.org/agent-inject-signal-config": "SIGHUP kagi-test-app",
             "vault.hashicorp.com/template-static-secret-render-interval": "1s",
+            // kill(2) needs the same UID: the agent runs as the app's user.
+            "vault.hashicorp.com/agent-run-as-same-user": "true",
         } },
         "spec": {
             "serviceAccountName": sa,
             "restartPolicy": "Always",
             "containers": [{ "name": "app", "image": TEST_APP_IMAGE,
+                "securityContext": { "runAsUser": 1000 },
                 "args": ["--require", config, "--print", config, "--count-sighup"] }]
         }
     });
