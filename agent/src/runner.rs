@@ -335,6 +335,9 @@ impl Runner {
         let brain = self.brain.lock().expect("not poisoned").clone();
         let mut templates = std::mem::take(&mut self.templates);
         let (templates, rendered) = blocking(move || {
+            // A pass whose runner was dropped mid-way (token change, shutdown) still finishes
+            // on the blocking pool; one pass at a time keeps it from landing after a newer one.
+            let _one_at_a_time = RENDER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
             let rendered = render_templates(&mut templates, &brain, pass);
             (templates, rendered)
         })
@@ -381,6 +384,8 @@ impl Runner {
         self.tasks.insert(dep, task);
     }
 }
+
+static RENDER_LOCK: Mutex<()> = Mutex::new(());
 
 /// What triggered a runner pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -46,12 +46,15 @@ pub enum SignalError {
     PidFileContent { path: String, found: String },
     #[error("cannot list processes in /proc: {0}")]
     Proc(std::io::Error),
-    #[error("cannot send {signal} to pid {pid}: {source}")]
+    #[error("cannot send {signal} to pid {pid}: {source}{hint}")]
     Kill {
         signal: String,
         pid: i32,
+        hint: &'static str,
         source: std::io::Error,
     },
+    #[error("the process named by pid file {path} is not running")]
+    NotRunning { path: String },
 }
 
 /// Signal names as `kill -l` prints them (without `SIG`), with their numbers.
@@ -257,31 +260,34 @@ pub fn run(request: &SignalRequest) -> Result<Vec<i32>, SignalError> {
     let mut signalled = Vec::new();
     let mut first_error = None;
     for pid in pids {
-        let kill = Pid::from_raw(pid)
-            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))
-            .and_then(|p| kill_process(p, request.signal).map_err(std::io::Error::from));
-        match kill {
+        let Some(target) = Pid::from_raw(pid) else {
+            continue;
+        };
+        match kill_process(target, request.signal) {
             Ok(()) => signalled.push(pid),
             // A match that exited meanwhile is not worth failing for; others still count.
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error()) => {}
-            Err(source) => {
+            Err(rustix::io::Errno::SRCH) => {}
+            Err(errno) => {
                 first_error.get_or_insert(SignalError::Kill {
                     signal: signal_name(request.signal),
                     pid,
-                    source,
+                    hint: if errno == rustix::io::Errno::PERM {
+                        " (the agent needs the app's user id, or the CAP_KILL capability)"
+                    } else {
+                        ""
+                    },
+                    source: errno.into(),
                 });
             }
         }
     }
-    match (signalled.is_empty(), first_error, &request.target) {
-        (_, Some(err), _) => Err(err),
-        (true, None, Target::Process(name)) => Err(SignalError::NoProcess(name.clone())),
-        (true, None, Target::PidFile(_)) => Err(SignalError::Kill {
-            signal: signal_name(request.signal),
-            pid: 0,
-            source: std::io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()),
+    match (first_error, &request.target) {
+        (Some(err), _) => Err(err),
+        (None, _) if !signalled.is_empty() => Ok(signalled),
+        (None, Target::Process(name)) => Err(SignalError::NoProcess(name.clone())),
+        (None, Target::PidFile(path)) => Err(SignalError::NotRunning {
+            path: path.display().to_string(),
         }),
-        (false, None, _) => Ok(signalled),
     }
 }
 

@@ -11,6 +11,8 @@
 //! of changes inside `wait.min` gives one render and one command run; changes that never stop
 //! still render by `wait.max`.
 
+mod agent_support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -61,16 +63,7 @@ impl Agent {
     }
 
     fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        agent_support::wait_child(&mut self.child, timeout)
     }
 }
 
