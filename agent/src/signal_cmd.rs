@@ -57,43 +57,6 @@ pub enum SignalError {
     NotRunning { path: String },
 }
 
-/// Signal names as `kill -l` prints them (without `SIG`), with their numbers.
-const NAMES: &[(&str, Signal)] = &[
-    ("HUP", Signal::HUP),
-    ("INT", Signal::INT),
-    ("QUIT", Signal::QUIT),
-    ("ILL", Signal::ILL),
-    ("TRAP", Signal::TRAP),
-    ("ABRT", Signal::ABORT),
-    ("IOT", Signal::ABORT),
-    ("BUS", Signal::BUS),
-    ("FPE", Signal::FPE),
-    ("KILL", Signal::KILL),
-    ("USR1", Signal::USR1),
-    ("SEGV", Signal::SEGV),
-    ("USR2", Signal::USR2),
-    ("PIPE", Signal::PIPE),
-    ("ALRM", Signal::ALARM),
-    ("TERM", Signal::TERM),
-    ("STKFLT", Signal::STKFLT),
-    ("CHLD", Signal::CHILD),
-    ("CONT", Signal::CONT),
-    ("STOP", Signal::STOP),
-    ("TSTP", Signal::TSTP),
-    ("TTIN", Signal::TTIN),
-    ("TTOU", Signal::TTOU),
-    ("URG", Signal::URG),
-    ("XCPU", Signal::XCPU),
-    ("XFSZ", Signal::XFSZ),
-    ("VTALRM", Signal::VTALARM),
-    ("PROF", Signal::PROF),
-    ("WINCH", Signal::WINCH),
-    ("IO", Signal::IO),
-    ("POLL", Signal::IO),
-    ("PWR", Signal::POWER),
-    ("SYS", Signal::SYS),
-];
-
 /// Parses `SIGHUP`, `HUP`, `sighup` or `1`.
 pub fn parse_signal(text: &str) -> Result<Signal, SignalError> {
     let unknown = || SignalError::UnknownSignal(text.to_owned());
@@ -101,21 +64,14 @@ pub fn parse_signal(text: &str) -> Result<Signal, SignalError> {
     if let Ok(number) = trimmed.parse::<i32>() {
         return Signal::from_named_raw(number).ok_or_else(unknown);
     }
-    let upper = trimmed.to_ascii_uppercase();
-    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    NAMES
-        .iter()
-        .find(|(name, _)| *name == bare)
-        .map(|(_, signal)| *signal)
+    crate::config::signal_number(trimmed)
+        .and_then(Signal::from_named_raw)
         .ok_or_else(unknown)
 }
 
 /// The conventional name of `signal` (`SIGHUP`), for messages.
 pub fn signal_name(signal: Signal) -> String {
-    NAMES
-        .iter()
-        .find(|(_, s)| *s == signal)
-        .map(|(name, _)| format!("SIG{name}"))
+    crate::config::signal_name(signal.as_raw())
         .unwrap_or_else(|| format!("signal {}", signal.as_raw()))
 }
 

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 pub use pod::{AgentResources, CacheSettings, PodSettings, SecretFile, TemplateDefaults};
-pub use render_command::{RenderCommand, SIGNAL_NAMES};
+pub use render_command::RenderCommand;
 pub use table::{ANNOTATIONS, AnnotationDoc};
 
 /// The vault-k8s annotation prefix.

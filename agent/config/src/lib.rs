@@ -17,6 +17,7 @@ mod auth;
 mod duration;
 mod kagi;
 mod listener;
+mod signals;
 mod supervisor;
 mod template;
 mod vault;
@@ -25,6 +26,7 @@ pub use auth::{AuthMethod, AutoAuth, Sink};
 pub use duration::{DurationError, GoDuration};
 pub use kagi::KagiExtensions;
 pub use listener::{AgentApi, Listener};
+pub use signals::{LINUX_SIGNALS, signal_name, signal_number};
 pub use supervisor::{
     EnvTemplate, Exec, RestartPolicy, SIGNAL_NAMES, StopSignal, is_settable_env_name,
 };

@@ -18,13 +18,6 @@ pub enum RenderCommand {
     Signal { signal: String, process: String },
 }
 
-/// Signals `kagi-agent signal` can send, without the `SIG` prefix (Linux numbering).
-pub const SIGNAL_NAMES: &[&str] = &[
-    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "IOT", "BUS", "FPE", "KILL", "USR1", "SEGV",
-    "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU",
-    "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
-];
-
 const SIGNAL_ACCEPTED: &str = "\"SIGNAL PROCESS\": a signal name such as SIGHUP, SIGUSR1 or \
      SIGTERM, then the app's process name (its command name or executable), e.g. \"SIGHUP nginx\"";
 
@@ -93,7 +86,7 @@ fn parse_signal(spec: &str) -> Option<RenderCommand> {
     }
     let upper = signal.to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    SIGNAL_NAMES.contains(&bare).then(|| RenderCommand::Signal {
+    kagi_agent_config::signal_number(bare).map(|_| RenderCommand::Signal {
         signal: format!("SIG{bare}"),
         process: process.to_owned(),
     })

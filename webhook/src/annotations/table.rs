@@ -96,7 +96,7 @@ pub const ANNOTATIONS: &[AnnotationDoc] = &[
     doc("auth-config-<param>", "", "Extra auth method config key `<param>` (dashes become underscores)."),
     doc("auth-min-backoff", "flag", "Minimum login retry backoff (duration such as `1s`)."),
     doc("auth-max-backoff", "flag", "Maximum login retry backoff (duration such as `5m`)."),
-    doc("namespace", "flag `--vault-namespace`", "Vault Enterprise / OpenBao namespace for login."),
+    doc("namespace", "flag `--vault-namespace`", "Vault Enterprise / OpenBao namespace (nested ones such as `admin/team` too) of the login and of every template read, as `bao agent` applies it; `VAULT_NAMESPACE` on the agent container wins over it."),
     doc("proxy-address", "flag `--proxy-address`", "`HTTPS_PROXY` for the agent."),
     doc("tls-skip-verify", "`false`", "Do not verify Vault's certificate."),
     doc("tls-secret", "", "Secret mounted read-only at `/vault/tls` in the agent containers."),

@@ -218,7 +218,7 @@ fn signal_annotation_is_parsed_and_validated() {
         assert!(err.contains("SIGHUP nginx"), "{err}");
     }
     // Every signal name the table lists is accepted.
-    for name in SIGNAL_NAMES {
+    for (name, _) in kagi_agent_config::LINUX_SIGNALS {
         let value = format!("SIG{name} app");
         assert_eq!(
             command(&[("agent-inject-signal-db", &value)]),
