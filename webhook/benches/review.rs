@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use kagi_webhook::admission::{self, Outcome};
 use kagi_webhook::settings::InjectorSettings;
 
@@ -83,8 +85,11 @@ fn bench_review<M: Measurement>(mut group: BenchmarkGroup<'_, M>) {
     );
     // A review takes well under a millisecond: a few seconds give a stable figure without
     // holding a shared 2-core box for long.
+    // Flat sampling: every sample runs many reviews, so none is shorter than the scheduler
+    // updates the thread's CPU time (criterion's default starts samples at a few iterations).
     group
         .throughput(Throughput::Elements(1))
+        .sampling_mode(SamplingMode::Flat)
         .sample_size(30)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
@@ -125,11 +130,16 @@ fn steps(c: &mut Criterion<ThreadCpuTime>) {
     group.bench_function("to_value_after", |b| {
         b.iter(|| serde_json::to_value(black_box(&*after)).unwrap())
     });
+    // Includes a clone of both Pods (the review path hands them over instead).
     group.bench_function("pod_patch", |b| {
         b.iter(|| admission::pod_patch(black_box(&pod), &after).unwrap())
     });
     group.bench_function("mutation_patch", |b| {
-        b.iter(|| admission::mutation_patch(black_box(&pod), &settings, "shop").unwrap())
+        b.iter_batched(
+            || pod.clone(),
+            |pod| admission::mutation_patch(black_box(pod), &settings, "shop").unwrap(),
+            BatchSize::SmallInput,
+        )
     });
     group.finish();
 }

@@ -253,7 +253,13 @@ fn answer(
         }
     };
 
-    let (verdict, outcome) = match mutation_patch(&pod, settings, &namespace) {
+    // What the object is called, for the logs; the Pod itself goes into the patch.
+    let names = ObjectMeta {
+        name: pod.metadata.name.clone(),
+        generate_name: pod.metadata.generate_name.clone(),
+        ..ObjectMeta::default()
+    };
+    let (verdict, outcome) = match mutation_patch(pod, settings, &namespace) {
         Ok(PodChange::Unchanged { reason }) => {
             (Verdict::Allowed, Outcome::Skipped { namespace, reason })
         }
@@ -278,7 +284,7 @@ fn answer(
             Outcome::Denied { namespace, message },
         ),
     };
-    Ok((verdict, outcome, Some(pod.metadata)))
+    Ok((verdict, outcome, Some(names)))
 }
 
 /// The change the webhook makes to a Pod.
@@ -295,14 +301,15 @@ pub enum PodChange {
 
 /// Mutates `pod` and expresses the result as a JSON patch.
 pub fn mutation_patch(
-    pod: &Pod,
+    pod: Pod,
     settings: &InjectorSettings,
     namespace: &str,
 ) -> Result<PodChange, Denial> {
-    match mutation::mutate(pod, settings, namespace)? {
+    match mutation::mutate(&pod, settings, namespace)? {
         Mutation::Skipped { reason } => Ok(PodChange::Unchanged { reason }),
         Mutation::Injected(after) => {
-            let patch = pod_patch(pod, &after).map_err(|error| Denial {
+            let injection = injection_type(&pod, &after);
+            let patch = pod_diff::diff(pod, *after).map_err(|error| Denial {
                 message: format!("failed to build the patch: {error}"),
             })?;
             if patch.0.is_empty() {
@@ -310,22 +317,17 @@ pub fn mutation_patch(
                     reason: "the mutation changed nothing".to_owned(),
                 });
             }
-            Ok(PodChange::Patched {
-                patch,
-                injection: injection_type(pod, &after),
-            })
+            Ok(PodChange::Patched { patch, injection })
         }
     }
 }
 
-/// The JSON patch from `before` to `after`, both serialized from the typed struct (never from
-/// the raw request, whose unknown fields the patch would otherwise remove). Arrays the
-/// mutation only inserted into are patched element by element ([`patch`] says why).
+/// The JSON patch from `before` to `after`, as the diff of both serialized from the typed
+/// struct (never from the raw request, whose unknown fields the patch would otherwise
+/// remove). Arrays the mutation only inserted into are patched element by element ([`patch`]
+/// says why). Only what changed is serialized ([`pod_diff`]).
 pub fn pod_patch(before: &Pod, after: &Pod) -> Result<json_patch::Patch, serde_json::Error> {
-    Ok(patch::diff(
-        &serde_json::to_value(before)?,
-        serde_json::to_value(after)?,
-    ))
+    pod_diff::diff(before.clone(), after.clone())
 }
 
 /// Classifies the containers `after` has that `before` did not.
@@ -395,5 +397,8 @@ fn object_name(request: &RequestIn<'_>, meta: Option<&ObjectMeta>) -> String {
 }
 
 mod patch;
+mod pod_diff;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_patch;
