@@ -24,6 +24,8 @@ use super::patch::{diff_at, member_at};
 
 type Ops = Vec<PatchOperation>;
 type Result<T = ()> = std::result::Result<T, serde_json::Error>;
+/// Writes the operations of one typed member, given its path.
+type MemberDiff<'a> = Box<dyn FnOnce(&Pointer, &mut Ops) -> Result + 'a>;
 
 /// The operations that turn `before` into `after`, as [`patch::diff`] of their JSON trees
 /// would give them.
@@ -127,7 +129,7 @@ struct Member<'a> {
     before: bool,
     after: bool,
     /// The operations for a key the new object has.
-    diff: Box<dyn FnOnce(&Pointer, &mut Ops) -> Result + 'a>,
+    diff: MemberDiff<'a>,
 }
 
 impl<'a> Member<'a> {
