@@ -250,13 +250,8 @@ fn string_map(
     after: Option<BTreeMap<String, String>>,
     out: &mut Ops,
 ) -> Result {
-    let (before, after) = match (before, after) {
-        (_, None) => return Ok(()),
-        (None, Some(after)) => {
-            add(at, serde_json::to_value(after)?, out);
-            return Ok(());
-        }
-        (Some(before), Some(after)) => (before, after),
+    let Some((before, after)) = on_both_sides(at, before, after, out)? else {
+        return Ok(());
     };
     for key in before.keys().filter(|key| !after.contains_key(*key)) {
         out.push(PatchOperation::Remove(RemoveOperation {
@@ -303,15 +298,12 @@ fn list<T: Named>(
     after: Option<Vec<T>>,
     out: &mut Ops,
 ) -> Result {
-    let (before, after) = match (before, after) {
-        (_, None) => return Ok(()),
-        (None, Some(after)) => {
-            add(at, serde_json::to_value(after)?, out);
-            return Ok(());
-        }
-        (Some(before), Some(after)) if before == after => return Ok(()),
-        (Some(before), Some(after)) => (before, after),
+    let Some((before, after)) = on_both_sides(at, before, after, out)? else {
+        return Ok(());
     };
+    if before == after {
+        return Ok(());
+    }
     let mut kept = Vec::with_capacity(before.len());
     let mut candidates = after.iter().enumerate();
     for (from, element) in before.iter().enumerate() {
@@ -338,6 +330,24 @@ fn list<T: Named>(
         }
     }
     Ok(())
+}
+
+/// Both sides of a member, when both have it. A member only `after` has is added here; one
+/// only `before` has was removed by the caller.
+fn on_both_sides<T: Serialize>(
+    at: &Pointer,
+    before: Option<T>,
+    after: Option<T>,
+    out: &mut Ops,
+) -> Result<Option<(T, T)>> {
+    match (before, after) {
+        (Some(before), Some(after)) => Ok(Some((before, after))),
+        (None, Some(after)) => {
+            add(at, serde_json::to_value(after)?, out);
+            Ok(None)
+        }
+        (_, None) => Ok(None),
+    }
 }
 
 fn add(at: &Pointer, value: Value, out: &mut Ops) {
