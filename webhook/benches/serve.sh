@@ -104,12 +104,36 @@ for port in "$webhook_port" "$nginx_port"; do
     cmp -s "$work/check.json" "$work/answer.json" || { echo "serve.sh: port $port answered other bytes" >&2; exit 1; }
 done
 
+# CPU time (user + system, clock ticks) of a process and its children's threads so far:
+# what serving cost the server itself, whatever else the machine runs.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+cpu_us_per_review() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }'; }
+
 reviews_per_second() {
     local out
     out="$(h2load --h1 -n "$requests" -c "$connections" -H 'content-type: application/json' \
         -d "$review" "https://127.0.0.1:$1/mutate")"
     grep -q "status codes: $requests 2xx" <<<"$out" || { echo "serve.sh: not every request got 2xx:" >&2; echo "$out" >&2; exit 1; }
     sed -n 's/^finished in .*s, \([0-9.]*\) req\/s.*/\1/p' <<<"$out"
+}
+# Several clients at once, so the server's handshake capacity shows rather than one
+# client's round trips.
+handshake_clients="${BENCH_HANDSHAKE_CLIENTS:-8}"
+parallel_handshakes_per_second() {
+    local i
+    for i in $(seq "$handshake_clients"); do
+        openssl s_time -connect "127.0.0.1:$1" -new -time "$handshake_seconds" >"$work/s_time.$1.$i" 2>/dev/null &
+    done
+    wait # in $(...), a subshell: only these clients are its children
+    cat "$work"/s_time."$1".* \
+        | sed -n 's/^\([0-9]*\) connections in \([0-9.]*\) real seconds.*/\1 \2/p' \
+        | awk '{ n += $1; if ($2 > t) t = $2 } END { printf "%.0f", n / t }'
 }
 handshakes_per_second() {
     openssl s_time -connect "127.0.0.1:$1" -new -time "$handshake_seconds" 2>/dev/null \
@@ -120,10 +144,16 @@ handshakes_per_second() {
 # Warm both up, then measure each in turn.
 h2load --h1 -n 2000 -c "$connections" -H 'content-type: application/json' -d "$review" "https://127.0.0.1:$webhook_port/mutate" >/dev/null
 h2load --h1 -n 2000 -c "$connections" -H 'content-type: application/json' -d "$review" "https://127.0.0.1:$nginx_port/mutate" >/dev/null
+start_ticks="$(cpu_ticks "${pids[0]}")"
 webhook_rps="$(reviews_per_second "$webhook_port")"
+webhook_cpu="$(cpu_us_per_review $(($(cpu_ticks "${pids[0]}") - start_ticks)))"
+start_ticks="$(cpu_ticks "${pids[1]}")"
 nginx_rps="$(reviews_per_second "$nginx_port")"
+nginx_cpu="$(cpu_us_per_review $(($(cpu_ticks "${pids[1]}") - start_ticks)))"
 webhook_hs="$(handshakes_per_second "$webhook_port")"
 nginx_hs="$(handshakes_per_second "$nginx_port")"
+webhook_phs="$(parallel_handshakes_per_second "$webhook_port")"
+nginx_phs="$(parallel_handshakes_per_second "$nginx_port")"
 rss_kib="$(awk '/VmHWM/ { print $2 }' "/proc/${pids[0]}/status")"
 
 # criterion's estimates from `cargo bench --bench review` (make bench runs it first).
@@ -141,7 +171,9 @@ echo
 echo "== kagi-webhook serve vs nginx, same answer ($(wc -c <"$work/answer.json") bytes), same TLS (P-256), loopback, $(nproc) cores"
 printf '%-44s %14s %14s %8s\n' "" "kagi-webhook" "nginx" "ratio"
 printf '%-44s %14.0f %14.0f %8s\n' "reviews/s (HTTP/1.1 keep-alive, $connections conns)" "$webhook_rps" "$nginx_rps" "$(ratio "$webhook_rps" "$nginx_rps")"
+printf '%-44s %14s %14s %8s\n' "server CPU µs per review (user+system)" "$webhook_cpu" "$nginx_cpu" "$(ratio "$nginx_cpu" "$webhook_cpu")"
 printf '%-44s %14s %14s %8s\n' "new TLS handshakes/s (s_time, 1 client)" "$webhook_hs" "$nginx_hs" "$(ratio "$webhook_hs" "$nginx_hs")"
+printf '%-44s %14s %14s %8s\n' "new TLS handshakes/s ($handshake_clients s_time clients)" "$webhook_phs" "$nginx_phs" "$(ratio "$webhook_phs" "$nginx_phs")"
 printf '%-44s %14s\n' "webhook peak RSS" "$((rss_kib / 1024)) MiB"
 printf '%-44s %s\n' "review cost, 5-secret pod, wall (criterion)" "$(review_cost admission)"
 printf '%-44s %s\n' "review cost, 5-secret pod, CPU (criterion)" "$(review_cost admission_cpu)"

@@ -90,22 +90,22 @@ pub enum ReviewError {
     Encode(#[source] serde_json::Error),
 }
 
-/// The AdmissionReview as read: the object stays raw JSON until it is known to be a Pod
-/// CREATE, and is then read once, straight into the typed Pod.
+/// The AdmissionReview as read, its object as `O`: first the typed Pod, in one pass over the
+/// body (nearly every review is a Pod CREATE); when that does not fit, raw JSON that is only
+/// read once it is known to be a Pod CREATE.
 #[derive(Deserialize)]
-struct ReviewIn<'a> {
+struct ReviewIn<O> {
     #[serde(rename = "apiVersion")]
     api_version: String,
     kind: String,
-    #[serde(borrow)]
-    request: Option<RequestIn<'a>>,
+    request: Option<RequestIn<O>>,
 }
 
 /// The fields of kube's `AdmissionRequest` the answer depends on, required as kube requires
 /// them.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RequestIn<'a> {
+struct RequestIn<O> {
     uid: String,
     kind: GroupVersionKind,
     #[allow(dead_code)] // required, as in kube's AdmissionRequest
@@ -119,8 +119,29 @@ struct RequestIn<'a> {
     operation: Operation,
     #[allow(dead_code)] // required, as in kube's AdmissionRequest
     user_info: IgnoredAny,
-    #[serde(borrow)]
-    object: Option<&'a RawValue>,
+    object: Option<O>,
+}
+
+impl<O> RequestIn<O> {
+    /// Why a request is allowed without looking at its object, or `None` for a Pod CREATE.
+    fn ignored_because(&self) -> Option<&'static str> {
+        let is_pod = self.kind.group.is_empty() && self.kind.kind == "Pod";
+        if !is_pod {
+            return Some("not a Pod");
+        }
+        // Subresources (binding, ephemeralcontainers, status, ...) are not the Pod being
+        // created.
+        if self.sub_resource.is_some() {
+            return Some("a Pod subresource");
+        }
+        if self.operation != Operation::Create {
+            return Some("not a CREATE");
+        }
+        if self.object.is_none() {
+            return Some("no object in the request");
+        }
+        None
+    }
 }
 
 /// Just the metadata of an object that is not read as a Pod.
@@ -161,30 +182,60 @@ struct StatusOut<'a> {
 /// What the answer says, before it is encoded.
 enum Verdict {
     Allowed,
-    Patched(Vec<u8>),
+    /// The JSON patch, base64 encoded.
+    Patched(String),
     Denied(String),
 }
 
 /// Answers one AdmissionReview.
 pub fn review(body: &[u8], settings: &InjectorSettings) -> Result<Reviewed, ReviewError> {
-    let review: ReviewIn<'_> = serde_json::from_slice(body).map_err(ReviewError::Parse)?;
+    // A body the one-pass read does not fit (not a Pod CREATE, an unreadable Pod, not a
+    // review at all) is read again the general way, which also words the error.
+    if let Ok(review) = serde_json::from_slice::<ReviewIn<Pod>>(body)
+        && let Some(request) = review.request.as_ref()
+        && request.ignored_because().is_none()
+        && check_envelope(&review).is_ok()
+    {
+        let mut review = review;
+        let mut request = review.request.take().expect("checked above");
+        let pod = request.object.take().expect("checked above");
+        let namespace = request.namespace.clone().unwrap_or_default();
+        let (verdict, outcome, metadata) = pod_answer(pod, namespace, settings);
+        return encode(&review, request, verdict, outcome, Some(&metadata));
+    }
+    let review: ReviewIn<&RawValue> = serde_json::from_slice(body).map_err(ReviewError::Parse)?;
+    check_envelope(&review)?;
+    let mut review = review;
+    let request = review.request.take().ok_or(ReviewError::MissingRequest)?;
+    let (verdict, outcome, metadata) = answer(&request, settings)?;
+    encode(&review, request, verdict, outcome, metadata.as_ref())
+}
+
+fn check_envelope<O>(review: &ReviewIn<O>) -> Result<(), ReviewError> {
     if review.kind != "AdmissionReview" {
-        return Err(ReviewError::WrongKind(review.kind));
+        return Err(ReviewError::WrongKind(review.kind.clone()));
     }
     if !API_VERSIONS.contains(&review.api_version.as_str()) {
-        return Err(ReviewError::UnsupportedVersion(review.api_version));
+        return Err(ReviewError::UnsupportedVersion(review.api_version.clone()));
     }
-    let request = review.request.ok_or(ReviewError::MissingRequest)?;
-    let (verdict, outcome, metadata) = answer(&request, settings)?;
+    Ok(())
+}
+
+/// The AdmissionReview response for `request`.
+fn encode<O>(
+    review: &ReviewIn<O>,
+    request: RequestIn<O>,
+    verdict: Verdict,
+    outcome: Outcome,
+    metadata: Option<&ObjectMeta>,
+) -> Result<Reviewed, ReviewError> {
     let (allowed, patch, message) = match verdict {
         Verdict::Allowed => (true, None, ""),
-        Verdict::Patched(patch) => (
-            true,
-            Some(base64::engine::general_purpose::STANDARD.encode(patch)),
-            "",
-        ),
+        Verdict::Patched(patch) => (true, Some(patch), ""),
         Verdict::Denied(ref message) => (false, None, message.as_str()),
     };
+    // The patch is most of the answer: one allocation for the whole.
+    let mut body = Vec::with_capacity(patch.as_ref().map_or(0, String::len) + 256);
     let answer = ReviewOut {
         api_version: &review.api_version,
         kind: &review.kind,
@@ -196,16 +247,17 @@ pub fn review(body: &[u8], settings: &InjectorSettings) -> Result<Reviewed, Revi
             uid: &request.uid,
         },
     };
+    serde_json::to_writer(&mut body, &answer).map_err(ReviewError::Encode)?;
     Ok(Reviewed {
-        body: serde_json::to_vec(&answer).map_err(ReviewError::Encode)?,
-        object: object_name(&request, metadata.as_ref()),
+        body,
+        object: object_name(&request, metadata),
         uid: request.uid,
         outcome,
     })
 }
 
 fn answer(
-    request: &RequestIn<'_>,
+    request: &RequestIn<&RawValue>,
     settings: &InjectorSettings,
 ) -> Result<(Verdict, Outcome, Option<ObjectMeta>), ReviewError> {
     let metadata_only = |object: &RawValue| {
@@ -217,16 +269,8 @@ fn answer(
         let metadata = request.object.map(metadata_only).transpose()?;
         Ok((Verdict::Allowed, Outcome::Ignored { reason }, metadata))
     };
-    let is_pod = request.kind.group.is_empty() && request.kind.kind == "Pod";
-    if !is_pod {
-        return ignored("not a Pod");
-    }
-    // Subresources (binding, ephemeralcontainers, status, ...) are not the Pod being created.
-    if request.sub_resource.is_some() {
-        return ignored("a Pod subresource");
-    }
-    if request.operation != Operation::Create {
-        return ignored("not a CREATE");
+    if let Some(reason) = request.ignored_because() {
+        return ignored(reason);
     }
     let Some(object) = request.object else {
         return ignored("no object in the request");
@@ -253,13 +297,29 @@ fn answer(
         }
     };
 
-    let (verdict, outcome) = match mutation_patch(&pod, settings, &namespace) {
+    let (verdict, outcome, metadata) = pod_answer(pod, namespace, settings);
+    Ok((verdict, outcome, Some(metadata)))
+}
+
+/// The answer for a Pod CREATE, and what the Pod is called (for the logs).
+fn pod_answer(
+    pod: Pod,
+    namespace: String,
+    settings: &InjectorSettings,
+) -> (Verdict, Outcome, ObjectMeta) {
+    // The Pod itself goes into the patch.
+    let names = ObjectMeta {
+        name: pod.metadata.name.clone(),
+        generate_name: pod.metadata.generate_name.clone(),
+        ..ObjectMeta::default()
+    };
+    let (verdict, outcome) = match mutation_patch(pod, settings, &namespace) {
         Ok(PodChange::Unchanged { reason }) => {
             (Verdict::Allowed, Outcome::Skipped { namespace, reason })
         }
         Ok(PodChange::Patched { patch, injection }) => match serde_json::to_vec(&patch) {
             Ok(patch) => (
-                Verdict::Patched(patch),
+                Verdict::Patched(base64::engine::general_purpose::STANDARD.encode(patch)),
                 Outcome::Injected {
                     namespace,
                     injection,
@@ -278,7 +338,7 @@ fn answer(
             Outcome::Denied { namespace, message },
         ),
     };
-    Ok((verdict, outcome, Some(pod.metadata)))
+    (verdict, outcome, names)
 }
 
 /// The change the webhook makes to a Pod.
@@ -295,14 +355,15 @@ pub enum PodChange {
 
 /// Mutates `pod` and expresses the result as a JSON patch.
 pub fn mutation_patch(
-    pod: &Pod,
+    pod: Pod,
     settings: &InjectorSettings,
     namespace: &str,
 ) -> Result<PodChange, Denial> {
-    match mutation::mutate(pod, settings, namespace)? {
+    match mutation::mutate(&pod, settings, namespace)? {
         Mutation::Skipped { reason } => Ok(PodChange::Unchanged { reason }),
         Mutation::Injected(after) => {
-            let patch = pod_patch(pod, &after).map_err(|error| Denial {
+            let injection = injection_type(&pod, &after);
+            let patch = pod_diff::diff(pod, *after).map_err(|error| Denial {
                 message: format!("failed to build the patch: {error}"),
             })?;
             if patch.0.is_empty() {
@@ -310,22 +371,17 @@ pub fn mutation_patch(
                     reason: "the mutation changed nothing".to_owned(),
                 });
             }
-            Ok(PodChange::Patched {
-                patch,
-                injection: injection_type(pod, &after),
-            })
+            Ok(PodChange::Patched { patch, injection })
         }
     }
 }
 
-/// The JSON patch from `before` to `after`, both serialized from the typed struct (never from
-/// the raw request, whose unknown fields the patch would otherwise remove). Arrays the
-/// mutation only inserted into are patched element by element ([`patch`] says why).
+/// The JSON patch from `before` to `after`, as the diff of both serialized from the typed
+/// struct (never from the raw request, whose unknown fields the patch would otherwise
+/// remove). Arrays the mutation only inserted into are patched element by element ([`patch`]
+/// says why). Only what changed is serialized ([`pod_diff`]).
 pub fn pod_patch(before: &Pod, after: &Pod) -> Result<json_patch::Patch, serde_json::Error> {
-    Ok(patch::diff(
-        &serde_json::to_value(before)?,
-        serde_json::to_value(after)?,
-    ))
+    pod_diff::diff(before.clone(), after.clone())
 }
 
 /// Classifies the containers `after` has that `before` did not.
@@ -382,7 +438,7 @@ fn asks_for_injection(metadata: &ObjectMeta) -> bool {
     })
 }
 
-fn object_name(request: &RequestIn<'_>, meta: Option<&ObjectMeta>) -> String {
+fn object_name<O>(request: &RequestIn<O>, meta: Option<&ObjectMeta>) -> String {
     let name = meta
         .and_then(|meta| meta.name.clone())
         .filter(|name| !name.is_empty())
@@ -395,5 +451,8 @@ fn object_name(request: &RequestIn<'_>, meta: Option<&ObjectMeta>) -> String {
 }
 
 mod patch;
+mod pod_diff;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_patch;

@@ -15,13 +15,15 @@ use serde_json::Value;
 
 /// The operations that turn `before` into `after`. `after` is taken apart: what it adds
 /// moves into the operations instead of being copied.
+#[cfg(test)] // the typed diff (`pod_diff`) is what the webhook runs; this is its reference
 pub(crate) fn diff(before: &Value, after: Value) -> json_patch::Patch {
     let mut operations = Vec::new();
     diff_at(&PointerBuf::root(), before, after, &mut operations);
     json_patch::Patch(operations)
 }
 
-fn diff_at(path: &Pointer, before: &Value, after: Value, out: &mut Vec<PatchOperation>) {
+/// The operations that turn `before` into `after`, both found at `path`.
+pub(super) fn diff_at(path: &Pointer, before: &Value, after: Value, out: &mut Vec<PatchOperation>) {
     if *before == after {
         return;
     }
@@ -33,16 +35,7 @@ fn diff_at(path: &Pointer, before: &Value, after: Value, out: &mut Vec<PatchOper
                 }));
             }
             for (key, value) in new {
-                // Most keys of a changed object are unchanged: no path is built for them.
-                let previous = old.get(&key);
-                if previous == Some(&value) {
-                    continue;
-                }
-                let at = path.with_trailing_token(Token::new(key.as_str()));
-                match previous {
-                    Some(previous) => diff_at(&at, previous, value, out),
-                    None => out.push(PatchOperation::Add(AddOperation { path: at, value })),
-                }
+                member_at(path, old.get(&key), &key, value, out);
             }
         }
         (Value::Array(old), Value::Array(new)) => match kept_positions(old, &new) {
@@ -78,6 +71,25 @@ fn diff_at(path: &Pointer, before: &Value, after: Value, out: &mut Vec<PatchOper
             path: path.to_buf(),
             value: after,
         })),
+    }
+}
+
+/// The operations for member `key` of an object at `path`, `previous` its old value.
+pub(super) fn member_at(
+    path: &Pointer,
+    previous: Option<&Value>,
+    key: &str,
+    value: Value,
+    out: &mut Vec<PatchOperation>,
+) {
+    // Most keys of a changed object are unchanged: no path is built for them.
+    if previous == Some(&value) {
+        return;
+    }
+    let at = path.with_trailing_token(Token::new(key));
+    match previous {
+        Some(previous) => diff_at(&at, previous, value, out),
+        None => out.push(PatchOperation::Add(AddOperation { path: at, value })),
     }
 }
 
