@@ -68,7 +68,11 @@ impl Connection {
         head.push_str("\r\n");
         let stream = self.reader.get_mut();
         stream.write_all(head.as_bytes())?;
-        stream.write_all(body)?;
+        // A server may answer (413, say) and close before the body is all sent: read the
+        // answer it gave.
+        if let Err(err) = stream.write_all(body) {
+            return self.read_reply(method == "HEAD").map_err(|_| err.into());
+        }
         self.read_reply(method == "HEAD")
     }
 
