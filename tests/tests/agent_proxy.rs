@@ -605,3 +605,108 @@ fn bounds_oversized_body_stalled_client_and_address_in_use() {
         "{log}"
     );
 }
+
+/// `bao kv get` (Vault's own Go client) through a proxy at `address`, trusting `ca`.
+fn kv_get_through(bao: &OpenBao, home: &Path, address: &str, ca: &Path) -> (bool, Value) {
+    let output = bao
+        .cli()
+        .env_remove("VAULT_TOKEN")
+        .env("HOME", home)
+        .env("VAULT_ADDR", address)
+        .env("VAULT_CACERT", ca)
+        .env("VAULT_FORMAT", "json")
+        .args(["kv", "get", "secret/app"])
+        .output()
+        .unwrap();
+    let mut body: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    if let Some(map) = body.as_object_mut() {
+        map.remove("request_id");
+    }
+    (output.status.success(), body)
+}
+
+#[test]
+fn tls_and_unix_listeners_serve_the_vault_client_like_bao_agent() {
+    let (bao, token) = seeded_bao();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), &token).unwrap();
+    let (ca, cert, key) = kagi_tests::webhook::serving_certificate().unwrap();
+    let (ca_file, cert_file, key_file) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+    );
+    std::fs::write(&ca_file, ca).unwrap();
+    std::fs::write(&cert_file, cert).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    let mut answers = Vec::new();
+    for name in ["bao", "kagi"] {
+        let port = procs::free_port();
+        let socket = dir.path().join(format!("{name}.sock"));
+        let mut cfg = config(
+            &bao,
+            dir.path(),
+            name,
+            port,
+            &json!({ "cache": { "use_auto_auth_token": "true" } }),
+        );
+        cfg["listener"] = json!([
+            { "type": "tcp", "address": format!("127.0.0.1:{port}"),
+              "tls_cert_file": cert_file.display().to_string(), "tls_key_file": key_file.display().to_string() },
+            { "type": "unix", "address": socket.display().to_string(), "tls_disable": true },
+        ]);
+        let path = dir.path().join(format!("{name}-tls.json"));
+        std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+        let log = dir.path().join(format!("{name}-tls.log"));
+        let program = if name == "bao" {
+            bao.bin().to_path_buf()
+        } else {
+            kagi_tests::bins::binary("kagi-agent").unwrap()
+        };
+        let verb = if name == "bao" { "agent" } else { "run" };
+        let child = std::process::Command::new(program)
+            .args([verb, "-config"])
+            .arg(&path)
+            .env_remove("VAULT_ADDR")
+            .env_remove("VAULT_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let _running = BaoAgent { child, log };
+        let https = format!("https://127.0.0.1:{port}");
+        let over_tls =
+            procs::wait_for(&format!("{name} over TLS"), Duration::from_secs(20), || {
+                let answer = kv_get_through(&bao, dir.path(), &https, &ca_file);
+                answer.0.then_some(answer)
+            })
+            .unwrap();
+        let over_unix = kv_get_through(
+            &bao,
+            dir.path(),
+            &format!("unix://{}", socket.display()),
+            &ca_file,
+        );
+        answers.push((name, over_tls, over_unix));
+    }
+    let (_, bao_tls, bao_unix) = &answers[0];
+    let (_, kagi_tls, kagi_unix) = &answers[1];
+    assert_eq!(
+        kagi_tls.1["data"]["data"]["password"], "s3cr3t",
+        "{kagi_tls:?}"
+    );
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(Value::Object(m)) = v.pointer_mut("/data/metadata") {
+            m.remove("created_time");
+        }
+        v
+    };
+    assert_eq!(strip(&bao_tls.1), strip(&kagi_tls.1), "over TLS");
+    assert!(kagi_unix.0, "kagi over the unix socket: {kagi_unix:?}");
+    assert_eq!(
+        strip(&bao_unix.1),
+        strip(&kagi_unix.1),
+        "over the unix socket"
+    );
+}

@@ -285,6 +285,12 @@ impl Site {
         let mut response = Response::new(Full::new(reply.body));
         *response.status_mut() = reply.status;
         *response.headers_mut() = reply.headers;
+        if parts.uri.path().starts_with("/agent/v1/") {
+            // One-shot callers (`curl -X POST .../quit`, scrapers) read to the end.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 
