@@ -164,8 +164,10 @@ fn differences(pair: &Pair, cases: &[Case]) -> Vec<String> {
     for case in cases {
         let bao = normalised(&send(pair.bao_port, "bao", case));
         let kagi = normalised(&send(pair.kagi_port, "kagi", case));
-        let kagi_body = kagi.1.to_string().replace("w-kagi", "w-bao");
-        if bao.0 != kagi.0 || bao.1.to_string() != kagi_body {
+        // kagi writes to w-kagi where bao agent writes to w-bao.
+        let kagi_body: Value =
+            serde_json::from_str(&kagi.1.to_string().replace("w-kagi", "w-bao")).unwrap();
+        if bao.0 != kagi.0 || bao.1 != kagi_body {
             found.push(format!(
                 "{}: bao agent answered {} {}\n  kagi-agent answered {} {}",
                 case.what, bao.0, bao.1, kagi.0, kagi.1
@@ -585,7 +587,7 @@ fn bounds_oversized_body_stalled_client_and_address_in_use() {
     let started = Instant::now();
     let read = std::io::Read::read(&mut stalled, &mut buf);
     assert!(
-        matches!(read, Ok(_)) && started.elapsed() < Duration::from_secs(19),
+        read.is_ok() && started.elapsed() < Duration::from_secs(19),
         "a stalled client is disconnected: {read:?}"
     );
 
