@@ -276,17 +276,20 @@ fn common_cases() -> Vec<Case> {
     ]
 }
 
-#[test]
-fn proxied_answers_match_bao_agent_with_use_auto_auth_token_true() {
+/// A seeded server, a scratch directory holding the policy-limited auto-auth token, and both
+/// proxies started on `extra` stanzas. Bind as `(bao, dir, pair)`: the proxies stop first.
+fn proxies(extra: Value) -> (OpenBao, tempfile::TempDir, Pair) {
     let (bao, token) = seeded_bao();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), &token).unwrap();
+    let pair = start_pair(&bao, dir.path(), extra);
+    (bao, dir, pair)
+}
+
+#[test]
+fn proxied_answers_match_bao_agent_with_use_auto_auth_token_true() {
     // The vault-k8s form: `cache { use_auto_auth_token = "true" }`.
-    let pair = start_pair(
-        &bao,
-        dir.path(),
-        json!({ "cache": { "use_auto_auth_token": "true" } }),
-    );
+    let (_bao, _dir, pair) = proxies(json!({ "cache": { "use_auto_auth_token": "true" } }));
     let mut cases = common_cases();
     // The client's own token wins: root may read what the auto-auth token may not.
     cases.push(Case {
@@ -315,14 +318,7 @@ fn proxied_answers_match_bao_agent_with_use_auto_auth_token_true() {
 
 #[test]
 fn proxied_answers_match_bao_agent_with_api_proxy_force() {
-    let (bao, token) = seeded_bao();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("token"), &token).unwrap();
-    let pair = start_pair(
-        &bao,
-        dir.path(),
-        json!({ "api_proxy": { "use_auto_auth_token": "force" } }),
-    );
+    let (_bao, _dir, pair) = proxies(json!({ "api_proxy": { "use_auto_auth_token": "force" } }));
     let mut cases = common_cases();
     // With force the client's root token is replaced: denied.
     cases.push(Case {
@@ -341,14 +337,7 @@ fn proxied_answers_match_bao_agent_with_api_proxy_force() {
 
 #[test]
 fn without_use_auto_auth_token_requests_carry_only_the_client_token() {
-    let (bao, token) = seeded_bao();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("token"), &token).unwrap();
-    let pair = start_pair(
-        &bao,
-        dir.path(),
-        json!({ "api_proxy": { "use_auto_auth_token": false } }),
-    );
+    let (_bao, _dir, pair) = proxies(json!({ "api_proxy": { "use_auto_auth_token": false } }));
     let cases = vec![
         Case {
             what: "no token",
@@ -549,8 +538,11 @@ fn bounds_oversized_body_stalled_client_and_address_in_use() {
             &json!({ "cache": { "use_auto_auth_token": true } }),
         ),
     );
+    // Logged in (the sink is written) and listening.
     agent_support::eventually(&agent, "proxy ready", Duration::from_secs(20), || {
-        http::request(port, "GET", "/v1/sys/health", &[], b"").ok()
+        (dir.path().join("kagi-sink").exists()
+            && http::request(port, "GET", "/v1/sys/health", &[], b"").is_ok())
+        .then_some(())
     });
 
     // A client that sends half a request head and stalls holds nothing else up.

@@ -533,22 +533,19 @@ mod tests {
             base,
             key(&request(Method::GET, "/v1/db/creds/app", "", "t"))
         );
-        assert_ne!(
-            base,
-            key(&request(Method::PUT, "/v1/db/creds/app", "", "t"))
-        );
-        assert_ne!(
-            base,
-            key(&request(Method::GET, "/v1/db/creds/other", "", "t"))
-        );
-        assert_ne!(
-            base,
-            key(&request(Method::GET, "/v1/db/creds/app", "{}", "t"))
-        );
-        assert_ne!(
-            base,
-            key(&request(Method::GET, "/v1/db/creds/app", "", "u"))
-        );
+        let variants = [
+            (Method::PUT, "/v1/db/creds/app", "", "t"),
+            (Method::GET, "/v1/db/creds/other", "", "t"),
+            (Method::GET, "/v1/db/creds/app", "{}", "t"),
+            (Method::GET, "/v1/db/creds/app", "", "u"),
+        ];
+        for (method, path, body, token) in variants {
+            assert_ne!(
+                base,
+                key(&request(method, path, body, token)),
+                "{path} {body} {token}"
+            );
+        }
     }
 
     #[test]
