@@ -103,7 +103,10 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), bao.root_token()).unwrap();
     let (kagi_port, bao_port) = (procs::free_port(), procs::free_port());
-    let kagi_bin = PathBuf::from(env!("CARGO_BIN_EXE_kagi-agent"));
+    // KAGI_AGENT_BIN: measure another build of the agent (say, an optimised one).
+    let kagi_bin = std::env::var_os("KAGI_AGENT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kagi-agent")));
     let _kagi = start(
         &kagi_bin,
         &["run", "-config"],
