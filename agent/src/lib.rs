@@ -3,7 +3,8 @@
 //!
 //! Auto-auth ([`auth`]), the Vault client ([`vault`]), dependency watchers ([`watch`]) on the
 //! Vault Agent schedule ([`schedule`]), the template runner ([`runner`]) writing files
-//! atomically ([`render`]), and the process glue ([`runtime`], [`signal`], [`api`], [`state`]).
+//! atomically ([`render`]), and the process glue ([`runtime`], [`signal`], [`state`]), and the
+//! local Vault API proxy with its lease cache ([`proxy`]).
 //! The configuration contract ([`config`], package kagi-agent-config) and the template engine
 //! ([`template`], package kagi-template) live in packages of their own, so the webhook can
 //! depend on the contract alone and the engine stays free of I/O.
@@ -11,7 +12,6 @@
 pub use kagi_agent_config as config;
 pub use kagi_template as template;
 
-pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod connection;
@@ -20,6 +20,7 @@ pub mod kv;
 pub mod metrics;
 pub mod pki;
 pub mod plugin;
+pub mod proxy;
 pub mod quiescence;
 pub mod render;
 pub mod runner;

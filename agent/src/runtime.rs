@@ -36,6 +36,8 @@ pub enum AgentError {
     Login(#[from] LoginError),
     #[error(transparent)]
     Runner(#[from] RunnerError),
+    #[error(transparent)]
+    Listener(#[from] crate::proxy::ServeError),
     /// Init-container mode stopped before every template rendered: exiting 0 would let the
     /// pod start its app without secrets.
     #[error("stopped before every template was rendered")]
@@ -62,6 +64,8 @@ struct Agent {
     max_backoff: Duration,
     /// Process-supervisor mode: where env template values go.
     on_env: Option<EnvHook>,
+    /// The current token, for the API proxy.
+    auto_token: crate::proxy::AutoToken,
 }
 
 /// Runs the agent until it is done (`exit_after_auth`), shut down, or failed.
@@ -83,21 +87,15 @@ pub async fn run_with_env(
 ) -> Result<(), AgentError> {
     let mut agent = Agent::new(config)?;
     agent.on_env = on_env;
-    let metrics = agent.metrics.clone();
     if !agent.config.listener.is_empty() {
-        crate::api::serve(&agent.config.listener, trigger.clone(), metrics)
-            .await
-            .map_err(|source| AgentError::Io {
-                what: "listener",
-                path: agent
-                    .config
-                    .listener
-                    .iter()
-                    .map(|l| l.address.clone())
-                    .collect::<Vec<_>>()
-                    .join(","),
-                source,
-            })?;
+        crate::proxy::serve(
+            &agent.config,
+            crate::proxy::Upstream::from_vault(&agent.vault),
+            agent.auto_token.clone(),
+            trigger.clone(),
+            agent.metrics.clone(),
+        )
+        .await?;
     }
     agent.main(shutdown).await
 }
@@ -149,6 +147,7 @@ impl Agent {
             min_backoff,
             max_backoff,
             on_env: None,
+            auto_token: Default::default(),
         })
     }
 
@@ -218,6 +217,14 @@ impl Agent {
         }
 
         let (token_tx, token_rx) = watch::channel(token);
+        // The keeper's new tokens reach the API proxy too.
+        let mut published = token_rx.clone();
+        let auto_token = self.auto_token.clone();
+        tokio::spawn(async move {
+            while published.changed().await.is_ok() {
+                auto_token.set(&published.borrow_and_update().client_token);
+            }
+        });
         let (reauth_tx, reauth_rx) = mpsc::channel(1);
         let keeper = tokio::spawn(keep_token(
             self.vault.clone(),
@@ -264,6 +271,7 @@ impl Agent {
     }
 
     fn write_sinks(&self, token: &Token) {
+        self.auto_token.set(&token.client_token);
         write_sinks(self.sinks(), token);
     }
 

@@ -1,5 +1,5 @@
 //! Shutdown triggers: SIGTERM (Kubernetes stops a container with it), SIGINT (Ctrl-C), and
-//! `POST /agent/v1/quit` when a listener enables it (see [`crate::api`]).
+//! `POST /agent/v1/quit` when a listener enables it (see [`crate::proxy`]).
 
 use tokio::sync::watch;
 

@@ -581,3 +581,11 @@ pub fn unsupported_query(query: &BTreeMap<String, String>) -> Vec<&str> {
         .map(String::as_str)
         .collect()
 }
+
+impl Vault {
+    /// The HTTP client (with this connection's TLS settings and timeout) and the Vault
+    /// address, for the API proxy's forwarder.
+    pub fn http(&self) -> (&reqwest::Client, &reqwest::Url) {
+        (&self.base.http.http, &self.base.settings.address)
+    }
+}

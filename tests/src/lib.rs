@@ -44,6 +44,7 @@
 
 pub mod bins;
 pub mod helm;
+pub mod http;
 pub mod image;
 pub mod kube;
 pub mod manifests;

@@ -6,8 +6,8 @@
 //! The same file must also be accepted by `bao agent -config`, so nothing here may invent keys
 //! outside `kagi`.
 //!
-//! Pass-through stanzas the agent does not interpret (`cache`, `telemetry`) are kept as raw JSON
-//! so a config round-trips without losing them.
+//! Pass-through stanzas the agent does not interpret (`telemetry`, `cache.persist`) are kept as
+//! raw JSON so a config round-trips without losing them.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +25,7 @@ mod vault;
 pub use auth::{AuthMethod, AutoAuth, Sink};
 pub use duration::{DurationError, GoDuration};
 pub use kagi::KagiExtensions;
-pub use listener::{AgentApi, Listener};
+pub use listener::{AgentApi, ApiProxy, Cache, Listener, TokenUse, UseAutoAuthToken, token_use};
 pub use signals::{LINUX_SIGNALS, signal_name, signal_number};
 pub use supervisor::{
     EnvTemplate, Exec, RestartPolicy, SIGNAL_NAMES, StopSignal, is_settable_env_name,
@@ -67,9 +67,12 @@ pub struct AgentConfig {
     pub exec: Option<Exec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listener: Vec<Listener>,
-    /// Vault Agent's cache stanza; kagi does not run a cache and keeps it only for round-trips.
+    /// The lease cache of the API proxy (present, even empty: on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache: Option<serde_json::Value>,
+    pub cache: Option<Cache>,
+    /// How the API proxy adds the auto-auth token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_proxy: Option<ApiProxy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_config: Option<TemplateConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -144,6 +147,12 @@ impl AgentConfig {
         {
             return Err(ConfigError::Missing("vault.address"));
         }
+        token_use(self.api_proxy.as_ref(), self.cache.as_ref()).map_err(|message| {
+            ConfigError::Invalid {
+                path: "api_proxy.use_auto_auth_token".into(),
+                message: message.into(),
+            }
+        })?;
         for (index, template) in self.template.iter().enumerate() {
             let problem = if template.destination.trim().is_empty() {
                 Some("`destination` is required")
@@ -234,6 +243,11 @@ impl AgentConfig {
     /// The configured login method, if any.
     pub fn auth_method(&self) -> Option<&AuthMethod> {
         self.auto_auth.as_ref().map(|a| &a.method)
+    }
+
+    /// How the API proxy adds the auto-auth token (validated by [`AgentConfig::from_json`]).
+    pub fn proxy_token_use(&self) -> TokenUse {
+        token_use(self.api_proxy.as_ref(), self.cache.as_ref()).unwrap_or_default()
     }
 
     /// True when some listener enables `POST /agent/v1/quit`.

@@ -93,7 +93,8 @@ pub(crate) fn build(plan: &Plan<'_>, role: Role, token_path: &str) -> AgentConfi
         env_template: Default::default(),
         exec: None,
         listener,
-        cache,
+        cache: cache.map(|c| serde_json::from_value(c).expect("a valid cache stanza")),
+        api_proxy: None,
         template_config: Some(TemplateConfig {
             exit_on_retry_failure: pod.template.exit_on_retry_failure,
             static_secret_render_interval: pod.template.static_secret_render_interval,
@@ -128,7 +129,7 @@ fn listener_and_cache(plan: &Plan<'_>, role: Role) -> (Vec<Listener>, Option<Val
         kind: "tcp".to_owned(),
         address: address.clone(),
         tls_disable: true,
-        agent_api: None,
+        ..Listener::default()
     };
     let mut listener = Vec::new();
     let mut cache = None;
