@@ -12,7 +12,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 settle="${BENCH_SETTLE_SECONDS:-5}"
 runs="${BENCH_MEMORY_RUNS:-3}"
 templates=3
-kagi="${KAGI_AGENT_BIN:-$root/target/x86_64-unknown-linux-gnu/release/kagi-agent}"
+kagi="${KAGI_AGENT_BIN:-$root/target/x86_64-unknown-linux-gnu/agent/kagi-agent}"
 bao="${BAO_BIN:-$(command -v bao || true)}"
 
 [ -x "$kagi" ] || { echo "memory.sh: $kagi is missing: run make static" >&2; exit 1; }
