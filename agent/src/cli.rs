@@ -25,6 +25,8 @@ pub enum Command {
     },
     Version,
     Help,
+    /// `kagi-agent signal ...`: the arguments after `signal` (see [`crate::signal_cmd`]).
+    Signal(Vec<String>),
 }
 
 /// A command line or config source problem (exit code 2).
@@ -52,6 +54,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Cl
     let mut config = None;
     let mut exit_after_auth = false;
     let rest: Vec<String> = args.collect();
+    if sub == "signal" {
+        return Ok(Command::Signal(rest));
+    }
     let mut i = 0;
     while i < rest.len() {
         let arg = rest[i].as_str();

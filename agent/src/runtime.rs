@@ -167,7 +167,7 @@ impl Agent {
         }
         check_sinks(self.sinks())?;
         // Parse templates before logging in: a broken template is a config error.
-        runner::prepare(&self.config.template)?;
+        runner::prepare(&self.config.template).await?;
 
         let brain: Brain = Arc::new(Mutex::new(Default::default()));
         let adopted = self.adopt().await;
@@ -258,7 +258,7 @@ impl Agent {
         let mut restart = Backoff::new(self.min_backoff, self.max_backoff, schedule::jitter());
         let ready_file = self.kagi().ready_file.filter(|f| !f.is_empty());
         loop {
-            let templates = runner::prepare(&self.config.template)?;
+            let templates = runner::prepare(&self.config.template).await?;
             let token = current.lock().expect("not poisoned").clone();
             let fetcher = Arc::new(Fetcher::new(
                 self.vault.with_token(&token.client_token),
