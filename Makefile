@@ -60,16 +60,20 @@ demo: test-deps test-images
 # Name resolution needs no NSS libraries: glibc >= 2.34 has the files and dns sources built in.
 STATIC_TARGET := x86_64-unknown-linux-gnu
 STATIC_DIR := target/$(STATIC_TARGET)/release
+# The agent is built in its own profile, for size (Cargo.toml [profile.agent], issue 11).
+AGENT_STATIC_DIR := target/$(STATIC_TARGET)/agent
 static:
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked \
-		--target $(STATIC_TARGET) -p kagi-agent -p kagi-webhook --bins
+		--target $(STATIC_TARGET) -p kagi-webhook --bins
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --profile agent --locked \
+		--target $(STATIC_TARGET) -p kagi-agent --bins
 
 # OCI image layouts in target/images/<name> (tag = workspace version), without a Docker engine:
 # the binary, /etc/passwd and /etc/group (user 65532), nothing else; reproducible.
 IMAGES := target/images
 images: static
 	$(CARGO) build --locked -p kagi-tests --bin kagi-image
-	target/debug/kagi-image --out $(IMAGES)/kagi-agent --binary $(STATIC_DIR)/kagi-agent --cmd run
+	target/debug/kagi-image --out $(IMAGES)/kagi-agent --binary $(AGENT_STATIC_DIR)/kagi-agent --cmd run
 	target/debug/kagi-image --out $(IMAGES)/kagi-webhook --binary $(STATIC_DIR)/kagi-webhook --cmd serve
 
 # The harness's own image, built the same way: the test app, the pod sandbox, psql (from the
@@ -88,6 +92,9 @@ bench: test-deps
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx nghttp2-client >/dev/null; \
 	fi
 	bash webhook/benches/serve.sh
+	@# agent memory vs bao agent (issue 11): RSS, PSS, anonymous of the image's static build
+	$(MAKE) static
+	bash agent/benches/memory.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -2,6 +2,8 @@
 //! render (spawn → every template written) and steady resident memory of a sidecar a few
 //! seconds after its first render. Run with `make bench` (or `cargo bench -p kagi-agent`);
 //! needs `bao` (`make test-deps`). Prints both figures and their ratio.
+//! The memory figures of the image's own build (static, `[profile.agent]`: RSS, PSS and
+//! anonymous memory from smaps_rollup) come from `agent/benches/memory.sh`, also run by `make bench`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

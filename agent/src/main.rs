@@ -74,8 +74,10 @@ fn main() -> ExitCode {
 
     // reqwest is built without a crypto provider; install ring before any client exists.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread runs every task: the agent waits on Vault and timers almost all the time, and
+    // each extra worker costs a stack and a malloc arena (issue 11: steady RSS). File and DNS
+    // work that blocks goes to tokio's blocking pool, whose threads exit when idle.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

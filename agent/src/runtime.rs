@@ -16,12 +16,12 @@ use crate::auth::{LoginError, Method, MethodError};
 use crate::config::{AgentConfig, Sink, VaultConnection};
 use crate::metrics::Metrics;
 use crate::runner::{self, Brain, EnvHook, Hooks, Runner, RunnerError};
-use crate::schedule::{self, Backoff, LifetimeSchedule, RenewStep, RetryPolicy};
+use crate::schedule::{self, Backoff, RetryPolicy};
 use crate::signal::{Shutdown, Trigger};
 use crate::sink::{check_sinks, write_sinks};
 use crate::state::{self, HandOff};
 use crate::vault::{Token, Vault, VaultError};
-use crate::watch::{Fetcher, WatchSettings, lease_ids};
+use crate::watch::{Fetcher, Renewal, WatchSettings, lease_ids, renew_until_spent};
 
 /// Why the agent stopped with a failure (exit code 1).
 #[derive(Debug, thiserror::Error)]
@@ -554,66 +554,48 @@ async fn keep_token(
     }
 }
 
-/// Returns when the token should be replaced.
+/// Returns when the token should be replaced (the loop is [`renew_until_spent`]'s).
 async fn watch_token(vault: &Vault, token: &Token, metrics: &Metrics) {
     if token.lease_duration.is_zero() {
         // A root or other non-expiring token: nothing to renew.
         return std::future::pending().await;
     }
     let session = vault.with_token(&token.client_token);
-    let mut schedule = LifetimeSchedule::new(token.lease_duration, schedule::jitter());
-    let mut expires = Instant::now() + token.lease_duration;
-    let mut renewable = token.renewable;
-    let mut errors = 0;
-    loop {
-        let remaining = expires.saturating_duration_since(Instant::now());
-        let sleep = match schedule.next(remaining, schedule::jitter()) {
-            RenewStep::GiveUp => return,
-            RenewStep::Sleep(sleep) => sleep,
-        };
-        tokio::time::sleep(sleep).await;
-        if !renewable {
-            continue;
-        }
-        loop {
-            match session.renew_self().await {
-                Ok(renewed) => {
-                    errors = 0;
-                    Metrics::inc(&metrics.token_renewals);
-                    expires = Instant::now() + renewed.lease_duration;
-                    info!(ttl = renewed.lease_duration.as_secs(), "renewed auth token");
-                    break;
-                }
-                Err(err)
-                    if err.is_invalid_token()
-                        || (err.status() == Some(403)
-                            && session.token_is_valid().await == Some(false)) =>
-                {
-                    warn!(error = %err, "token is no longer valid");
-                    return;
-                }
-                Err(err) if err.status() == Some(403) => {
-                    // No permission to renew itself: wait the lease out, then log in again.
-                    warn!(error = %err, "token cannot renew itself; treating it as non-renewable");
-                    renewable = false;
-                    break;
-                }
-                Err(err) => {
-                    Metrics::inc(&metrics.renew_failures);
-                    let left = expires.saturating_duration_since(Instant::now());
-                    if left <= schedule.grace() {
-                        warn!(error = %err, "token renewal failed and the token is about to expire");
-                        return;
-                    }
-                    let pause = schedule::renew_error_delay(errors, schedule::jitter())
-                        .min(left.saturating_sub(schedule.grace()));
-                    errors += 1;
-                    warn!(error = %err, retry_in = ?pause, "token renewal failed");
-                    tokio::time::sleep(pause).await;
-                }
+    let session = &session;
+    let renew = || async move {
+        match session.renew_self().await {
+            Ok(renewed) => {
+                Metrics::inc(&metrics.token_renewals);
+                info!(ttl = renewed.lease_duration.as_secs(), "renewed auth token");
+                Renewal::Extended(renewed.lease_duration)
+            }
+            Err(err)
+                if err.is_invalid_token()
+                    || (err.status() == Some(403)
+                        && session.token_is_valid().await == Some(false)) =>
+            {
+                warn!(error = %err, "token is no longer valid");
+                Renewal::Stop
+            }
+            Err(err) if err.status() == Some(403) => {
+                // No permission to renew itself: wait the lease out, then log in again.
+                warn!(error = %err, "token cannot renew itself; treating it as non-renewable");
+                Renewal::WaitOut
+            }
+            Err(err) => {
+                Metrics::inc(&metrics.renew_failures);
+                Renewal::Transient(err)
             }
         }
-    }
+    };
+    renew_until_spent(
+        "auth token",
+        token.lease_duration,
+        token.renewable,
+        |attempt| Some(schedule::renew_error_delay(attempt, schedule::jitter())),
+        renew,
+    )
+    .await;
 }
 
 fn write_ready(path: &str) {

@@ -4,9 +4,28 @@
 //! callers draw it from [`fastrand`]. The formulas are the ones Vault Agent users can observe
 //! (reference vault-agent.md §0); where kagi deliberately differs, the doc comment says why.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+/// The longest lease the agent plans with. Vault caps leases far below this (its system
+/// maximum defaults to 32 days); a larger `lease_duration` is a broken or hostile answer, and
+/// `Instant + lease` on it would overflow and abort the agent.
+pub const MAX_LEASE: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+/// A lease of `secs` seconds as Vault reports it, capped at [`MAX_LEASE`].
+pub fn lease_from_secs(secs: u64) -> Duration {
+    Duration::from_secs(secs).min(MAX_LEASE)
+}
+
+/// When a lease of `lease` that started at `start` ends (capped at [`MAX_LEASE`]; never panics).
+pub fn lease_end(start: Instant, lease: Duration) -> Instant {
+    let lease = lease.min(MAX_LEASE);
+    start
+        .checked_add(lease)
+        .or_else(|| start.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(start)
+}
 
 /// The LifetimeWatcher's grace period: uniform in `[10 %, 20 %)` of the lease.
 pub fn grace(lease: Duration, u: f64) -> Duration {
@@ -173,8 +192,10 @@ impl RetryPolicy {
     }
 
     /// The sleep before retry number `attempt` (0-based), or `None` when retries are used up:
-    /// `base·2^attempt` until that would pass `max`, then `max`.
-    pub fn delay(&self, attempt: u32) -> Option<Duration> {
+    /// `base·2^attempt` until that would pass `max`, then `max`, less up to 25 % at random.
+    /// consul-template does not jitter; kagi does, so a fleet of agents that failed together
+    /// (a Vault outage) does not retry together. Jitter only shortens, so `max` still bounds it.
+    pub fn delay(&self, attempt: u32, u: f64) -> Option<Duration> {
         if attempt >= self.attempts {
             return None;
         }
@@ -185,14 +206,13 @@ impl RetryPolicy {
         } else {
             0
         };
-        if attempt > doublings {
-            Some(self.max)
+        let nominal = if attempt > doublings {
+            self.max
         } else {
-            Some(
-                base.saturating_mul(1 << attempt.min(30))
-                    .min(self.max.max(base)),
-            )
-        }
+            base.saturating_mul(1 << attempt.min(30))
+                .min(self.max.max(base))
+        };
+        Some(shorten(nominal, u))
     }
 }
 
@@ -343,7 +363,7 @@ mod tests {
     fn retry_ladder_matches_consul_template_defaults() {
         let policy = RetryPolicy::from_agent(None, None, None);
         let delays: Vec<f64> = (0..13)
-            .map_while(|i| policy.delay(i))
+            .map_while(|i| policy.delay(i, 0.0))
             .map(|d| d.as_secs_f64())
             .collect();
         assert_eq!(
@@ -352,12 +372,45 @@ mod tests {
                 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0, 60.0
             ]
         );
-        assert_eq!(RetryPolicy::from_agent(Some(-1), None, None).delay(0), None);
+        assert_eq!(
+            RetryPolicy::from_agent(Some(-1), None, None).delay(0, 0.0),
+            None
+        );
         let custom = RetryPolicy::from_agent(Some(3), Some(secs(1)), Some(secs(3)));
-        assert_eq!(custom.delay(0), Some(secs(1)));
-        assert_eq!(custom.delay(1), Some(secs(2)));
-        assert_eq!(custom.delay(2), Some(secs(3)));
-        assert_eq!(custom.delay(3), None);
+        assert_eq!(custom.delay(0, 0.0), Some(secs(1)));
+        assert_eq!(custom.delay(1, 0.0), Some(secs(2)));
+        assert_eq!(custom.delay(2, 0.0), Some(secs(3)));
+        assert_eq!(custom.delay(3, 0.0), None);
+    }
+
+    #[test]
+    fn retry_delays_are_jittered_so_a_fleet_spreads_out() {
+        let policy = RetryPolicy::from_agent(None, None, None);
+        for attempt in 0..12 {
+            let nominal = policy.delay(attempt, 0.0).unwrap();
+            let early = policy.delay(attempt, 0.999).unwrap();
+            let middle = policy.delay(attempt, 0.5).unwrap();
+            // Agents drawing different numbers wait different times, never longer than the
+            // ladder (so `max` still bounds the wait) and never under 75 % of it.
+            assert!(early < middle && middle < nominal, "attempt {attempt}");
+            assert!(early >= nominal.mul_f64(0.75), "attempt {attempt}");
+        }
+        assert_eq!(policy.delay(8, 0.5), Some(Duration::from_millis(52_500)));
+    }
+
+    #[test]
+    fn absurd_leases_are_capped_not_overflowed() {
+        // A `lease_duration` of 2^64-1 s: `Instant::now() + lease` panics on it.
+        let absurd = lease_from_secs(u64::MAX);
+        assert_eq!(absurd, MAX_LEASE);
+        let now = Instant::now();
+        assert_eq!(lease_end(now, absurd), now + MAX_LEASE);
+        assert_eq!(lease_end(now, Duration::MAX), now + MAX_LEASE);
+        assert_eq!(lease_end(now, secs(60)), now + secs(60));
+        assert_eq!(lease_from_secs(3600), secs(3600));
+        // The watcher schedule on the capped lease renews at ~70 % of it, as on any lease.
+        let mut schedule = LifetimeSchedule::new(absurd, 0.5);
+        assert!(matches!(schedule.next(absurd, 0.5), RenewStep::Sleep(s) if s < absurd));
     }
 
     #[test]

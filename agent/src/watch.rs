@@ -76,14 +76,6 @@ impl Fetcher {
         }
     }
 
-    fn note_expiry(&self, name: &str, remaining: Duration) {
-        self.metrics
-            .lease_expiry
-            .lock()
-            .expect("not poisoned")
-            .insert(name.to_owned(), unix_now() + remaining.as_secs() as i64);
-    }
-
     pub fn session(&self) -> &Session {
         &self.session
     }
@@ -227,7 +219,7 @@ async fn watch_pki(
         let (answer, next) = loop {
             match fetcher.fetch_pki(path, params, cache_file.as_deref()).await {
                 Ok(found) => break found,
-                Err(err) => match settings.retry.delay(attempt) {
+                Err(err) => match settings.retry.delay(attempt, schedule::jitter()) {
                     Some(delay) => {
                         warn!(dependency = %name, error = %err, retry = attempt + 1, after = ?delay, "certificate check failed; retrying");
                         tokio::time::sleep(delay).await;
@@ -330,7 +322,7 @@ pub async fn watch_dependency(
             .and_then(Value::as_bool)
             .unwrap_or(false);
         if renewable && !lease_id.is_empty() {
-            let lease = Duration::from_secs(
+            let lease = schedule::lease_from_secs(
                 envelope
                     .get("lease_duration")
                     .and_then(Value::as_u64)
@@ -352,7 +344,10 @@ pub async fn watch_dependency(
                     ),
                     Err(err) => {
                         warn!(dependency = %name, error = %err, "cannot schedule refresh; retrying");
-                        settings.retry.delay(0).unwrap_or(Duration::from_secs(1))
+                        settings
+                            .retry
+                            .delay(0, schedule::jitter())
+                            .unwrap_or(Duration::from_secs(1))
                     }
                 }
             }
@@ -405,7 +400,7 @@ async fn fetch_with_retries(
             {
                 return Err(FetchError::TokenInvalid(err));
             }
-            Err(err) => match policy.delay(attempt) {
+            Err(err) => match policy.delay(attempt, schedule::jitter()) {
                 Some(delay) => {
                     warn!(dependency = %name, error = %err, retry = attempt + 1, after = ?delay, "fetch failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -420,9 +415,77 @@ async fn fetch_with_retries(
     }
 }
 
-/// Renews a lease until renewal stops extending it, it is gone, or it runs out during an
-/// outage. kagi retries failed renewals while the lease is still valid (upstream reads a new
-/// secret at the first error), so a short Vault outage does not re-issue credentials.
+/// What one renewal attempt of a token or a lease found.
+#[derive(Debug)]
+pub(crate) enum Renewal {
+    /// Renewed: this much of it is left now.
+    Extended(Duration),
+    /// A failure that may pass (network, 5xx): retried while the credential is still valid.
+    Transient(VaultError),
+    /// It cannot renew itself (a token without permission): wait it out, then replace it.
+    WaitOut,
+    /// Renewal cannot work any more (lease revoked, token invalid): replace it now.
+    Stop,
+}
+
+/// The renewal loop of every token and lease: sleep on the LifetimeWatcher schedule, renew,
+/// and return when the credential should be replaced (renewal stops extending it, `renew`
+/// says stop, or it runs out during an outage). `retry_delay(n)` is the wait before retry
+/// `n` of a transient failure (`None`: give up). kagi retries while the credential is valid
+/// (upstream replaces a lease at the first error), so a short Vault outage re-issues nothing.
+pub(crate) async fn renew_until_spent<F, Fut>(
+    what: &str,
+    lease: Duration,
+    renewable: bool,
+    retry_delay: impl Fn(u32) -> Option<Duration>,
+    mut renew: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Renewal>,
+{
+    let mut schedule = LifetimeSchedule::new(lease.min(schedule::MAX_LEASE), schedule::jitter());
+    let mut expires = schedule::lease_end(Instant::now(), lease);
+    let mut renewable = renewable;
+    loop {
+        let remaining = expires.saturating_duration_since(Instant::now());
+        match schedule.next(remaining, schedule::jitter()) {
+            RenewStep::GiveUp => return,
+            RenewStep::Sleep(sleep) => tokio::time::sleep(sleep).await,
+        }
+        if !renewable {
+            continue;
+        }
+        let mut attempt = 0;
+        loop {
+            match renew().await {
+                Renewal::Extended(ttl) => {
+                    expires = schedule::lease_end(Instant::now(), ttl);
+                    break;
+                }
+                Renewal::WaitOut => {
+                    renewable = false;
+                    break;
+                }
+                Renewal::Stop => return,
+                Renewal::Transient(err) => {
+                    let left = expires.saturating_duration_since(Instant::now());
+                    let delay = retry_delay(attempt).filter(|d| !d.is_zero());
+                    let Some(delay) = delay.filter(|_| left > schedule.grace()) else {
+                        warn!(renewing = %what, error = %err, "renewal failed and it is about to expire");
+                        return;
+                    };
+                    let delay = delay.min(left.saturating_sub(schedule.grace()));
+                    warn!(renewing = %what, error = %err, retry_in = ?delay, "renewal failed; retrying while it is valid");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Renews a dependency's lease until it should be replaced (see [`renew_until_spent`]). Its
+/// `lease_expiry` series lives exactly as long as this does, aborted or not.
 async fn keep_lease(
     name: &str,
     lease_id: &str,
@@ -430,48 +493,41 @@ async fn keep_lease(
     fetcher: &Fetcher,
     policy: RetryPolicy,
 ) {
-    fetcher.note_expiry(name, lease);
-    let mut schedule = LifetimeSchedule::new(lease, schedule::jitter());
-    let mut expires = Instant::now() + lease;
-    let mut remaining = lease;
-    loop {
-        match schedule.next(remaining, schedule::jitter()) {
-            RenewStep::GiveUp => return,
-            RenewStep::Sleep(sleep) => tokio::time::sleep(sleep).await,
-        }
-        let mut attempt = 0;
-        loop {
-            match fetcher.session().renew_lease(lease_id).await {
-                Ok(answer) => {
-                    remaining = Duration::from_secs(
-                        answer
-                            .get("lease_duration")
-                            .and_then(Value::as_u64)
-                            .unwrap_or(0),
-                    );
-                    expires = Instant::now() + remaining;
-                    Metrics::inc(&fetcher.metrics.lease_renewals);
-                    fetcher.note_expiry(name, remaining);
-                    info!(dependency = %name, ttl = remaining.as_secs(), "renewed lease");
-                    break;
-                }
-                Err(err) => {
-                    let left = expires.saturating_duration_since(Instant::now());
-                    let transient = err.status().is_none_or(|c| c >= 500);
-                    let delay = policy.delay(attempt).unwrap_or(Duration::ZERO);
-                    Metrics::inc(&fetcher.metrics.renew_failures);
-                    if !transient || left <= schedule.grace() || delay.is_zero() {
-                        warn!(dependency = %name, error = %err, "lease renewal failed");
-                        return;
-                    }
-                    let delay = delay.min(left.saturating_sub(schedule.grace()));
-                    warn!(dependency = %name, error = %err, after = ?delay, "lease renewal failed; retrying while the lease is valid");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
+    let gauge = fetcher.metrics.lease_gauge(name);
+    gauge.set(lease);
+    let renew = || async {
+        match fetcher.session().renew_lease(lease_id).await {
+            Ok(answer) => {
+                let ttl = schedule::lease_from_secs(
+                    answer
+                        .get("lease_duration")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0),
+                );
+                Metrics::inc(&fetcher.metrics.lease_renewals);
+                gauge.set(ttl);
+                info!(dependency = %name, ttl = ttl.as_secs(), "renewed lease");
+                Renewal::Extended(ttl)
+            }
+            Err(err) => {
+                Metrics::inc(&fetcher.metrics.renew_failures);
+                if err.status().is_none_or(|c| c >= 500) {
+                    Renewal::Transient(err)
+                } else {
+                    warn!(dependency = %name, error = %err, "lease renewal failed");
+                    Renewal::Stop
                 }
             }
         }
-    }
+    };
+    renew_until_spent(
+        name,
+        lease,
+        true,
+        |attempt| policy.delay(attempt, schedule::jitter()),
+        renew,
+    )
+    .await;
 }
 
 fn unix_now_f64() -> f64 {

@@ -14,9 +14,9 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked \
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --profile agent --locked \
       --target x86_64-unknown-linux-gnu -p kagi-agent --bin kagi-agent \
- && install -D -m 0755 target/x86_64-unknown-linux-gnu/release/kagi-agent /out/kagi-agent
+ && install -D -m 0755 target/x86_64-unknown-linux-gnu/agent/kagi-agent /out/kagi-agent
 
 FROM scratch
 COPY --from=build /out/kagi-agent /usr/local/bin/kagi-agent

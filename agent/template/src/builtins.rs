@@ -106,24 +106,11 @@ pub(crate) fn hex(b: &[u8]) -> String {
 }
 
 pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    use sha2::Digest as _;
-    let mut k = if key.len() > 64 {
-        sha2::Sha256::digest(key).to_vec()
-    } else {
-        key.to_vec()
-    };
-    k.resize(64, 0);
-    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    let inner = sha2::Sha256::new()
-        .chain_update(&ipad)
-        .chain_update(msg)
-        .finalize();
-    sha2::Sha256::new()
-        .chain_update(&opad)
-        .chain_update(inner)
-        .finalize()
-        .to_vec()
+    use hmac::Mac as _;
+    // HMAC accepts keys of any length (longer ones are hashed first), so this cannot fail.
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(msg);
+    mac.finalize().into_bytes().to_vec()
 }
 
 /// consul-template's `in`: membership for slices (same kind), substring for strings.
@@ -489,6 +476,15 @@ mod tests {
         assert_eq!(
             hex(&mac),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // Case 6: a 131-byte key, longer than the block, is hashed first.
+        let mac = hmac_sha256(
+            &[0xaa; 131],
+            b"Test Using Larger Than Block-Size Key - Hash Key First",
+        );
+        assert_eq!(
+            hex(&mac),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
     }
 

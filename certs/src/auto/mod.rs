@@ -25,6 +25,7 @@
 //! ```
 
 pub mod bundle;
+mod retry;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -125,7 +126,8 @@ pub struct AutoTlsSettings {
     /// replica may have rotated the CA, or someone may have re-applied the webhook
     /// configuration with an empty `caBundle`.
     pub resync: Duration,
-    /// First retry delay after an API error; doubles up to `retry_max`.
+    /// First retry delay after an API error; doubles up to `retry_max`, less up to 25 % at
+    /// random so replicas do not retry in lockstep.
     pub retry_min: Duration,
     pub retry_max: Duration,
     /// How many times [`AutoTls::start`] tries before giving up.
@@ -204,9 +206,14 @@ impl AutoTls {
     /// configuration exists, or `start_attempts` passes have failed.
     pub async fn start(client: kube::Client, settings: AutoTlsSettings) -> Result<Self, CertError> {
         let mut auto = Self::new(client, settings);
-        let mut delay = auto.settings.retry_min;
         let mut attempt = 1;
         loop {
+            let delay = retry::retry_delay(
+                auto.settings.retry_min,
+                auto.settings.retry_max,
+                attempt,
+                retry::jitter(),
+            );
             match auto.reconcile().await {
                 Ok(next) if auto.resolver.is_some() => {
                     auto.next_pass = next;
@@ -219,7 +226,6 @@ impl AutoTls {
                 }
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(auto.settings.retry_max);
             attempt += 1;
         }
     }
@@ -234,19 +240,24 @@ impl AutoTls {
 
     /// Renews and rotates forever, retrying API errors with exponential backoff.
     pub async fn run(mut self) {
-        let mut backoff = self.settings.retry_min;
+        let mut failures = 0;
         let mut wait = self.next_pass;
         loop {
             tokio::time::sleep(wait).await;
             match self.reconcile().await {
                 Ok(next) => {
-                    backoff = self.settings.retry_min;
+                    failures = 0;
                     wait = next;
                 }
                 Err(error) => {
-                    tracing::warn!(%error, retry_in = ?backoff, "self-managed TLS pass failed");
-                    wait = backoff;
-                    backoff = (backoff * 2).min(self.settings.retry_max);
+                    failures += 1;
+                    wait = retry::retry_delay(
+                        self.settings.retry_min,
+                        self.settings.retry_max,
+                        failures,
+                        retry::jitter(),
+                    );
+                    tracing::warn!(%error, retry_in = ?wait, "self-managed TLS pass failed");
                 }
             }
         }
