@@ -4,6 +4,7 @@
 //! (in `pod.rs`) is the typed result with vault-k8s's defaults filled in from the injector
 //! settings. [`ANNOTATIONS`] lists every annotation once; the README table is generated from it.
 
+mod env;
 mod pod;
 mod table;
 #[cfg(test)]
@@ -12,6 +13,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use env::{ENV_PREFIX, EnvRestart, EnvSettings};
 pub use pod::{AgentResources, CacheSettings, PodSettings, SecretFile, TemplateDefaults};
 pub use table::{ANNOTATIONS, AnnotationDoc};
 

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kagi_agent_config::{FileMode, GoDuration};
 
-use super::{AnnotationError, Annotations, DefaultTemplate, validate_quantity};
+use super::{AnnotationError, Annotations, DefaultTemplate, EnvSettings, validate_quantity};
 use crate::settings::InjectorSettings;
 
 /// Everything the annotations ask for. Built by [`PodSettings::parse`].
@@ -72,6 +72,8 @@ pub struct PodSettings {
     pub client_timeout: Option<String>,
     pub log_level: String,
     pub log_format: String,
+    // Env mode (kagi): `agent-env-*`.
+    pub env: EnvSettings,
 }
 
 /// One rendered file.
@@ -412,6 +414,7 @@ impl PodSettings {
                     matches!(t, "standard" | "json").then(|| t.to_owned())
                 })?
                 .unwrap_or_else(|| "standard".to_owned()),
+            env: EnvSettings::parse(a)?,
         })
     }
 }
