@@ -25,7 +25,9 @@ pub use auth::{AuthMethod, AutoAuth, Sink};
 pub use duration::{DurationError, GoDuration};
 pub use kagi::KagiExtensions;
 pub use listener::{AgentApi, Listener};
-pub use supervisor::{EnvTemplate, Exec};
+pub use supervisor::{
+    EnvTemplate, Exec, RestartPolicy, SIGNAL_NAMES, StopSignal, is_settable_env_name,
+};
 pub use template::{Command, FileMode, Template, TemplateConfig};
 pub use vault::{Retry, VaultConnection};
 
@@ -45,10 +47,19 @@ pub struct AgentConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub template: Vec<Template>,
     /// Process-supervisor mode: variables rendered into the environment of `exec`'s child.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Read from an object keyed by name or a list of such objects, as `bao agent` does.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "supervisor::deserialize_env_templates"
+    )]
     pub env_template: BTreeMap<String, EnvTemplate>,
-    /// Process-supervisor mode: the child process.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Process-supervisor mode: the child process (an object or a one-element list).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "supervisor::deserialize_exec"
+    )]
     pub exec: Option<Exec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listener: Vec<Listener>,
@@ -82,6 +93,9 @@ pub enum ConfigError {
         destination: String,
         message: String,
     },
+    /// `env_template` / `exec` (process-supervisor mode), worded as `bao agent` words it.
+    #[error("{0}")]
+    Supervisor(String),
 }
 
 /// A parsed config plus the keys that were present but not understood (warnings, not errors).
@@ -144,7 +158,73 @@ impl AgentConfig {
                 });
             }
         }
+        self.validate_supervisor()
+    }
+
+    /// `bao agent`'s rules for process-supervisor mode, except that `exec` may be absent:
+    /// `kagi-agent exec -- PROGRAM` supplies it (see [`AgentConfig::supervised_command`]).
+    fn validate_supervisor(&self) -> Result<(), ConfigError> {
+        let refuse = |message: String| Err(ConfigError::Supervisor(message));
+        if self.env_template.is_empty() {
+            if self.exec.is_some() {
+                return refuse(
+                    "must specify at least one 'env_template' element with a top-level 'exec' element"
+                        .into(),
+                );
+            }
+            return Ok(());
+        }
+        if !self.template.is_empty() {
+            return refuse("'template' cannot be specified with 'env_template' entries".into());
+        }
+        for (name, template) in &self.env_template {
+            if !is_settable_env_name(name) {
+                return refuse(format!(
+                    "env_template[{name:?}]: not a usable environment variable name (empty, or contains '=' or NUL)"
+                ));
+            }
+            match (&template.contents, &template.source) {
+                (None, None) => {
+                    return refuse(format!(
+                        "env_template[{name}]: either 'contents' or 'source' must be specified"
+                    ));
+                }
+                (Some(_), Some(_)) => {
+                    return refuse(format!(
+                        "env_template[{name}]: 'contents' and 'source' cannot be specified together"
+                    ));
+                }
+                _ => {}
+            }
+        }
         Ok(())
+    }
+
+    /// True when the config asks for process-supervisor mode (`env_template` entries).
+    pub fn is_supervisor(&self) -> bool {
+        !self.env_template.is_empty()
+    }
+
+    /// The child's argv: `from_command_line` (`kagi-agent exec -- ...`) wins over
+    /// `exec.command`; without either it is the error `bao agent` gives.
+    pub fn supervised_command(
+        &self,
+        from_command_line: Option<&[String]>,
+    ) -> Result<Vec<String>, ConfigError> {
+        if let Some(argv) = from_command_line.filter(|a| !a.is_empty()) {
+            return Ok(argv.to_vec());
+        }
+        let exec = self.exec.as_ref().ok_or_else(|| {
+            ConfigError::Supervisor(
+                "a top-level 'exec' element must be specified with 'env_template' entries".into(),
+            )
+        })?;
+        if exec.command.is_empty() || exec.command[0].trim().is_empty() {
+            return Err(ConfigError::Supervisor(
+                "'exec' requires a non-empty 'command' field".into(),
+            ));
+        }
+        Ok(exec.command.clone())
     }
 
     /// The configured login method, if any.
