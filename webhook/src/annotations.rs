@@ -13,7 +13,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::fmt;
 
-pub use env::{ENV_PREFIX, EnvRestart, EnvSettings};
+pub use env::{ENV_PREFIX, EnvSettings};
 pub use pod::{AgentResources, CacheSettings, PodSettings, SecretFile, TemplateDefaults};
 pub use table::{ANNOTATIONS, AnnotationDoc};
 

@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use kagi_agent_config::{RestartPolicy, SIGNAL_NAMES, StopSignal};
+
 use super::{AnnotationError, Annotations};
 
 /// The prefix of a variable's annotation.
@@ -26,28 +28,6 @@ const CONTROL: &[&str] = &[
 /// Variables the wrapper itself reads, so a template may not set them.
 const RESERVED: &[&str] = &["VAULT_CONFIG"];
 
-/// Signals a child can be stopped with (Vault Agent's `restart_stop_signal`), without `SIG`.
-const SIGNALS: &[&str] = &[
-    "HUP", "INT", "QUIT", "ABRT", "KILL", "USR1", "USR2", "ALRM", "TERM", "WINCH",
-];
-
-/// When the child is restarted after a variable's value changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EnvRestart {
-    Always,
-    Never,
-}
-
-impl EnvRestart {
-    /// Vault Agent's `exec.restart_on_secret_changes` value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EnvRestart::Always => "always",
-            EnvRestart::Never => "never",
-        }
-    }
-}
-
 /// What the `agent-env-*` annotations ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvSettings {
@@ -55,9 +35,8 @@ pub struct EnvSettings {
     pub vars: BTreeMap<String, String>,
     /// `None`: every app container.
     pub containers: Option<Vec<String>>,
-    pub restart: EnvRestart,
-    /// Canonical name such as `SIGTERM`.
-    pub stop_signal: String,
+    pub restart: RestartPolicy,
+    pub stop_signal: StopSignal,
     pub error_on_missing_key: bool,
 }
 
@@ -111,20 +90,13 @@ impl EnvSettings {
         };
         let restart = a
             .parsed(&key("restart"), "always or never", |t| {
-                match t.to_ascii_lowercase().as_str() {
-                    "always" => Some(EnvRestart::Always),
-                    "never" => Some(EnvRestart::Never),
-                    _ => None,
-                }
+                RestartPolicy::parse(&t.to_ascii_lowercase()).ok()
             })?
-            .unwrap_or(EnvRestart::Always);
+            .unwrap_or_default();
+        let signals = format!("a signal name, any case: {}", SIGNAL_NAMES.join(", "));
         let stop_signal = a
-            .parsed(
-                &key("stop-signal"),
-                "a signal name such as SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2",
-                signal_name,
-            )?
-            .unwrap_or_else(|| "SIGTERM".to_owned());
+            .parsed(&key("stop-signal"), &signals, |t| StopSignal::parse(t).ok())?
+            .unwrap_or_default();
         Ok(EnvSettings {
             vars,
             containers,
@@ -147,11 +119,4 @@ fn is_env_name(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// `SIGTERM`, `sigterm` or `TERM` → `SIGTERM`.
-fn signal_name(text: &str) -> Option<String> {
-    let upper = text.to_ascii_uppercase();
-    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    SIGNALS.contains(&bare).then(|| format!("SIG{bare}"))
 }

@@ -207,7 +207,7 @@ fn config(pod: &PodSettings, token_path: &str) -> AgentConfig {
             .collect(),
         exec: Some(Exec {
             command: Vec::new(),
-            restart_on_secret_changes: Some(env.restart.as_str().to_owned()),
+            restart_on_secret_changes: Some(env.restart),
             restart_stop_signal: Some(env.stop_signal.clone()),
         }),
         template_config: Some(agent_config::template_config(pod)),

@@ -282,7 +282,7 @@ fn bad_env_annotations_are_denied_naming_them_and_the_alias_works() {
     );
     for (key, value) in [
         ("agent-env-restart", "on-change"),
-        ("agent-env-stop-signal", "SIGSTOP"),
+        ("agent-env-stop-signal", "TERMINATE"),
     ] {
         let message = denied(&app_pod(&env_only(&[(key, value)]), &[]), &settings());
         assert!(
