@@ -3,10 +3,11 @@
 //! prints what it saw, then runs until SIGTERM or exits (for Jobs).
 //!
 //! kagi-test-app [--sleep-ms N] [--write FILE=TEXT]... [--require FILE]... [--print FILE]... [--mask]
-//!               [--db-url-file FILE [--watch]] [--exit] [--exit-code N]
+//!               [--print-env VAR]... [--db-url-file FILE [--watch]] [--exit] [--exit-code N]
 //!
 //! Output lines (tests grep for them): `present FILE`, `missing FILE`, `file FILE: CONTENTS`,
-//! `db-login-ok user=NAME`, `db-login-failed ...`, `sigterm`, `exiting code=N`.
+//! `env VAR=VALUE`, `env VAR unset`, `db-login-ok user=NAME`, `db-login-failed ...`, `sigterm`,
+//! `exiting code=N`.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ struct Options {
     write: Vec<(PathBuf, String)>,
     require: Vec<PathBuf>,
     print: Vec<PathBuf>,
+    print_env: Vec<String>,
     mask: bool,
     db_url_file: Option<PathBuf>,
     watch: bool,
@@ -44,6 +46,7 @@ fn parse() -> Result<Options, String> {
             }
             "--require" => options.require.push(value("--require")?.into()),
             "--print" => options.print.push(value("--print")?.into()),
+            "--print-env" => options.print_env.push(value("--print-env")?),
             "--mask" => options.mask = true,
             "--db-url-file" => options.db_url_file = Some(value("--db-url-file")?.into()),
             "--watch" => options.watch = true,
@@ -132,6 +135,12 @@ fn main() {
         match std::fs::read_to_string(path) {
             Ok(contents) => println!("{}", show(path, &contents, options.mask)),
             Err(e) => println!("unreadable {}: {e}", path.display()),
+        }
+    }
+    for name in &options.print_env {
+        match std::env::var(name) {
+            Ok(value) => println!("env {name}={value}"),
+            Err(_) => println!("env {name} unset"),
         }
     }
     if let Some(url_file) = &options.db_url_file {
