@@ -139,6 +139,7 @@ fn main() {
     }
     for name in &options.print_env {
         match std::env::var(name) {
+            Ok(value) if options.mask => println!("env {name}=**** ({} bytes)", value.len()),
             Ok(value) => println!("env {name}={value}"),
             Err(_) => println!("env {name} unset"),
         }
