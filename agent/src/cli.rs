@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 
 use crate::config::{AgentConfig, ConfigError, Loaded};
+use crate::supervisor::{ExecArgs, InstallArgs};
 
-pub const USAGE: &str = "usage: kagi-agent run [-config FILE] [-exit-after-auth]\n       kagi-agent probe [-config FILE]\n       kagi-agent version\n\nWithout -config the JSON config is read from VAULT_CONFIG (base64).";
+pub const USAGE: &str = "usage: kagi-agent run [-config FILE] [-exit-after-auth]\n       kagi-agent probe [-config FILE]\n       kagi-agent exec [-config FILE] -- PROGRAM ARGS...\n       kagi-agent install DIR\n       kagi-agent version\n\nWithout -config the JSON config is read from VAULT_CONFIG (base64).";
 
 /// What the process was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,10 @@ pub enum Command {
     Probe {
         config: Option<PathBuf>,
     },
+    /// Process-supervisor mode with the child's argv from the command line.
+    Exec(ExecArgs),
+    /// Copy this executable into a directory (the webhook's init container).
+    Install(InstallArgs),
     Version,
     Help,
 }
@@ -52,6 +57,19 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Cl
     let mut config = None;
     let mut exit_after_auth = false;
     let rest: Vec<String> = args.collect();
+    match sub.as_str() {
+        "exec" => {
+            return ExecArgs::parse(&rest)
+                .map(Command::Exec)
+                .map_err(CliError::Usage);
+        }
+        "install" => {
+            return InstallArgs::parse(&rest)
+                .map(Command::Install)
+                .map_err(CliError::Usage);
+        }
+        _ => {}
+    }
     let mut i = 0;
     while i < rest.len() {
         let arg = rest[i].as_str();

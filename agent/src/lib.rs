@@ -26,5 +26,6 @@ pub mod schedule;
 pub mod signal;
 pub mod sink;
 pub mod state;
+pub mod supervisor;
 pub mod vault;
 pub mod watch;

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (file, exit_after_auth) = match command {
+    let (file, exit_after_auth, command_line) = match command {
         Command::Help => {
             println!("{}", cli::USAGE);
             return ExitCode::SUCCESS;
@@ -35,10 +35,24 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Install(args) => {
+            let exe = std::path::Path::new("/proc/self/exe");
+            return match kagi_agent::supervisor::install::install(exe, &args.dir) {
+                Ok(path) => {
+                    eprintln!("kagi-agent: installed {}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("kagi-agent: {err}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Exec(args) => (args.config, false, Some(args.command)),
         Command::Run {
             config,
             exit_after_auth,
-        } => (config, exit_after_auth),
+        } => (config, exit_after_auth, None),
     };
     cli::init_logging(
         std::env::var("VAULT_LOG_LEVEL").ok().as_deref(),
@@ -70,19 +84,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Process-supervisor mode: `exec`, or `run` with env templates in the config.
+    let supervised = command_line.is_some() || loaded.config.is_supervisor();
     let result = runtime.block_on(async move {
+        if supervised {
+            return kagi_agent::supervisor::supervise(loaded.config, command_line)
+                .await
+                .map_err(anyhow::Error::from);
+        }
         let (trigger, shutdown) = kagi_agent::signal::channel();
         kagi_agent::signal::forward_signals(trigger.clone())?;
         kagi_agent::runtime::run(loaded.config, trigger, shutdown)
             .await
+            .map(|()| 0)
             .map_err(anyhow::Error::from)
     });
     // Don't wait for in-flight requests or timers: everything that matters has finished.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
-        Ok(()) => {
-            tracing::info!("agent stopped");
-            ExitCode::SUCCESS
+        Ok(code) => {
+            tracing::info!(exit_code = code, "agent stopped");
+            ExitCode::from(code)
         }
         Err(err) => {
             tracing::error!(error = %err, "agent failed");

@@ -65,41 +65,81 @@ struct Prepared {
     config: config::Template,
     parsed: Template,
     rendered_once: bool,
+    target: Target,
 }
+
+/// Where a rendered template goes.
+#[derive(Debug, Clone, PartialEq)]
+enum Target {
+    /// `destination`, written atomically (and its `command` run).
+    File,
+    /// The named variable of the supervised child's environment (process-supervisor mode).
+    Env(String),
+}
+
+/// The rendered value of every env template, by variable name.
+pub type EnvValues = BTreeMap<String, String>;
 
 /// Parses every configured template (reading `source` files).
 pub fn prepare(templates: &[config::Template]) -> Result<Vec<PreparedTemplate>, RunnerError> {
     templates
         .iter()
-        .map(|t| {
-            let text = match (&t.contents, &t.source) {
-                (Some(text), _) => text.clone(),
-                (None, Some(path)) => {
-                    std::fs::read_to_string(path).map_err(|source| RunnerError::Source {
-                        destination: t.destination.clone(),
-                        source_path: path.clone(),
-                        source,
-                    })?
-                }
-                (None, None) => String::new(),
+        .map(|t| prepare_one(t, Target::File))
+        .collect()
+}
+
+/// Parses env templates; their output goes to [`EnvValues`] instead of a file.
+pub fn prepare_env(
+    templates: &BTreeMap<String, config::EnvTemplate>,
+) -> Result<Vec<PreparedTemplate>, RunnerError> {
+    templates
+        .iter()
+        .map(|(name, env)| {
+            let as_file = config::Template {
+                // Labels errors: `template $NAME: ...` names the variable, never its value.
+                destination: format!("${name}"),
+                contents: env.contents.clone(),
+                source: env.source.clone(),
+                left_delimiter: env.left_delimiter.clone(),
+                right_delimiter: env.right_delimiter.clone(),
+                error_on_missing_key: env.error_on_missing_key,
+                function_denylist: env.function_denylist.clone(),
+                function_blacklist: env.function_blacklist.clone(),
+                ..config::Template::default()
             };
-            let parsed = Template::parse(
-                &t.destination,
-                &text,
-                t.left_delimiter(),
-                t.right_delimiter(),
-            )
-            .map_err(|source| RunnerError::Template {
-                destination: t.destination.clone(),
-                source,
-            })?;
-            Ok(PreparedTemplate(Prepared {
-                config: t.clone(),
-                parsed,
-                rendered_once: false,
-            }))
+            prepare_one(&as_file, Target::Env(name.clone()))
         })
         .collect()
+}
+
+fn prepare_one(t: &config::Template, target: Target) -> Result<PreparedTemplate, RunnerError> {
+    let text = match (&t.contents, &t.source) {
+        (Some(text), _) => text.clone(),
+        (None, Some(path)) => {
+            std::fs::read_to_string(path).map_err(|source| RunnerError::Source {
+                destination: t.destination.clone(),
+                source_path: path.clone(),
+                source,
+            })?
+        }
+        (None, None) => String::new(),
+    };
+    let parsed = Template::parse(
+        &t.destination,
+        &text,
+        t.left_delimiter(),
+        t.right_delimiter(),
+    )
+    .map_err(|source| RunnerError::Template {
+        destination: t.destination.clone(),
+        source,
+    })?;
+    Ok(PreparedTemplate(Prepared {
+        config: t.clone(),
+        parsed,
+        rendered_once: false,
+        target,
+    }))
 }
 
 /// A parsed template (opaque outside this module).
@@ -185,12 +225,18 @@ impl Environment for CacheEnv<'_> {
 /// Called with the dependency cache after data changed and was rendered.
 pub type ChangeHook = Box<dyn FnMut(&BTreeMap<Dependency, Value>) + Send>;
 
+/// Called with the env templates' values (shared across runner restarts).
+pub type EnvHook = Arc<dyn Fn(&EnvValues) + Send + Sync>;
+
 /// Hooks the runtime gives the runner.
 pub struct Hooks {
     /// Called once, after every template has rendered at least once.
     pub on_all_rendered: Box<dyn FnMut() + Send>,
     /// Called after data changed and was rendered (state hand-off).
     pub on_change: ChangeHook,
+    /// Called after every pass in which every template rendered, with the env templates'
+    /// values (process-supervisor mode; `None` when there are none).
+    pub on_env: Option<EnvHook>,
 }
 
 /// One runner per token.
@@ -204,6 +250,8 @@ pub struct Runner {
     events_rx: mpsc::Receiver<Event>,
     /// Data adopted from the previous process, consumed as tasks start.
     seeds: BTreeMap<Dependency, Value>,
+    /// The last output of every env template.
+    env_values: EnvValues,
 }
 
 impl Drop for Runner {
@@ -232,6 +280,7 @@ impl Runner {
             events_tx,
             events_rx,
             seeds,
+            env_values: EnvValues::new(),
         }
     }
 
@@ -246,6 +295,9 @@ impl Runner {
                     announced = true;
                     info!(templates = self.templates.len(), "all templates rendered");
                     (hooks.on_all_rendered)();
+                }
+                if let Some(on_env) = &hooks.on_env {
+                    on_env(&self.env_values);
                 }
                 if once {
                     return Ok(());
@@ -309,6 +361,16 @@ impl Runner {
                     .map(|d| (d.clone(), dest.clone())),
             );
             if !rendered.missing.is_empty() {
+                continue;
+            }
+            if let Target::Env(name) = &t.target {
+                // Values never reach a log: the variable is named, its value is not.
+                let value = String::from_utf8_lossy(&rendered.output).into_owned();
+                if self.env_values.get(name) != Some(&value) {
+                    info!(variable = %name, "rendered env template");
+                    self.env_values.insert(name.clone(), value);
+                }
+                t.rendered_once = true;
                 continue;
             }
             for side in &rendered.file_writes {

@@ -15,7 +15,7 @@ use tracing::{error, info, warn};
 use crate::auth::{LoginError, Method, MethodError};
 use crate::config::{AgentConfig, Sink, VaultConnection};
 use crate::metrics::Metrics;
-use crate::runner::{self, Brain, Hooks, Runner, RunnerError};
+use crate::runner::{self, Brain, EnvHook, Hooks, Runner, RunnerError};
 use crate::schedule::{self, Backoff, LifetimeSchedule, RenewStep, RetryPolicy};
 use crate::signal::{Shutdown, Trigger};
 use crate::sink::{check_sinks, write_sinks};
@@ -60,6 +60,8 @@ struct Agent {
     settings: WatchSettings,
     min_backoff: Duration,
     max_backoff: Duration,
+    /// Process-supervisor mode: where env template values go.
+    on_env: Option<EnvHook>,
 }
 
 /// Runs the agent until it is done (`exit_after_auth`), shut down, or failed.
@@ -68,7 +70,19 @@ pub async fn run(
     trigger: Trigger,
     shutdown: Shutdown,
 ) -> Result<(), AgentError> {
-    let agent = Agent::new(config)?;
+    run_with_env(config, trigger, shutdown, None).await
+}
+
+/// [`run`], also handing every complete set of env template values to `on_env` (the
+/// process supervisor, [`crate::supervisor`]).
+pub async fn run_with_env(
+    config: AgentConfig,
+    trigger: Trigger,
+    shutdown: Shutdown,
+    on_env: Option<EnvHook>,
+) -> Result<(), AgentError> {
+    let mut agent = Agent::new(config)?;
+    agent.on_env = on_env;
     let metrics = agent.metrics.clone();
     if !agent.config.listener.is_empty() {
         crate::api::serve(&agent.config.listener, trigger.clone(), metrics)
@@ -134,7 +148,15 @@ impl Agent {
             settings,
             min_backoff,
             max_backoff,
+            on_env: None,
         })
+    }
+
+    /// File templates and env templates, parsed.
+    fn prepare_templates(&self) -> Result<Vec<runner::PreparedTemplate>, RunnerError> {
+        let mut all = runner::prepare(&self.config.template)?;
+        all.extend(runner::prepare_env(&self.config.env_template)?);
+        Ok(all)
     }
 
     fn kagi(&self) -> crate::config::KagiExtensions {
@@ -167,7 +189,7 @@ impl Agent {
         }
         check_sinks(self.sinks())?;
         // Parse templates before logging in: a broken template is a config error.
-        runner::prepare(&self.config.template)?;
+        self.prepare_templates()?;
 
         let brain: Brain = Arc::new(Mutex::new(Default::default()));
         let adopted = self.adopt().await;
@@ -258,7 +280,7 @@ impl Agent {
         let mut restart = Backoff::new(self.min_backoff, self.max_backoff, schedule::jitter());
         let ready_file = self.kagi().ready_file.filter(|f| !f.is_empty());
         loop {
-            let templates = runner::prepare(&self.config.template)?;
+            let templates = self.prepare_templates()?;
             let token = current.lock().expect("not poisoned").clone();
             let fetcher = Arc::new(Fetcher::new(
                 self.vault.with_token(&token.client_token),
@@ -284,6 +306,7 @@ impl Agent {
                         }
                     }
                 }),
+                on_env: self.on_env.clone(),
             };
             let started = Instant::now();
             let outcome = {
