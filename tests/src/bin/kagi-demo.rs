@@ -374,47 +374,39 @@ fn print_injection(patch: &json_patch::Patch, pod: &Value) {
         else {
             continue;
         };
-        if let Some(vars) = config["env_template"].as_object() {
-            let command: Vec<&str> = container["command"]
+        let words = |value: &Value| -> String {
+            let words: Vec<&str> = value
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
                 .collect();
+            words.join(" ")
+        };
+        let method = &config["auto_auth"]["method"];
+        let auth = format!(
+            "auth {} role {}",
+            method["type"].as_str().unwrap_or("?"),
+            method["config"]["role"].as_str().unwrap_or("?")
+        );
+        let name = container["name"].as_str().unwrap_or("");
+        if let Some(vars) = config["env_template"].as_object() {
             let names: Vec<&str> = vars.keys().map(String::as_str).collect();
             info(&format!(
-                "env mode {:?}: {}, auth {} role {}, sets {}",
-                container["name"].as_str().unwrap_or(""),
-                command.join(" "),
-                config["auto_auth"]["method"]["type"]
-                    .as_str()
-                    .unwrap_or("?"),
-                config["auto_auth"]["method"]["config"]["role"]
-                    .as_str()
-                    .unwrap_or("?"),
+                "env mode {name:?}: {}, {auth}, sets {}",
+                words(&container["command"]),
                 names.join(", "),
             ));
             continue;
         }
+        let probe = match words(&container["startupProbe"]["exec"]["command"]) {
+            probe if probe.is_empty() => "none".to_owned(),
+            probe => probe,
+        };
         info(&format!(
-            "agent {:?}: {} {}, auth {} role {}, probe {}",
-            container["name"].as_str().unwrap_or(""),
+            "agent {name:?}: {} {}, {auth}, probe {probe}",
             container["command"][0].as_str().unwrap_or(""),
             container["args"][0].as_str().unwrap_or(""),
-            config["auto_auth"]["method"]["type"]
-                .as_str()
-                .unwrap_or("?"),
-            config["auto_auth"]["method"]["config"]["role"]
-                .as_str()
-                .unwrap_or("?"),
-            container["startupProbe"]["exec"]["command"]
-                .as_array()
-                .map(|c| c
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(" "))
-                .unwrap_or_else(|| "none".into()),
         ));
         for template in config["template"].as_array().into_iter().flatten() {
             info(&format!(
