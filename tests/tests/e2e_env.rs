@@ -255,10 +255,16 @@ fn a_job_exits_with_its_programs_exit_code_and_needs_no_agent_sidecar() {
         "Never",
     );
     let (admission, pod) = run(env, ns, &manifest);
+    let started = Instant::now();
     let inits = admission.object["spec"]["initContainers"]
         .as_array()
         .unwrap();
     assert_eq!(inits.len(), 1, "env only: the installer, no agent");
+    pod.wait_log("app", "env API_TOKEN=", WAIT).unwrap();
+    eprintln!(
+        "env mode, env only: pod start to the app's first line {:?}",
+        started.elapsed()
+    );
     let status = pod.wait_finished(WAIT).unwrap();
     assert!(
         pod.logs("app").contains("env API_TOKEN=job-token-1"),
