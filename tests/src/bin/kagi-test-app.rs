@@ -4,6 +4,13 @@
 //!
 //! kagi-test-app [--sleep-ms N] [--write FILE=TEXT]... [--require FILE]... [--print FILE]... [--mask]
 //!               [--print-env VAR]... [--db-url-file FILE [--watch]] [--exit] [--exit-code N]
+//!               [--record FILE [--env NAME]...]
+//!
+//! `--record FILE` (process-supervisor tests) appends one JSON line per event to FILE: at start
+//! `{"event":"start","pid":N,"at_ms":UNIX_MS,"env":{NAME:VALUE|null}}` for every `--env NAME`,
+//! and for each SIGTERM, SIGINT, SIGHUP, SIGUSR1 or SIGUSR2
+//! `{"event":"signal","pid":N,"signal":"SIGTERM"}`;
+//! every one of them but SIGHUP then ends it (with `--exit-code`).
 //!
 //! Output lines (tests grep for them): `present FILE`, `missing FILE`, `file FILE: CONTENTS`,
 //! `env VAR=VALUE`, `env VAR unset`, `db-login-ok user=NAME`, `db-login-failed ...`, `sigterm`,
@@ -26,6 +33,8 @@ struct Options {
     watch: bool,
     exit: bool,
     exit_code: i32,
+    record: Option<PathBuf>,
+    env: Vec<String>,
 }
 
 fn parse() -> Result<Options, String> {
@@ -56,6 +65,8 @@ fn parse() -> Result<Options, String> {
                     .parse()
                     .map_err(|e| format!("--exit-code: {e}"))?
             }
+            "--record" => options.record = Some(value("--record")?.into()),
+            "--env" => options.env.push(value("--env")?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -114,6 +125,17 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(record) = &options.record {
+        let env: serde_json::Map<String, serde_json::Value> = options
+            .env
+            .iter()
+            .map(|name| (name.clone(), std::env::var(name).ok().into()))
+            .collect();
+        append(
+            record,
+            serde_json::json!({"event": "start", "pid": std::process::id(), "at_ms": unix_ms(), "env": env}),
+        );
+    }
     std::thread::sleep(Duration::from_millis(options.sleep_ms));
     for (path, text) in &options.write {
         if let Err(e) = std::fs::write(path, text) {
@@ -156,6 +178,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    if let Some(record) = &options.record {
+        runtime.block_on(record_signals(record));
+        println!("exiting code={}", options.exit_code);
+        std::process::exit(options.exit_code);
+    }
     runtime.block_on(async {
         let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("SIGTERM handler");
@@ -185,4 +212,63 @@ fn main() {
     });
     println!("exiting code={}", options.exit_code);
     std::process::exit(options.exit_code);
+}
+
+/// Appends one JSON line to the record file.
+fn append(path: &Path, event: serde_json::Value) {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("record file");
+    writeln!(file, "{event}").expect("record write");
+}
+
+/// Records every signal until one that ends the app arrives.
+async fn record_signals(record: &Path) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let kinds = [
+        ("SIGTERM", SignalKind::terminate()),
+        ("SIGINT", SignalKind::interrupt()),
+        ("SIGHUP", SignalKind::hangup()),
+        ("SIGUSR1", SignalKind::user_defined1()),
+        ("SIGUSR2", SignalKind::user_defined2()),
+    ];
+    let mut streams: Vec<_> = kinds
+        .iter()
+        .map(|(name, kind)| (*name, signal(*kind).expect("signal handler")))
+        .collect();
+    loop {
+        let received = futures_first(&mut streams).await;
+        append(
+            record,
+            serde_json::json!({"event": "signal", "pid": std::process::id(), "signal": received}),
+        );
+        if received != "SIGHUP" {
+            return;
+        }
+    }
+}
+
+/// The name of the first signal that arrives on any stream.
+async fn futures_first(
+    streams: &mut [(&'static str, tokio::signal::unix::Signal)],
+) -> &'static str {
+    std::future::poll_fn(|cx| {
+        for (name, stream) in streams.iter_mut() {
+            if stream.poll_recv(cx).is_ready() {
+                return std::task::Poll::Ready(*name);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }
