@@ -78,14 +78,22 @@ fn pod(ns: &str, sa: &str, annotations: Value, args: &[&str], restart: &str) -> 
                 "command": [TEST_APP], "args": args,
                 "securityContext": { "runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": true,
                                      "allowPrivilegeEscalation": false,
-                                     "capabilities": { "drop": ["ALL"] } }
+                                     "capabilities": { "drop": ["ALL"] },
+                                     "seccompProfile": { "type": "RuntimeDefault" } }
             }]
         }
     })
 }
 
+/// Runs the pod in a namespace that enforces Pod Security "restricted": the installer and the
+/// wrapped app must pass it.
 fn run(env: &Env, ns: &str, manifest: &Value) -> (Admission, RunningPod) {
-    let runner = PodRunner::new(ns, &env.issuer).host_ports(&[env.bao.port()]);
+    let runner = PodRunner::new(ns, &env.issuer)
+        .host_ports(&[env.bao.port()])
+        .namespace_labels(&[
+            ("kagi-injection", "enabled"),
+            ("pod-security.kubernetes.io/enforce", "restricted"),
+        ]);
     admit_and_run(&runner, &env.webhook, manifest)
         .unwrap_or_else(|e| panic!("{e:#}\nwebhook log:\n{}", env.webhook.log()))
 }
@@ -208,6 +216,13 @@ fn variables_reach_the_app_next_to_a_file_and_a_rotation_restarts_it() {
         "env mode: KV write to the restarted app's first line {:?} (render interval 1s)",
         written.elapsed()
     );
+    // The wrapper's own account of the restart (names, never values).
+    for line in logs
+        .lines()
+        .filter(|l| l.contains("child") || l.contains("changed"))
+    {
+        eprintln!("    wrapper: {line}");
+    }
     let before_new = &logs[..logs.find("env DB_PASSWORD=env-pass-2").unwrap()];
     assert!(before_new.contains("sigterm"), "{}", pod.describe());
     let status = pod.status();
