@@ -4,9 +4,12 @@
 //! needs `bao` (`make test-deps`). Prints both figures and their ratio.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{Contender, Running, median, rss_kib};
 use kagi_tests::openbao::OpenBao;
 use kagi_tests::setup;
 use serde_json::json;
@@ -14,21 +17,6 @@ use serde_json::json;
 const RUNS: usize = 7;
 const TEMPLATES: usize = 3;
 const SETTLE: Duration = Duration::from_secs(4);
-
-struct Contender {
-    name: &'static str,
-    program: PathBuf,
-    args: Vec<String>,
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn config(bao: &OpenBao, dir: &Path, out: &Path) -> PathBuf {
     let token_file = dir.join("token");
@@ -57,16 +45,6 @@ fn config(bao: &OpenBao, dir: &Path, out: &Path) -> PathBuf {
 fn rendered(out: &Path) -> bool {
     (0..TEMPLATES)
         .all(|i| std::fs::metadata(out.join(format!("t{i}.txt"))).is_ok_and(|m| m.len() > 0))
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Returns (time to first render, RSS in KiB after settling, SIGTERM-to-exit) for one run.
@@ -109,11 +87,6 @@ fn run_once(c: &Contender, out: &Path, settle: Duration) -> (Duration, u64, Dura
         std::thread::sleep(Duration::from_micros(500));
     }
     (first_render, rss, stopping.elapsed())
-}
-
-fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -5,7 +5,8 @@
 //! it with the stop signal and the new value (`always`) or leaves it alone (`never`); SIGTERM
 //! to the agent reaches the child as the stop signal; the child's exit code becomes the
 //! agent's; a missing key never starts it. kagi-only: `kagi-agent exec -- ...` with the config
-//! in `VAULT_CONFIG`, SIGHUP passed to the child, `kagi-agent install`, and no value in the log.
+//! in `VAULT_CONFIG`, SIGHUP passed to the child, revocation before the exit code is passed on,
+//! orphan reaping as PID 1, `kagi-agent install`, and no value in the log.
 //!
 //! The timings printed (`KAGI_MEASURE` lines) are observations, not assertions.
 
@@ -100,22 +101,25 @@ impl Supervisor {
             .collect()
     }
 
-    /// Waits until the record has `count` events.
-    fn wait_events(&self, count: usize, what: &str) {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if self.events().len() >= count {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{:?}: timed out waiting for {what}; events {:?}\n--- log ---\n{}",
+    /// Polls `check` until it gives a value; on timeout fails with `what`, the events and
+    /// the log.
+    fn until<T>(&self, what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+        let found = kagi_tests::procs::wait_for(what, timeout, check);
+        found.unwrap_or_else(|e| {
+            panic!(
+                "{:?}: {e}; events {:?}\n--- log ---\n{}",
                 self.flavour,
                 self.events(),
                 self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            )
+        })
+    }
+
+    /// Waits until the record has `count` events.
+    fn wait_events(&self, count: usize, what: &str) {
+        self.until(what, START_TIMEOUT, || {
+            (self.events().len() >= count).then_some(())
+        });
     }
 
     fn signal(&self, name: &str) {
@@ -123,19 +127,10 @@ impl Supervisor {
     }
 
     fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{:?} did not exit\n--- log ---\n{}",
-                self.flavour,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = &mut self.child;
+        let exited =
+            kagi_tests::procs::wait_for("the agent to exit", timeout, || child.try_wait().unwrap());
+        exited.unwrap_or_else(|e| panic!("{:?}: {e}\n--- log ---\n{}", self.flavour, self.log()))
     }
 
     fn rss_kib(&self) -> u64 {
@@ -233,6 +228,16 @@ fn start_both(dir: &Path, make: impl Fn(&Path) -> Value) -> Vec<Supervisor> {
         .collect()
 }
 
+/// Both flavours on `template` with `exec(record)` as the `exec` block.
+fn both_with(
+    bao: &OpenBao,
+    dir: &Path,
+    template: &str,
+    exec: impl Fn(&Path) -> Value,
+) -> Vec<Supervisor> {
+    start_both(dir, |record| config(bao, dir, template, exec(record)))
+}
+
 /// The events with pids replaced by the ordinal of the start they belong to.
 fn shape(events: &[Value]) -> Vec<String> {
     let mut pids = Vec::new();
@@ -277,14 +282,12 @@ fn always_restarts_with_the_stop_signal_and_new_value_like_bao_agent() {
     let (first, second) = (unique("first"), unique("second"));
     put_password(&bao, &first);
     let dir = tempfile::tempdir().unwrap();
-    let mut agents = start_both(dir.path(), |record| {
-        config(
-            &bao,
-            dir.path(),
-            TEMPLATE,
-            json!({ "command": record_command(record, &[]), "restart_on_secret_changes": "always", "restart_stop_signal": "SIGUSR1" }),
-        )
-    });
+    let mut agents = both_with(
+        &bao,
+        dir.path(),
+        TEMPLATE,
+        |record| json!({ "command": record_command(record, &[]), "restart_on_secret_changes": "always", "restart_stop_signal": "SIGUSR1" }),
+    );
     for agent in &agents {
         agent.wait_events(1, "the first start");
         eprintln!(
@@ -343,14 +346,12 @@ fn never_leaves_the_child_running_like_bao_agent() {
     let first = unique("first");
     put_password(&bao, &first);
     let dir = tempfile::tempdir().unwrap();
-    let mut agents = start_both(dir.path(), |record| {
-        config(
-            &bao,
-            dir.path(),
-            TEMPLATE,
-            json!({ "command": record_command(record, &[]), "restart_on_secret_changes": "never" }),
-        )
-    });
+    let mut agents = both_with(
+        &bao,
+        dir.path(),
+        TEMPLATE,
+        |record| json!({ "command": record_command(record, &[]), "restart_on_secret_changes": "never" }),
+    );
     for agent in &agents {
         agent.wait_events(1, "the first start");
     }
@@ -361,16 +362,9 @@ fn never_leaves_the_child_running_like_bao_agent() {
         "not restarting the child",
     ];
     for (agent, line) in agents.iter().zip(seen) {
-        let deadline = Instant::now() + START_TIMEOUT;
-        while !agent.log().contains(line) {
-            assert!(
-                Instant::now() < deadline,
-                "{:?} never noticed the change\n{}",
-                agent.flavour,
-                agent.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        agent.until("the change to be noticed", START_TIMEOUT, || {
+            agent.log().contains(line).then_some(())
+        });
     }
     for agent in &mut agents {
         agent.signal("TERM");
@@ -393,14 +387,12 @@ fn the_childs_exit_code_becomes_the_agents_like_bao_agent() {
     let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
     put_password(&bao, &unique("pw"));
     let dir = tempfile::tempdir().unwrap();
-    let mut agents = start_both(dir.path(), |record| {
-        config(
-            &bao,
-            dir.path(),
-            TEMPLATE,
-            json!({ "command": record_command(record, &["--exit", "--exit-code", "7"]) }),
-        )
-    });
+    let mut agents = both_with(
+        &bao,
+        dir.path(),
+        TEMPLATE,
+        |record| json!({ "command": record_command(record, &["--exit", "--exit-code", "7"]) }),
+    );
     for agent in &mut agents {
         let status = agent.wait_exit(START_TIMEOUT);
         assert_eq!(
@@ -420,14 +412,12 @@ fn a_missing_key_never_starts_the_child_like_bao_agent() {
     put_password(&bao, &unique("pw"));
     let dir = tempfile::tempdir().unwrap();
     let missing = r#"{{ with secret "secret/data/app" }}{{ .Data.data.no_such_key }}{{ end }}"#;
-    let mut agents = start_both(dir.path(), |record| {
-        config(
-            &bao,
-            dir.path(),
-            missing,
-            json!({ "command": record_command(record, &[]) }),
-        )
-    });
+    let mut agents = both_with(
+        &bao,
+        dir.path(),
+        missing,
+        |record| json!({ "command": record_command(record, &[]) }),
+    );
     for agent in &mut agents {
         let status = agent.wait_exit(Duration::from_secs(60));
         assert!(!status.success(), "{:?} exited 0", agent.flavour);
@@ -490,12 +480,12 @@ fn exec_subcommand_takes_the_command_line_and_passes_sighup() {
 fn install_copies_the_agent_read_only() {
     let dir = tempfile::tempdir().unwrap();
     let bin = kagi_tests::bins::binary("kagi-agent").unwrap();
-    let status = Command::new(&bin)
+    let output = Command::new(&bin)
         .arg("install")
         .arg(dir.path())
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert!(output.status.success(), "{output:?}");
     let installed = dir.path().join("kagi-agent");
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(&installed).unwrap().permissions(),
@@ -619,32 +609,17 @@ fn as_pid_1_it_reaps_the_orphans_the_app_leaves() {
         .map(|(pid, _)| *pid)
         .expect("unshare's child is the agent");
     // The orphan is adopted by the agent (PID 1 of the namespace)...
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let app = wrapper.starts()[0]["pid"].clone();
-    let adopted = loop {
-        let orphans: Vec<_> = children_of(agent)
-            .into_iter()
-            .filter(|(pid, _)| {
-                std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .is_ok_and(|c| c.trim() == "sleep")
-            })
-            .collect();
-        if let Some((pid, _)) = orphans.first() {
-            break *pid;
-        }
-        assert!(Instant::now() < deadline, "no orphan appeared (app {app})");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let adopted = wrapper.until("an orphan of the app", Duration::from_secs(5), || {
+        children_of(agent).into_iter().find_map(|(pid, _)| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "sleep")
+                .then_some(pid)
+        })
+    });
     // ...and once it exits, collected rather than left a zombie.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::path::Path::new(&format!("/proc/{adopted}")).exists() {
-        assert!(
-            Instant::now() < deadline,
-            "orphan {adopted} is still there: {:?}",
-            children_of(agent)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wrapper.until("the orphan to be reaped", Duration::from_secs(10), || {
+        (!std::path::Path::new(&format!("/proc/{adopted}")).exists()).then_some(())
+    });
     assert_eq!(wrapper.starts().len(), 1, "the app was not disturbed");
     kagi_tests::procs::signal(agent, "TERM").unwrap();
     let status = wrapper.wait_exit(Duration::from_secs(20));
@@ -653,5 +628,40 @@ fn as_pid_1_it_reaps_the_orphans_the_app_leaves() {
         shape(&wrapper.events())[1],
         "SIGTERM#0",
         "the app got the stop signal"
+    );
+}
+
+#[test]
+fn a_child_that_exits_passes_its_code_on_after_the_agent_revoked_per_config() {
+    let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
+    put_password(&bao, &unique("pw"));
+    kagi_tests::setup::write_policy(
+        &bao,
+        "app-kv",
+        r#"path "secret/data/app" { capabilities = ["read"] }"#,
+    )
+    .unwrap();
+    let created = bao
+        .bao_json(&["token", "create", "-ttl=10m", "-policy=app-kv"])
+        .unwrap();
+    let token = created["auth"]["client_token"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("kagi.record");
+    let mut cfg = config(
+        &bao,
+        dir.path(),
+        TEMPLATE,
+        json!({ "command": record_command(&record, &["--exit", "--exit-code", "3"]) }),
+    );
+    std::fs::write(dir.path().join("token"), &token).unwrap();
+    cfg["kagi"] = json!({ "revoke_on_shutdown": true });
+    let mut agent = Supervisor::start(Flavour::Kagi, dir.path(), &cfg);
+    let status = agent.wait_exit(START_TIMEOUT);
+    assert_eq!(status.code(), Some(3), "{}", agent.log());
+    assert_eq!(agent.starts().len(), 1);
+    assert!(
+        bao.bao_json(&["token", "lookup", &token]).is_err(),
+        "the token was revoked before the agent exited\n{}",
+        agent.log()
     );
 }

@@ -22,6 +22,10 @@ pub enum ChildError {
     EmptyCommand,
     #[error("exec: {command:?} needs a shell (it has spaces), but no sh was found")]
     NoShell { command: String },
+    #[error(
+        "env_template[{name}]: the rendered value contains a NUL byte, which no environment can hold"
+    )]
+    NulInValue { name: String },
     #[error("exec: cannot start {program:?}: {source}")]
     Spawn {
         program: String,
@@ -82,6 +86,9 @@ pub struct Child {
 impl Child {
     /// Starts `command` with the agent's environment plus `env` (the rendered values win).
     pub fn spawn(command: &Prepared, env: &EnvValues) -> Result<Child, ChildError> {
+        if let Some((name, _)) = env.iter().find(|(_, value)| value.contains('\0')) {
+            return Err(ChildError::NulInValue { name: name.clone() });
+        }
         let program = command.argv[0].clone();
         let mut cmd = tokio::process::Command::new(&program);
         cmd.args(&command.argv[1..]).envs(env);
@@ -235,6 +242,13 @@ mod tests {
         let env = EnvValues::from([("CODE".to_owned(), "7".to_owned())]);
         let mut child = Child::spawn(&command, &env).unwrap();
         assert_eq!(exit_code(child.wait().await), 7);
+
+        let bad = EnvValues::from([("TOKEN".to_owned(), "a\0b".to_owned())]);
+        let err = Child::spawn(&command, &bad).err().unwrap().to_string();
+        assert!(
+            err.contains("env_template[TOKEN]") && !err.contains("a\0b"),
+            "{err}"
+        );
 
         let command = prepare(&argv(&["sleep", "30"])).unwrap();
         let mut child = Child::spawn(&command, &EnvValues::new()).unwrap();

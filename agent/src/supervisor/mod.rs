@@ -182,8 +182,10 @@ pub async fn supervise(
                     break Ending::AgentStopped((&mut agent).await);
                 }
                 let values = env_rx.borrow_and_update().clone();
-                if let Some(values) = values {
-                    supervised.apply(values).await?;
+                if let Some(values) = values
+                    && let Err(err) = supervised.apply(values).await
+                {
+                    break Ending::Failed(err);
                 }
             }
             result = &mut agent => break Ending::AgentStopped(result),
@@ -208,6 +210,12 @@ pub async fn supervise(
             }
             Ok(code)
         }
+        Ending::Failed(err) => {
+            supervised.stop().await;
+            trigger.fire("the child cannot start");
+            let _ = finish_agent(agent).await;
+            Err(err)
+        }
         Ending::AgentStopped(result) => {
             supervised.stop().await;
             result
@@ -221,6 +229,7 @@ pub async fn supervise(
 enum Ending {
     Signal(&'static str),
     ChildExited(u8),
+    Failed(SupervisorError),
     AgentStopped(Result<Result<(), AgentError>, tokio::task::JoinError>),
 }
 
