@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use kagi_tests::image::TEST_APP_IMAGE;
 use kagi_tests::kube::{ServiceAccountIssuer, TokenReviewer};
 use kagi_tests::openbao::OpenBao;
-use kagi_tests::pod_runner::{PodPhase, PodRunner, RunningPod, admit_and_run};
+use kagi_tests::pod_runner::{
+    PodPhase, PodRunner, RunningPod, admit_and_run, inject_annotations as annotations,
+};
 use kagi_tests::setup;
 use kagi_tests::webhook::{Admission, Webhook};
 use serde_json::{Value, json};
@@ -53,16 +55,6 @@ fn grant(env: &Env, ns: &str, sa: &str) {
     )
     .unwrap();
     setup::kubernetes_role(&env.bao, "kubernetes", ns, ns, sa, &[ns], &[]).unwrap();
-}
-
-fn annotations(role: &str, extra: &[(&str, &str)]) -> Value {
-    let mut map = serde_json::Map::new();
-    map.insert("vault.hashicorp.com/agent-inject".into(), json!("true"));
-    map.insert("vault.hashicorp.com/role".into(), json!(role));
-    for (key, value) in extra {
-        map.insert(format!("vault.hashicorp.com/{key}"), json!(value));
-    }
-    Value::Object(map)
 }
 
 /// A pod whose app container runs the test app with an explicit `command`, as env mode needs.
