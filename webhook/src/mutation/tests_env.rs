@@ -364,3 +364,48 @@ fn templates_without_a_token_mount_use_the_default_path() {
         format!("{TOKEN_DIR}/token")
     );
 }
+
+#[test]
+fn a_named_token_volume_is_mounted_into_the_wrapped_container() {
+    let mut p = app_pod(
+        &env_only(&[("agent-service-account-token-volume-name", "vault-token")]),
+        &[],
+    );
+    let spec = p.spec.as_mut().unwrap();
+    spec.automount_service_account_token = Some(false);
+    spec.containers[0].volume_mounts = None;
+    spec.volumes = Some(vec![
+        serde_json::from_value(json!({"name": "vault-token", "projected": {"sources": [
+            {"serviceAccountToken": {"path": "vault", "audience": "vault", "expirationSeconds": 600}}
+        ]}}))
+        .unwrap(),
+    ]);
+    let after = injected(&p, &settings());
+    let app = container(&after, "app");
+    let dir = "/var/run/secrets/vault.hashicorp.com/serviceaccount";
+    assert_eq!(
+        mount_paths(app),
+        [("kagi-bin", "/kagi/bin"), ("vault-token", dir)]
+    );
+    assert_eq!(
+        config(app)["auto_auth"]["method"]["config"]["token_path"],
+        format!("{dir}/vault")
+    );
+
+    // Another volume where the token is expected is refused, not shadowed.
+    let mut clash = p.clone();
+    clash.spec.as_mut().unwrap().containers[0].volume_mounts = Some(vec![
+        serde_json::from_value(json!({"name": "data", "mountPath": dir})).unwrap(),
+    ]);
+    clash
+        .spec
+        .as_mut()
+        .unwrap()
+        .volumes
+        .as_mut()
+        .unwrap()
+        .push(serde_json::from_value(json!({"name": "data", "emptyDir": {}})).unwrap());
+    let message = denied(&clash, &settings());
+    assert!(message.contains("\"data\""), "{message}");
+    assert!(message.contains("\"vault-token\""), "{message}");
+}
