@@ -112,18 +112,7 @@ fn main() {
     }
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&bao, dir.path(), &dir.path().join("out"));
-    let contenders = [
-        Contender {
-            name: "kagi-agent",
-            program: PathBuf::from(env!("CARGO_BIN_EXE_kagi-agent")),
-            args: vec!["run".into(), "-config".into(), cfg.display().to_string()],
-        },
-        Contender {
-            name: "bao agent",
-            program: bao.bin().to_path_buf(),
-            args: vec!["agent".into(), "-config".into(), cfg.display().to_string()],
-        },
-    ];
+    let contenders = common::contenders(&bao, &cfg);
     println!(
         "agent_vs_bao: {TEMPLATES} KV v2 templates, token_file auth, {runs} runs each, RSS {}s after first render",
         settle.as_secs()

@@ -120,18 +120,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("starts");
     let cfg = config(&bao, dir.path(), &record);
-    let contenders = [
-        Contender {
-            name: "kagi-agent",
-            program: PathBuf::from(env!("CARGO_BIN_EXE_kagi-agent")),
-            args: vec!["run".into(), "-config".into(), cfg.display().to_string()],
-        },
-        Contender {
-            name: "bao agent",
-            program: bao.bin().to_path_buf(),
-            args: vec!["agent".into(), "-config".into(), cfg.display().to_string()],
-        },
-    ];
+    let contenders = common::contenders(&bao, &cfg);
     println!(
         "supervisor_vs_bao: 1 env template (KV v2), token_file auth, poll {POLL}, {runs} runs each"
     );

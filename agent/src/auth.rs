@@ -59,20 +59,23 @@ pub enum LoginError {
     #[error("{what} at {path} is empty")]
     EmptyCredentials { what: &'static str, path: String },
     #[error(
-        "login denied: {method} login at auth/{mount} with role {role:?}{account} was refused ({source})"
+        "login denied: {method} login at auth/{mount}{namespace} with role {role:?}{account} was refused ({source})"
     )]
     Denied {
         method: &'static str,
         mount: String,
+        /// `" in namespace admin/team"` when the login carries one.
+        namespace: String,
         role: String,
         /// `" for service account ns/name"` when the JWT names one.
         account: String,
         source: Box<VaultError>,
     },
-    #[error("{method} login at auth/{mount} failed: {source}")]
+    #[error("{method} login at auth/{mount}{namespace} failed: {source}")]
     Vault {
         method: &'static str,
         mount: String,
+        namespace: String,
         source: Box<VaultError>,
     },
 }
@@ -149,14 +152,14 @@ impl Method {
                 anonymous
                     .login_kubernetes(mount, role, &jwt)
                     .await
-                    .map_err(|e| self.classify(role, Some(&jwt), e))
+                    .map_err(|e| self.classify(vault, role, Some(&jwt), e))
             }
             Method::Jwt { mount, role, path } => {
                 let jwt = read_credential("JWT", path)?;
                 anonymous
                     .login_jwt(mount, role, &jwt)
                     .await
-                    .map_err(|e| self.classify(role, Some(&jwt), e))
+                    .map_err(|e| self.classify(vault, role, Some(&jwt), e))
             }
             Method::AppRole {
                 mount,
@@ -171,24 +174,36 @@ impl Method {
                 anonymous
                     .login_approle(mount, &role_id, &secret_id)
                     .await
-                    .map_err(|e| self.classify("(approle role_id)", None, e))
+                    .map_err(|e| self.classify(vault, "(approle role_id)", None, e))
             }
             Method::TokenFile { path } => {
                 let token = read_credential("token", path)?;
                 vault
                     .with_token(&token)
+                    .without_retries()
                     .lookup_self(&token)
                     .await
-                    .map_err(|e| self.classify("", None, e))
+                    .map_err(|e| self.classify(vault, "", None, e))
             }
         }
     }
 
-    fn classify(&self, role: &str, jwt: Option<&str>, source: VaultError) -> LoginError {
+    fn classify(
+        &self,
+        vault: &Vault,
+        role: &str,
+        jwt: Option<&str>,
+        source: VaultError,
+    ) -> LoginError {
+        let namespace = vault
+            .namespace()
+            .map(|ns| format!(" in namespace {ns}"))
+            .unwrap_or_default();
         if source.is_denied() {
             LoginError::Denied {
                 method: self.kind(),
                 mount: self.mount().to_owned(),
+                namespace,
                 role: role.to_owned(),
                 account: jwt
                     .and_then(service_account_of)
@@ -200,6 +215,7 @@ impl Method {
             LoginError::Vault {
                 method: self.kind(),
                 mount: self.mount().to_owned(),
+                namespace,
                 source: Box::new(source),
             }
         }

@@ -30,6 +30,8 @@ pub enum Command {
     Install(InstallArgs),
     Version,
     Help,
+    /// `kagi-agent signal ...`: the arguments after `signal` (see [`crate::signal_cmd`]).
+    Signal(Vec<String>),
 }
 
 /// A command line or config source problem (exit code 2).
@@ -58,6 +60,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Cl
     let mut exit_after_auth = false;
     let rest: Vec<String> = args.collect();
     match sub.as_str() {
+        "signal" => return Ok(Command::Signal(rest)),
         "exec" => {
             return ExecArgs::parse(&rest)
                 .map(Command::Exec)

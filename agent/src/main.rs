@@ -18,6 +18,7 @@ fn main() -> ExitCode {
             println!("{}", cli::USAGE);
             return ExitCode::SUCCESS;
         }
+        Command::Signal(args) => return kagi_agent::signal_cmd::main(&args),
         Command::Version => {
             println!("kagi-agent {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;

@@ -1,16 +1,13 @@
-//! Writing rendered files and running template commands.
+//! Writing rendered files.
 //!
 //! Files are written the consul-template way: a temp file in the destination's directory,
 //! fsync, chmod, rename. Identical bytes are not rewritten, so a mtime-watching app sees no
-//! change and the template's command does not run.
+//! change and the template's command does not run (see [`crate::template_command`]).
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-use std::time::Duration;
-
-use crate::config::Command;
 
 /// What [`write_atomic`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,106 +96,79 @@ pub fn write_side_file(write: &crate::template::FileWrite) -> io::Result<()> {
     if write.newline {
         contents.push(b'\n');
     }
-    if write.append {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(dir)?;
-        }
-        let mut file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(write.mode)
-            .open(path)?;
-        file.write_all(&contents)?;
-        return file.sync_all();
-    }
-    write_atomic(path, &contents, Some(write.mode), 0o644, true).map(|_| ())
-}
-
-/// How a command will be started.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Invocation {
-    Argv(Vec<String>),
-    Shell(String),
-}
-
-/// Characters that make a command line need a shell.
-const SHELL_SYNTAX: &[char] = &[
-    '|', '&', ';', '<', '>', '(', ')', '$', '`', '\\', '"', '\'', '*', '?', '[', ']', '#', '~',
-    '{', '}', '\n',
-];
-
-/// Splits a command: argv lists run as they are; a string runs directly when it is plain words,
-/// and through `sh -c` only when it uses shell syntax (images without a shell still work).
-pub fn invocation(command: &Command) -> Option<Invocation> {
-    match command {
-        Command::Argv(argv) if argv.is_empty() => None,
-        Command::Argv(argv) => Some(Invocation::Argv(argv.clone())),
-        Command::Line(line) if line.trim().is_empty() => None,
-        Command::Line(line) if line.contains(SHELL_SYNTAX) => Some(Invocation::Shell(line.clone())),
-        Command::Line(line) => Some(Invocation::Argv(
-            line.split_whitespace().map(str::to_owned).collect(),
-        )),
-    }
-}
-
-/// Why a template command failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    #[error("command {command:?} needs a shell, but /bin/sh does not exist")]
-    NoShell { command: String },
-    #[error("command {command:?} could not start: {source}")]
-    Spawn { command: String, source: io::Error },
-    #[error("command {command:?} exited with {status}")]
-    Failed { command: String, status: String },
-    #[error("command {command:?} did not finish within {timeout:?} and was killed")]
-    Timeout { command: String, timeout: Duration },
-}
-
-/// Runs a template command with a timeout; the child is killed if it overruns.
-pub async fn run_command(command: &Invocation, timeout: Duration) -> Result<(), CommandError> {
-    let (label, mut cmd) = match command {
-        Invocation::Argv(argv) => {
-            let mut cmd = tokio::process::Command::new(&argv[0]);
-            cmd.args(&argv[1..]);
-            (argv.join(" "), cmd)
-        }
-        Invocation::Shell(line) => {
-            if !Path::new("/bin/sh").exists() {
-                return Err(CommandError::NoShell {
-                    command: line.clone(),
-                });
-            }
-            let mut cmd = tokio::process::Command::new("/bin/sh");
-            cmd.arg("-c").arg(line);
-            (line.clone(), cmd)
-        }
+    // Owners are resolved first, so an unknown name writes nothing.
+    let owner = if write.user.is_empty() && write.group.is_empty() {
+        None
+    } else {
+        let uid = owner_id(&write.user, "/etc/passwd", "user")?
+            .unwrap_or_else(|| rustix::process::getuid().as_raw());
+        let gid = owner_id(&write.group, "/etc/group", "group")?
+            .unwrap_or_else(|| rustix::process::getgid().as_raw());
+        Some((uid, gid))
     };
-    cmd.kill_on_drop(true).stdin(std::process::Stdio::null());
-    let mut child = cmd.spawn().map_err(|source| CommandError::Spawn {
-        command: label.clone(),
-        source,
-    })?;
-    match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) if status.success() => Ok(()),
-        Ok(Ok(status)) => Err(CommandError::Failed {
-            command: label,
-            status: status.to_string(),
-        }),
-        Ok(Err(source)) => Err(CommandError::Spawn {
-            command: label,
-            source,
-        }),
-        Err(_) => {
-            let _ = child.kill().await;
-            Err(CommandError::Timeout {
-                command: label,
-                timeout,
-            })
-        }
+    if write.append {
+        append(path, &contents, write.mode)?;
+    } else {
+        write_atomic(path, &contents, Some(write.mode), 0o644, true)?;
     }
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "writeToFile {}: cannot chown to {uid}:{gid}: {e}",
+                    write.path
+                ),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn append(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)?;
+    }
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(mode)
+        .open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+/// A `writeToFile` owner: `None` when not given; a name from `table` (`/etc/passwd` or
+/// `/etc/group`, the files Go's `os/user` reads), else a number, as consul-template looks
+/// them up.
+fn owner_id(name: &str, table: &str, what: &str) -> io::Result<Option<u32>> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let listed = fs::read_to_string(table)
+        .ok()
+        .and_then(|text| id_in_table(&text, name));
+    listed
+        .or_else(|| name.parse::<u32>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("writeToFile: unknown {what} {name:?} (not in {table}, not a number)"),
+            )
+        })
+}
+
+/// The id (third field) of `name` in a passwd/group style table.
+fn id_in_table(table: &str, name: &str) -> Option<u32> {
+    table.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == name).then_some(())?;
+        fields.nth(1)?.parse().ok()
+    })
 }
 
 #[cfg(test)]
@@ -247,47 +217,59 @@ mod tests {
     }
 
     #[test]
+    fn owners_are_names_or_numbers() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/sh\nnginx:x:101:101::/var/lib/nginx:/sbin/nologin\n";
+        assert_eq!(id_in_table(passwd, "nginx"), Some(101));
+        assert_eq!(id_in_table(passwd, "root"), Some(0));
+        assert_eq!(id_in_table(passwd, "ngin"), None);
+        assert_eq!(owner_id("", "/etc/passwd", "user").unwrap(), None);
+        assert_eq!(
+            owner_id("4321", "/nonexistent", "user").unwrap(),
+            Some(4321)
+        );
+        let err = owner_id("no-such-user-kagi", "/etc/passwd", "user").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown user \"no-such-user-kagi\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn side_files_are_chowned_when_an_owner_is_given() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("side.txt");
+        let uid = rustix::process::getuid().as_raw();
+        let gid = rustix::process::getgid().as_raw();
+        let write = |user: &str, group: &str| crate::template::FileWrite {
+            path: path.display().to_string(),
+            user: user.into(),
+            group: group.into(),
+            mode: 0o640,
+            append: false,
+            newline: true,
+            contents: "x".into(),
+        };
+        write_side_file(&write(&uid.to_string(), &gid.to_string())).unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (uid, gid));
+        assert_eq!(fs::read(&path).unwrap(), b"x\n");
+        let err = write_side_file(&write("no-such-user-kagi", "")).unwrap_err();
+        assert!(err.to_string().contains("unknown user"), "{err}");
+        if uid == 0 {
+            // Only root may give a file away: check a real change of owner there.
+            write_side_file(&write("4321", "4322")).unwrap();
+            let meta = fs::metadata(&path).unwrap();
+            assert_eq!((meta.uid(), meta.gid()), (4321, 4322));
+        }
+    }
+
+    #[test]
     fn missing_parent_is_an_error_without_create_dest_dirs() {
         let dir = tempfile::tempdir().unwrap();
         let err = write_atomic(&dir.path().join("no/out"), b"x", None, 0o644, false).unwrap_err();
         assert!(err.to_string().contains("parent directory"));
-    }
-
-    #[test]
-    fn commands_use_a_shell_only_for_shell_syntax() {
-        assert_eq!(
-            invocation(&Command::Line("kill -HUP 1".into())),
-            Some(Invocation::Argv(vec![
-                "kill".into(),
-                "-HUP".into(),
-                "1".into()
-            ]))
-        );
-        assert_eq!(
-            invocation(&Command::Line("pkill -HUP app || true".into())),
-            Some(Invocation::Shell("pkill -HUP app || true".into()))
-        );
-        assert_eq!(invocation(&Command::Line("  ".into())), None);
-    }
-
-    #[tokio::test]
-    async fn command_failures_and_timeouts_are_reported() {
-        run_command(
-            &Invocation::Argv(vec!["true".into()]),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-        let err = run_command(&Invocation::Shell("exit 3".into()), Duration::from_secs(5))
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("exit status: 3"), "{err}");
-        let err = run_command(
-            &Invocation::Argv(vec!["sleep".into(), "5".into()]),
-            Duration::from_millis(100),
-        )
-        .await
-        .unwrap_err();
-        assert!(matches!(err, CommandError::Timeout { .. }));
     }
 }

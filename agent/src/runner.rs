@@ -7,23 +7,22 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config;
-use crate::render::{self, Invocation, WriteOutcome};
+use crate::quiescence::Quiescence;
+use crate::render::{self, WriteOutcome};
 use crate::template::{self, Dependency, Environment, RenderOptions, Template};
+use crate::template_command::{self, CommandError, Invocation};
 use crate::watch::{self, Event, FetchError, Fetcher, WatchSettings};
 
 /// The last known response of every dependency; shared with the runtime for revoke and hand-off.
 pub type Brain = Arc<Mutex<BTreeMap<Dependency, Value>>>;
-
-/// Command timeout, Vault Agent's default.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the runner stopped.
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +48,9 @@ pub enum RunnerError {
         dependency: String,
         source: FetchError,
     },
-    #[error(transparent)]
-    Command(#[from] render::CommandError),
+    /// Every command of the pass ran; these failed.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Commands(Vec<CommandError>),
 }
 
 impl RunnerError {
@@ -65,6 +65,9 @@ struct Prepared {
     config: config::Template,
     parsed: Template,
     rendered_once: bool,
+    command: Option<Invocation>,
+    /// Armed once every template has rendered, when the template has a `wait`.
+    quiescence: Option<Quiescence>,
     target: Target,
 }
 
@@ -73,26 +76,33 @@ struct Prepared {
 enum Target {
     /// `destination`, written atomically (and its `command` run).
     File,
-    /// The named variable of the supervised child's environment (process-supervisor mode).
-    Env(String),
+    /// The named variable of the supervised child's environment (process-supervisor mode),
+    /// with its last rendered value.
+    Env { name: String, value: Option<String> },
 }
 
 /// The rendered value of every env template, by variable name.
 pub type EnvValues = BTreeMap<String, String>;
 
-/// Parses every configured template (reading `source` files).
-pub fn prepare(templates: &[config::Template]) -> Result<Vec<PreparedTemplate>, RunnerError> {
-    templates
-        .iter()
-        .map(|t| prepare_one(t, Target::File))
-        .collect()
+/// Parses every configured template, reading `source` files off the async workers.
+pub async fn prepare(templates: &[config::Template]) -> Result<Vec<PreparedTemplate>, RunnerError> {
+    let templates = templates.to_vec();
+    blocking(move || prepare_now(&templates)).await
+}
+
+/// Runs blocking file work (reads, fsync) on tokio's blocking pool, not on the two workers.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
+    }
 }
 
 /// Parses env templates; their output goes to [`EnvValues`] instead of a file.
-pub fn prepare_env(
+pub async fn prepare_env(
     templates: &BTreeMap<String, config::EnvTemplate>,
 ) -> Result<Vec<PreparedTemplate>, RunnerError> {
-    templates
+    let as_files: Vec<(String, config::Template)> = templates
         .iter()
         .map(|(name, env)| {
             let as_file = config::Template {
@@ -107,8 +117,28 @@ pub fn prepare_env(
                 function_blacklist: env.function_blacklist.clone(),
                 ..config::Template::default()
             };
-            prepare_one(&as_file, Target::Env(name.clone()))
+            (name.clone(), as_file)
         })
+        .collect();
+    blocking(move || {
+        as_files
+            .iter()
+            .map(|(name, t)| {
+                let target = Target::Env {
+                    name: name.clone(),
+                    value: None,
+                };
+                prepare_one(t, target)
+            })
+            .collect()
+    })
+    .await
+}
+
+fn prepare_now(templates: &[config::Template]) -> Result<Vec<PreparedTemplate>, RunnerError> {
+    templates
+        .iter()
+        .map(|t| prepare_one(t, Target::File))
         .collect()
 }
 
@@ -135,9 +165,11 @@ fn prepare_one(t: &config::Template, target: Target) -> Result<PreparedTemplate,
         source,
     })?;
     Ok(PreparedTemplate(Prepared {
+        command: t.exec_command().and_then(Invocation::of),
         config: t.clone(),
         parsed,
         rendered_once: false,
+        quiescence: None,
         target,
     }))
 }
@@ -250,8 +282,6 @@ pub struct Runner {
     events_rx: mpsc::Receiver<Event>,
     /// Data adopted from the previous process, consumed as tasks start.
     seeds: BTreeMap<Dependency, Value>,
-    /// The last output of every env template.
-    env_values: EnvValues,
 }
 
 impl Drop for Runner {
@@ -280,7 +310,6 @@ impl Runner {
             events_tx,
             events_rx,
             seeds,
-            env_values: EnvValues::new(),
         }
     }
 
@@ -288,8 +317,9 @@ impl Runner {
     /// in `once` mode.
     pub async fn run(&mut self, once: bool, hooks: &mut Hooks) -> Result<(), RunnerError> {
         let mut announced = false;
+        let mut pass = Pass::Data;
         loop {
-            let all_rendered = self.render_pass().await?;
+            let all_rendered = self.render_pass(pass, once).await?;
             if all_rendered {
                 if !announced {
                     announced = true;
@@ -297,16 +327,45 @@ impl Runner {
                     (hooks.on_all_rendered)();
                 }
                 if let Some(on_env) = &hooks.on_env {
-                    on_env(&self.env_values);
+                    on_env(&self.env_values());
                 }
                 if once {
                     return Ok(());
                 }
+                // consul-template arms quiescence only once everything has rendered, so the
+                // first render is never delayed.
+                for t in &mut self.templates {
+                    if t.quiescence.is_none()
+                        && let Some(wait) = t.config.quiescence()
+                    {
+                        t.quiescence = Some(Quiescence::new(wait));
+                    }
+                }
             }
-            // Wait for news, then drain whatever else arrived so one pass covers it all.
-            let Some(first) = self.events_rx.recv().await else {
+            // Wait for news or a quiescence deadline, then drain whatever else arrived so one
+            // pass covers it all.
+            let due = self
+                .templates
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| Some((t.quiescence?.deadline()?, i)))
+                .min();
+            let first = match due {
+                Some((deadline, index)) => tokio::select! {
+                    event = self.events_rx.recv() => event,
+                    () = tokio::time::sleep_until(deadline.into()) => {
+                        debug!(destination = %self.templates[index].config.destination, "quiescence over");
+                        self.templates[index].quiescence = None;
+                        pass = Pass::Quiesced(index);
+                        continue;
+                    }
+                },
+                None => self.events_rx.recv().await,
+            };
+            let Some(first) = first else {
                 return Ok(());
             };
+            pass = Pass::Data;
             let mut changed = self.apply(first)?;
             while let Ok(next) = self.events_rx.try_recv() {
                 changed |= self.apply(next)?;
@@ -333,73 +392,21 @@ impl Runner {
         }
     }
 
-    /// Renders every template; returns whether all of them have rendered at least once.
-    async fn render_pass(&mut self) -> Result<bool, RunnerError> {
+    /// Renders every template (off the async workers), then runs the queued commands; returns
+    /// whether all templates have rendered at least once.
+    async fn render_pass(&mut self, pass: Pass, once: bool) -> Result<bool, RunnerError> {
         let brain = self.brain.lock().expect("not poisoned").clone();
-        let env = CacheEnv(&brain);
-        let mut commands: Vec<Invocation> = Vec::new();
-        let mut wanted: Vec<(Dependency, PathBuf)> = Vec::new();
-        for t in &mut self.templates {
-            let options = RenderOptions {
-                error_on_missing_key: t.config.error_on_missing_key,
-                function_denylist: t.config.denied_functions(),
-                sandbox_path: t.config.sandbox_path.clone(),
-            };
-            let destination = t.config.destination.clone();
-            let rendered = template::render(&t.parsed, &env, &options).map_err(|source| {
-                RunnerError::Template {
-                    destination: destination.clone(),
-                    source,
-                }
-            })?;
-            let dest = PathBuf::from(&destination);
-            wanted.extend(
-                rendered
-                    .dependencies
-                    .iter()
-                    .chain(&rendered.missing)
-                    .map(|d| (d.clone(), dest.clone())),
-            );
-            if !rendered.missing.is_empty() {
-                continue;
-            }
-            if let Target::Env(name) = &t.target {
-                // Values never reach a log: the variable is named, its value is not.
-                let value = String::from_utf8_lossy(&rendered.output).into_owned();
-                if self.env_values.get(name) != Some(&value) {
-                    info!(variable = %name, "rendered env template");
-                    self.env_values.insert(name.clone(), value);
-                }
-                t.rendered_once = true;
-                continue;
-            }
-            for side in &rendered.file_writes {
-                render::write_side_file(side).map_err(|source| RunnerError::Write {
-                    destination: side.path.clone(),
-                    source,
-                })?;
-            }
-            let outcome = render::write_atomic(
-                &PathBuf::from(&destination),
-                &rendered.output,
-                t.config.perms.map(|p| p.0),
-                0o644,
-                t.config.create_dest_dirs(),
-            )
-            .map_err(|source| RunnerError::Write {
-                destination: destination.clone(),
-                source,
-            })?;
-            t.rendered_once = true;
-            if outcome == WriteOutcome::Written {
-                info!(destination = %destination, "rendered template");
-                if let Some(cmd) = t.config.command.as_ref().and_then(render::invocation)
-                    && !commands.contains(&cmd)
-                {
-                    commands.push(cmd);
-                }
-            }
-        }
+        let mut templates = std::mem::take(&mut self.templates);
+        let (templates, rendered) = blocking(move || {
+            // A pass whose runner was dropped mid-way (token change, shutdown) still finishes
+            // on the blocking pool; one pass at a time keeps it from landing after a newer one.
+            let _one_at_a_time = RENDER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            let rendered = render_templates(&mut templates, &brain, pass);
+            (templates, rendered)
+        })
+        .await;
+        self.templates = templates;
+        let Rendered { commands, wanted } = rendered?;
         let used: HashSet<Dependency> = wanted.iter().map(|(d, _)| d.clone()).collect();
         for (dep, destination) in wanted {
             self.ensure_task(dep, destination);
@@ -416,13 +423,22 @@ impl Runner {
                 keep
             });
         }
-        for cmd in commands {
-            if let Err(err) = render::run_command(&cmd, COMMAND_TIMEOUT).await {
-                error!(error = %err, "template command failed");
-                return Err(err.into());
-            }
-        }
+        run_commands(&commands, once).await?;
         Ok(self.templates.iter().all(|t| t.rendered_once))
+    }
+
+    /// The last value of every env template that has rendered.
+    fn env_values(&self) -> EnvValues {
+        self.templates
+            .iter()
+            .filter_map(|t| match &t.target {
+                Target::Env {
+                    name,
+                    value: Some(value),
+                } => Some((name.clone(), value.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// `destination` is the first template using `dep`; `pkiCert` caches its certificate there.
@@ -443,6 +459,137 @@ impl Runner {
             self.events_tx.clone(),
         ));
         self.tasks.insert(dep, task);
+    }
+}
+
+static RENDER_LOCK: Mutex<()> = Mutex::new(());
+
+/// What triggered a runner pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// New data (or the first pass): templates without a running quiescence render.
+    Data,
+    /// This template's quiescence ended: it alone renders.
+    Quiesced(usize),
+}
+
+/// What a pass rendered: commands to run (configuration order, each once) and the
+/// dependencies the templates asked for, with the first destination using each.
+struct Rendered {
+    commands: Vec<(Invocation, Duration)>,
+    wanted: Vec<(Dependency, PathBuf)>,
+}
+
+/// Executes every template and writes the complete ones (blocking file I/O: call it from
+/// [`blocking`]).
+fn render_templates(
+    templates: &mut [Prepared],
+    brain: &BTreeMap<Dependency, Value>,
+    pass: Pass,
+) -> Result<Rendered, RunnerError> {
+    let env = CacheEnv(brain);
+    let mut commands: Vec<(Invocation, Duration)> = Vec::new();
+    let mut wanted: Vec<(Dependency, PathBuf)> = Vec::new();
+    for (index, t) in templates.iter_mut().enumerate() {
+        let options = RenderOptions {
+            error_on_missing_key: t.config.error_on_missing_key,
+            function_denylist: t.config.denied_functions(),
+            sandbox_path: t.config.sandbox_path.clone(),
+        };
+        let destination = t.config.destination.clone();
+        let rendered = template::render(&t.parsed, &env, &options).map_err(|source| {
+            RunnerError::Template {
+                destination: destination.clone(),
+                source,
+            }
+        })?;
+        let dest = PathBuf::from(&destination);
+        wanted.extend(
+            rendered
+                .dependencies
+                .iter()
+                .chain(&rendered.missing)
+                .map(|d| (d.clone(), dest.clone())),
+        );
+        if !rendered.missing.is_empty() {
+            continue;
+        }
+        if let Target::Env { name, value } = &mut t.target {
+            // Values never reach a log: the variable is named, its value is not.
+            let new = String::from_utf8_lossy(&rendered.output).into_owned();
+            if value.as_ref() != Some(&new) {
+                info!(variable = %name, "rendered env template");
+                *value = Some(new);
+            }
+            t.rendered_once = true;
+            continue;
+        }
+        match pass {
+            // Another template's quiescence ended: this one waits for its own turn.
+            Pass::Quiesced(fired) if fired != index => continue,
+            Pass::Data => {
+                if let Some(q) = t.quiescence.as_mut() {
+                    q.tick(Instant::now());
+                    debug!(destination = %destination, "render postponed (wait)");
+                    continue;
+                }
+            }
+            Pass::Quiesced(_) => {}
+        }
+        for side in &rendered.file_writes {
+            render::write_side_file(side).map_err(|source| RunnerError::Write {
+                destination: side.path.clone(),
+                source,
+            })?;
+        }
+        let outcome = render::write_atomic(
+            &dest,
+            &rendered.output,
+            t.config.perms.map(|p| p.0),
+            0o644,
+            t.config.create_dest_dirs(),
+        )
+        .map_err(|source| RunnerError::Write {
+            destination: destination.clone(),
+            source,
+        })?;
+        t.rendered_once = true;
+        if outcome == WriteOutcome::Written {
+            info!(destination = %destination, "rendered template");
+            if let Some(cmd) = &t.command
+                && !commands.iter().any(|(queued, _)| queued == cmd)
+            {
+                commands.push((cmd.clone(), t.config.exec_timeout()));
+            }
+        }
+    }
+    Ok(Rendered { commands, wanted })
+}
+
+/// Runs the queued commands one after another; every one runs even when an earlier one fails.
+///
+/// A failure fails the runner, as in Vault Agent, except: in `once` mode (`bao agent` with
+/// `exit_after_auth` exits 0 after a failed command), and for the agent's own `signal`
+/// subcommand (no process yet is normal while the app starts; the next change retries).
+async fn run_commands(commands: &[(Invocation, Duration)], once: bool) -> Result<(), RunnerError> {
+    let mut failures = Vec::new();
+    for (cmd, timeout) in commands {
+        info!(command = %cmd.label(), "running template command");
+        match template_command::run(cmd, *timeout).await {
+            Ok(()) => {}
+            Err(err) if once || cmd.is_agent_signal() => {
+                warn!(error = %err, "template command failed; the render stands");
+            }
+            Err(err) => {
+                error!(error = %err, "template command failed");
+                failures.push(err);
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(RunnerError::Commands(failures))
     }
 }
 

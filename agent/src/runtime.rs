@@ -153,9 +153,9 @@ impl Agent {
     }
 
     /// File templates and env templates, parsed.
-    fn prepare_templates(&self) -> Result<Vec<runner::PreparedTemplate>, RunnerError> {
-        let mut all = runner::prepare(&self.config.template)?;
-        all.extend(runner::prepare_env(&self.config.env_template)?);
+    async fn prepare_templates(&self) -> Result<Vec<runner::PreparedTemplate>, RunnerError> {
+        let mut all = runner::prepare(&self.config.template).await?;
+        all.extend(runner::prepare_env(&self.config.env_template).await?);
         Ok(all)
     }
 
@@ -189,7 +189,7 @@ impl Agent {
         }
         check_sinks(self.sinks())?;
         // Parse templates before logging in: a broken template is a config error.
-        self.prepare_templates()?;
+        self.prepare_templates().await?;
 
         let brain: Brain = Arc::new(Mutex::new(Default::default()));
         let adopted = self.adopt().await;
@@ -280,7 +280,7 @@ impl Agent {
         let mut restart = Backoff::new(self.min_backoff, self.max_backoff, schedule::jitter());
         let ready_file = self.kagi().ready_file.filter(|f| !f.is_empty());
         loop {
-            let templates = self.prepare_templates()?;
+            let templates = self.prepare_templates().await?;
             let token = current.lock().expect("not poisoned").clone();
             let fetcher = Arc::new(Fetcher::new(
                 self.vault.with_token(&token.client_token),

@@ -14,6 +14,8 @@ use vaultrs::client::{Client, VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
 use crate::config::VaultConnection;
+use crate::connection::ConnectionSettings;
+use crate::tls::LoadedTls;
 
 /// A Vault call that failed. Never carries a token or secret value.
 #[derive(Debug, thiserror::Error)]
@@ -153,54 +155,116 @@ struct RevokeLease {
 /// A Vault connection; [`Vault::with_token`] makes per-token clients sharing one HTTP pool.
 pub struct Vault {
     base: VaultClient,
+    retry: HttpRetry,
 }
 
 /// A client carrying one token. Cheap to create from a [`Vault`].
 pub struct Session {
     client: VaultClient,
+    retry: HttpRetry,
+}
+
+/// Vault's API client retry rule (go-retryablehttp under api/client.go): a request that met a
+/// connection error, 412, 429 or a 5xx other than 501 is sent again up to `max_retries` times,
+/// retry `n` (1-based) after `n ×` a random wait in 1–1.5 s; `timeout` bounds all attempts.
+#[derive(Debug, Clone, Copy)]
+struct HttpRetry {
+    max_retries: u32,
+    timeout: Duration,
+}
+
+impl HttpRetry {
+    const MIN_WAIT: Duration = Duration::from_millis(1000);
+    const MAX_WAIT: Duration = Duration::from_millis(1500);
+
+    fn wait(attempt: u32) -> Duration {
+        let jitter = (Self::MAX_WAIT - Self::MIN_WAIT).mul_f64(fastrand::f64());
+        (Self::MIN_WAIT + jitter) * attempt
+    }
+
+    fn retryable(err: &VaultError) -> bool {
+        match err {
+            VaultError::Api { code, .. } => {
+                matches!(code, 412 | 429) || (*code >= 500 && *code != 501)
+            }
+            // A certificate Vault's client would reject again is not worth retrying.
+            VaultError::Transport { message, .. } => !message.contains("certificate"),
+            _ => false,
+        }
+    }
 }
 
 impl Vault {
-    /// Builds the HTTP client from the `vault` stanza. Every setting is explicit, so the
-    /// process's `VAULT_*` variables do not leak in behind the config's back.
+    /// Builds the HTTP client from the `vault` stanza, the auth method's namespace and the
+    /// `VAULT_*` environment, merged as `bao agent` merges them ([`ConnectionSettings`]).
     pub fn new(conn: &VaultConnection, namespace: Option<&str>) -> Result<Self, VaultError> {
-        let mut settings = VaultClientSettingsBuilder::default();
-        settings
-            .address(conn.address.trim())
+        let settings = ConnectionSettings::from_process_env(conn, namespace)
+            .map_err(|e| VaultError::Setup(e.to_string()))?;
+        Vault::from_settings(&settings)
+    }
+
+    /// Builds the HTTP client from resolved settings. Every TLS file is checked here.
+    pub fn from_settings(settings: &ConnectionSettings) -> Result<Self, VaultError> {
+        let address = settings.address.value.trim();
+        let url = url_of(address).ok_or_else(|| {
+            VaultError::Setup(format!(
+                "{} {address:?} is not an http:// or https:// URL",
+                settings.address.origin
+            ))
+        })?;
+        reqwest::Url::parse(&url).map_err(|e| {
+            VaultError::Setup(format!("{} {address:?}: {e}", settings.address.origin))
+        })?;
+        let tls = LoadedTls::load(&settings.tls).map_err(|e| VaultError::Setup(e.to_string()))?;
+        let https = url.to_ascii_lowercase().starts_with("https://");
+        let mut http = reqwest::Client::builder().timeout(settings.timeout);
+        http = if https && tls.is_custom() {
+            let config = tls
+                .client_config()
+                .map_err(|e| VaultError::Setup(e.to_string()))?;
+            http.use_preconfigured_tls(config)
+        } else if https {
+            http.tls_backend_rustls()
+        } else {
+            // Plain HTTP: no root store to load (a scratch image has none).
+            http.tls_backend_rustls().tls_certs_only(Vec::new())
+        };
+        let http = http
+            .build()
+            .map_err(|e| VaultError::Setup(error_chain(&e)))?;
+        let namespace = settings.namespace.as_ref().map(|ns| ns.value.clone());
+        let vault_settings = VaultClientSettingsBuilder::default()
+            .address(&url)
             .token("")
-            .verify(!conn.tls_skip_verify)
-            .timeout(Some(Duration::from_secs(30)))
-            .namespace(namespace.filter(|n| !n.is_empty()).map(str::to_owned));
-        let mut ca_certs = Vec::new();
-        if let Some(ca) = conn.ca_cert.as_ref().filter(|c| !c.is_empty()) {
-            ca_certs.push(ca.clone());
-        }
-        if let Some(dir) = conn.ca_path.as_ref().filter(|c| !c.is_empty()) {
-            let entries = std::fs::read_dir(dir)
-                .map_err(|e| VaultError::Setup(format!("ca_path {dir}: {e}")))?;
-            for entry in entries.flatten() {
-                if entry.path().is_file() {
-                    ca_certs.push(entry.path().to_string_lossy().into_owned());
-                }
-            }
-        }
-        settings.ca_certs(ca_certs);
-        if let (Some(cert), Some(key)) = (&conn.client_cert, &conn.client_key) {
-            let mut pem = std::fs::read(cert)
-                .map_err(|e| VaultError::Setup(format!("client_cert {cert}: {e}")))?;
-            pem.extend(
-                std::fs::read(key)
-                    .map_err(|e| VaultError::Setup(format!("client_key {key}: {e}")))?,
-            );
-            let identity = vaultrs::client::Identity::from_pem(&pem)
-                .map_err(|e| VaultError::Setup(format!("client certificate: {e}")))?;
-            settings.identity(Some(identity));
-        }
-        let settings = settings
+            .ca_certs(Vec::new())
+            .identity(None)
+            .verify(!settings.tls.skip_verify)
+            .timeout(Some(settings.timeout))
+            .namespace(namespace.clone())
             .build()
             .map_err(|e| VaultError::Setup(e.to_string()))?;
-        let base = VaultClient::new(settings).map_err(|e| VaultError::Setup(error_chain(&e)))?;
-        Ok(Vault { base })
+        let base = VaultClient {
+            http: rustify::clients::reqwest::Client::new(vault_settings.address.as_str(), http),
+            middle: vaultrs::api::EndpointMiddleware {
+                token: String::new(),
+                version: format!("v{}", vault_settings.version),
+                wrap: None,
+                namespace,
+            },
+            settings: vault_settings,
+        };
+        Ok(Vault {
+            base,
+            retry: HttpRetry {
+                max_retries: settings.max_retries,
+                timeout: settings.timeout,
+            },
+        })
+    }
+
+    /// The `X-Vault-Namespace` every request carries, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        self.base.middle.namespace.as_deref()
     }
 
     /// A client that sends `token` (empty: no token header, for logins).
@@ -214,22 +278,57 @@ impl Vault {
             settings: self.base.settings.clone(),
         };
         client.set_token(token);
-        Session { client }
+        Session {
+            client,
+            retry: self.retry,
+        }
     }
 }
 
 impl Session {
+    /// The same client without HTTP-level retries: logins, whose retries belong to the auth
+    /// handler's backoff (bao agent sets the auth client's `MaxRetries` to 0).
+    pub fn without_retries(mut self) -> Session {
+        self.retry.max_retries = 0;
+        self
+    }
+
+    /// Sends the endpoint, retrying as Vault's client does ([`HttpRetry`]).
     async fn exec<E: Endpoint<Response = Value>>(
         &self,
         method: &'static str,
         path: &str,
         endpoint: E,
     ) -> Result<Option<Value>, VaultError> {
-        let response = endpoint
-            .with_middleware(self.client.middle())
-            .exec(self.client.http())
+        let endpoint = endpoint.with_middleware(self.client.middle());
+        let attempts = async {
+            let mut attempt = 0;
+            loop {
+                let result = endpoint
+                    .exec(self.client.http())
+                    .await
+                    .map_err(|e| VaultError::from_client(method, path, ClientError::from(e)));
+                match result {
+                    Err(err) if attempt < self.retry.max_retries && HttpRetry::retryable(&err) => {
+                        attempt += 1;
+                        let wait = HttpRetry::wait(attempt);
+                        tracing::debug!(%method, %path, error = %err, retry = attempt, ?wait, "request failed; retrying");
+                        tokio::time::sleep(wait).await;
+                    }
+                    other => return other,
+                }
+            }
+        };
+        let response = tokio::time::timeout(self.retry.timeout, attempts)
             .await
-            .map_err(|e| VaultError::from_client(method, path, ClientError::from(e)))?;
+            .map_err(|_| VaultError::Transport {
+                method,
+                path: path.to_owned(),
+                message: format!(
+                    "no answer within {:?} (VAULT_CLIENT_TIMEOUT)",
+                    self.retry.timeout
+                ),
+            })??;
         let raw = response.raw();
         if raw.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
@@ -391,6 +490,13 @@ impl Session {
             .await
             .map_err(|e| VaultError::from_client("PUT", "auth/token/revoke-self", e))
     }
+}
+
+/// The address with a trailing slash stripped, if it is an HTTP(S) URL.
+fn url_of(address: &str) -> Option<String> {
+    let lower = address.to_ascii_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://"))
+        .then(|| address.trim_end_matches('/').to_owned())
 }
 
 fn not_found_is_none(

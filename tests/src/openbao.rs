@@ -54,15 +54,20 @@ impl OpenBao {
     /// Starts a dev server on a given port (for tests that hand out the address before the
     /// server exists, such as "OpenBao unreachable at pod start").
     pub fn start_on(port: u16) -> anyhow::Result<OpenBao> {
+        OpenBao::start_with_config(port, procs::scratch_dir("kagi-openbao-")?, "")
+    }
+
+    /// Starts a dev server whose config file also holds `extra_config` (listeners, ...), with
+    /// `dir` as its scratch directory (files the extra config names may already be there).
+    fn start_with_config(port: u16, dir: TempDir, extra_config: &str) -> anyhow::Result<OpenBao> {
         let launcher = find_bao()?;
-        let dir = procs::scratch_dir("kagi-openbao-")?;
         let audit = dir.path().join("audit.log");
         std::fs::write(
             dir.path().join("config.hcl"),
             format!(
                 // log_raw: request bodies (lease ids, roles) stay readable for assertions; the
                 // log lives in this scratch dir and holds only test secrets.
-                "audit \"file\" \"harness\" {{\n  options {{\n    file_path = \"{}\"\n    log_raw = \"true\"\n  }}\n}}\n",
+                "audit \"file\" \"harness\" {{\n  options {{\n    file_path = \"{}\"\n    log_raw = \"true\"\n  }}\n}}\n{extra_config}",
                 audit.display()
             ),
         )?;
@@ -77,6 +82,48 @@ impl OpenBao {
         };
         bao.cli_bin = bao.spawn_server()?;
         Ok(bao)
+    }
+
+    /// A dev server (plain HTTP on [`OpenBao::addr`], for setup) that also listens on TLS with
+    /// its own CA: one listener verifying no client, one requiring a client certificate of
+    /// that CA (`tls_require_and_verify_client_cert`). The server certificate names only
+    /// [`TlsServer::SERVER_NAME`], so connecting to `https://127.0.0.1:PORT` verifies only
+    /// with `tls_server_name` set.
+    pub fn start_tls() -> anyhow::Result<(OpenBao, TlsServer)> {
+        let mut last_error = None;
+        for _ in 0..3 {
+            let dir = procs::scratch_dir("kagi-openbao-tls-")?;
+            let tls = TlsServer::create(dir.path())?;
+            let extra = format!(
+                "listener \"tcp\" {{\n  address = \"127.0.0.1:{}\"\n  tls_cert_file = \"{}\"\n  tls_key_file = \"{}\"\n}}\n\
+                 listener \"tcp\" {{\n  address = \"127.0.0.1:{}\"\n  tls_cert_file = \"{}\"\n  tls_key_file = \"{}\"\n  tls_require_and_verify_client_cert = true\n  tls_client_ca_file = \"{}\"\n}}\n",
+                tls.port,
+                tls.server_cert.display(),
+                tls.server_key.display(),
+                tls.mtls_port,
+                tls.server_cert.display(),
+                tls.server_key.display(),
+                tls.ca_cert.display(),
+            );
+            match OpenBao::start_with_config(procs::free_port(), dir, &extra) {
+                Ok(bao) => {
+                    let ports = [tls.port, tls.mtls_port];
+                    let up =
+                        procs::wait_for("OpenBao TLS listeners", Duration::from_secs(10), || {
+                            ports
+                                .iter()
+                                .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
+                                .then_some(())
+                        });
+                    match up {
+                        Ok(()) => return Ok((bao, tls)),
+                        Err(e) => last_error = Some(anyhow::anyhow!("{e}:\n{}", bao.server_log())),
+                    }
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.expect("at least one attempt"))
     }
 
     fn spawn_server(&self) -> anyhow::Result<PathBuf> {
@@ -281,6 +328,64 @@ impl OpenBao {
     /// Server log so far (for failure messages).
     pub fn server_log(&self) -> String {
         procs::log_tail(&self.dir.path().join("server.log"), 20_000)
+    }
+}
+
+/// The TLS side of [`OpenBao::start_tls`]: its CA, listeners and a client identity.
+#[derive(Debug, Clone)]
+pub struct TlsServer {
+    /// PEM of the CA that signed the server and client certificates.
+    pub ca_cert: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    /// A client certificate and key the mTLS listener accepts.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    /// TLS, no client certificate asked.
+    pub port: u16,
+    /// TLS requiring a client certificate signed by the CA.
+    pub mtls_port: u16,
+}
+
+impl TlsServer {
+    /// The only name in the server certificate.
+    pub const SERVER_NAME: &'static str = "vault.kagi.test";
+
+    /// Writes a fresh CA, server and client certificates into `dir` and picks two free ports
+    /// (no server is started: [`OpenBao::start_tls`] does that).
+    pub fn create(dir: &Path) -> anyhow::Result<TlsServer> {
+        let (ca, issuer) = crate::webhook::certificate_authority("kagi harness OpenBao CA")?;
+        let server_key = rcgen::KeyPair::generate()?;
+        let server = rcgen::CertificateParams::new(vec![Self::SERVER_NAME.to_string()])?
+            .signed_by(&server_key, &issuer)?;
+        let client_key = rcgen::KeyPair::generate()?;
+        let mut client_params = rcgen::CertificateParams::new(vec!["kagi-agent".to_string()])?;
+        client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let client = client_params.signed_by(&client_key, &issuer)?;
+        let write = |name: &str, pem: String| -> anyhow::Result<PathBuf> {
+            let path = dir.join(name);
+            std::fs::write(&path, pem)?;
+            Ok(path)
+        };
+        Ok(TlsServer {
+            ca_cert: write("tls-ca.pem", ca.pem())?,
+            server_cert: write("tls-server.pem", server.pem())?,
+            server_key: write("tls-server-key.pem", server_key.serialize_pem())?,
+            client_cert: write("tls-client.pem", client.pem())?,
+            client_key: write("tls-client-key.pem", client_key.serialize_pem())?,
+            port: procs::free_port(),
+            mtls_port: procs::free_port(),
+        })
+    }
+
+    /// `https://127.0.0.1:PORT` of the listener without client authentication.
+    pub fn addr(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// `https://127.0.0.1:PORT` of the listener requiring a client certificate.
+    pub fn mtls_addr(&self) -> String {
+        format!("https://127.0.0.1:{}", self.mtls_port)
     }
 }
 

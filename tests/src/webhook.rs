@@ -235,16 +235,23 @@ pub fn admission_review(object: &Value, namespace: &str, operation: &str) -> Val
     })
 }
 
-/// A fresh CA and a serving certificate for 127.0.0.1/localhost signed by it (PEMs).
-pub fn serving_certificate() -> anyhow::Result<(String, String, String)> {
+/// A fresh self-signed CA named `common_name`: its certificate and the issuer that signs with it.
+pub fn certificate_authority(
+    common_name: &str,
+) -> anyhow::Result<(rcgen::Certificate, rcgen::Issuer<'static, rcgen::KeyPair>)> {
     let ca_key = rcgen::KeyPair::generate()?;
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
-        .push(rcgen::DnType::CommonName, "kagi harness webhook CA");
+        .push(rcgen::DnType::CommonName, common_name);
     let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    Ok((ca_cert, rcgen::Issuer::new(ca_params, ca_key)))
+}
+
+/// A fresh CA and a serving certificate for 127.0.0.1/localhost signed by it (PEMs).
+pub fn serving_certificate() -> anyhow::Result<(String, String, String)> {
+    let (ca_cert, issuer) = certificate_authority("kagi harness webhook CA")?;
     let leaf_key = rcgen::KeyPair::generate()?;
     let mut leaf_params = rcgen::CertificateParams::new(vec![
         "localhost".to_string(),

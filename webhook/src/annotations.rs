@@ -6,15 +6,20 @@
 
 mod env;
 mod pod;
+mod render_command;
+mod shell_words;
 mod table;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_commands;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 pub use env::{ENV_PREFIX, EnvSettings};
 pub use pod::{AgentResources, CacheSettings, PodSettings, SecretFile, TemplateDefaults};
+pub use render_command::{RenderCommand, SIGNAL_NAMES};
 pub use table::{ANNOTATIONS, AnnotationDoc};
 
 /// The vault-k8s annotation prefix.
@@ -75,6 +80,12 @@ pub enum AnnotationError {
         vault_value: String,
         alias_key: String,
         alias_value: String,
+    },
+    #[error("annotations {first} and {second} cannot be combined: {hint}")]
+    Exclusive {
+        first: String,
+        second: String,
+        hint: String,
     },
 }
 
@@ -201,7 +212,7 @@ impl Annotations {
             AnnotationError::Conflict { vault_key, .. } => {
                 vault_key.strip_prefix(PREFIX) == Some(suffix)
             }
-            AnnotationError::Invalid { .. } => false,
+            AnnotationError::Invalid { .. } | AnnotationError::Exclusive { .. } => false,
         })
     }
 
@@ -214,14 +225,18 @@ impl Annotations {
 
     /// An [`AnnotationError::Invalid`] naming the key as the user wrote it.
     pub fn invalid(&self, suffix: &str, accepted: impl Into<String>) -> AnnotationError {
-        let (annotation, value) = match self.by_suffix.get(suffix) {
-            Some(e) => (e.key.clone(), e.value.clone()),
-            None => (format!("{PREFIX}{suffix}"), String::new()),
-        };
         AnnotationError::Invalid {
-            annotation,
-            value,
+            annotation: self.key_as_written(suffix),
+            value: self.get(suffix).unwrap_or_default().to_owned(),
             accepted: accepted.into(),
+        }
+    }
+
+    /// The full key of `suffix` as the user wrote it (`vault.hashicorp.com/` when absent).
+    pub fn key_as_written(&self, suffix: &str) -> String {
+        match self.by_suffix.get(suffix) {
+            Some(e) => e.key.clone(),
+            None => format!("{PREFIX}{suffix}"),
         }
     }
 

@@ -2,14 +2,33 @@
 //! on drop, resident memory and medians.
 #![allow(dead_code)] // each benchmark uses a different subset
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Child;
+
+use kagi_tests::openbao::OpenBao;
 
 /// One of the programs compared, with its arguments.
 pub struct Contender {
     pub name: &'static str,
     pub program: PathBuf,
     pub args: Vec<String>,
+}
+
+/// `kagi-agent run` and `bao agent`, both on the config file `config`.
+pub fn contenders(bao: &OpenBao, config: &Path) -> [Contender; 2] {
+    let config = config.display().to_string();
+    [
+        Contender {
+            name: "kagi-agent",
+            program: PathBuf::from(env!("CARGO_BIN_EXE_kagi-agent")),
+            args: vec!["run".into(), "-config".into(), config.clone()],
+        },
+        Contender {
+            name: "bao agent",
+            program: bao.bin().to_path_buf(),
+            args: vec!["agent".into(), "-config".into(), config],
+        },
+    ]
 }
 
 /// A running contender; killed on drop.

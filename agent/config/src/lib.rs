@@ -28,7 +28,9 @@ pub use listener::{AgentApi, Listener};
 pub use supervisor::{
     EnvTemplate, Exec, RestartPolicy, SIGNAL_NAMES, StopSignal, is_settable_env_name,
 };
-pub use template::{Command, FileMode, Template, TemplateConfig};
+pub use template::{
+    Command, DEFAULT_COMMAND_TIMEOUT, FileMode, Template, TemplateConfig, TemplateExec, Wait,
+};
 pub use vault::{Retry, VaultConnection};
 
 /// A whole agent configuration file.
@@ -325,6 +327,80 @@ mod tests {
         assert_eq!(GoDuration::parse("1h30m").unwrap().to_string(), "1h30m0s");
         assert_eq!(GoDuration::parse("5m").unwrap().to_string(), "5m0s");
         assert_eq!(GoDuration::parse("250ms").unwrap().to_string(), "250ms");
+    }
+
+    #[test]
+    fn template_exec_and_its_deprecated_spelling() {
+        let t: Template = serde_json::from_str(
+            r#"{"destination":"/a","contents":"x","exec":{"command":["kill","-HUP","1"],"timeout":"5s"},"command":"old"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            t.exec_command(),
+            Some(&Command::Argv(vec![
+                "kill".into(),
+                "-HUP".into(),
+                "1".into()
+            ]))
+        );
+        assert_eq!(t.exec_timeout(), Duration::from_secs(5));
+        let t: Template = serde_json::from_str(
+            r#"{"destination":"/a","contents":"x","command":"pkill -HUP app","command_timeout":"2s"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            t.exec_command(),
+            Some(&Command::Line("pkill -HUP app".into()))
+        );
+        assert_eq!(t.exec_timeout(), Duration::from_secs(2));
+        let t: Template =
+            serde_json::from_str(r#"{"destination":"/a","contents":"x","exec":{"command":"x y"}}"#)
+                .unwrap();
+        assert_eq!(t.exec_timeout(), DEFAULT_COMMAND_TIMEOUT);
+    }
+
+    #[test]
+    fn wait_forms() {
+        let wait = |json: &str| {
+            serde_json::from_str::<Template>(&format!(
+                r#"{{"destination":"/a","contents":"x","wait":{json}}}"#
+            ))
+            .map(|t| t.quiescence())
+        };
+        let s = Duration::from_secs;
+        let w = |min, max| {
+            Some(Wait {
+                min: s(min),
+                max: s(max),
+            })
+        };
+        assert_eq!(wait(r#""5s""#).unwrap(), w(5, 20));
+        assert_eq!(wait(r#""5s:10s""#).unwrap(), w(5, 10));
+        assert_eq!(wait(r#"{"min":"2s","max":"7s"}"#).unwrap(), w(2, 7));
+        assert_eq!(wait(r#"{"min":"3s"}"#).unwrap(), w(3, 12));
+        // No min: no quiescence, as in consul-template.
+        assert_eq!(wait(r#"{"max":"7s"}"#).unwrap(), None);
+        assert_eq!(wait(r#""0s""#).unwrap(), None);
+        for bad in [
+            r#""""#,
+            r#""5x""#,
+            r#""1s:2s:3s""#,
+            r#""10s:5s""#,
+            "5",
+            r#"{"min":"x"}"#,
+            r#"{"mni":"1s"}"#,
+        ] {
+            let err = wait(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("wait") || err.contains("duration") || err.contains("min"),
+                "{bad}: {err}"
+            );
+        }
+        // Round trip keeps the meaning.
+        let t: Template =
+            serde_json::from_str(r#"{"destination":"/a","contents":"x","wait":"5s"}"#).unwrap();
+        let back: Template = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(back.quiescence(), w(5, 20));
     }
 
     #[test]

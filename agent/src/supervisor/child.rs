@@ -147,9 +147,13 @@ impl Child {
 
     /// Sends the stop signal and waits up to [`KILL_TIMEOUT`], then kills it.
     pub async fn stop(&mut self, signal: &StopSignal) -> ExitStatus {
+        self.stop_within(signal, KILL_TIMEOUT).await
+    }
+
+    async fn stop_within(&mut self, signal: &StopSignal, timeout: Duration) -> ExitStatus {
         info!(pid = self.pid(), signal = %signal, "stopping child process");
         self.signal(signal);
-        match tokio::time::timeout(KILL_TIMEOUT, self.wait()).await {
+        match tokio::time::timeout(timeout, self.wait()).await {
             Ok(status) => status,
             Err(_) => {
                 warn!(
@@ -173,37 +177,13 @@ pub fn exit_code(status: ExitStatus) -> u8 {
     }
 }
 
-/// Maps a signal name to its number; `None` for `SIGNULL` (send nothing).
+/// Maps a signal name to its number (the table `kagi-agent signal` uses); `None` for
+/// `SIGNULL` (send nothing).
 pub fn to_signal(signal: &StopSignal) -> Option<Signal> {
-    Some(match signal.name() {
-        "SIGABRT" | "SIGIOT" => Signal::ABORT,
-        "SIGALRM" => Signal::ALARM,
-        "SIGBUS" => Signal::BUS,
-        "SIGCONT" => Signal::CONT,
-        "SIGFPE" => Signal::FPE,
-        "SIGHUP" => Signal::HUP,
-        "SIGILL" => Signal::ILL,
-        "SIGINT" => Signal::INT,
-        "SIGIO" => Signal::IO,
-        "SIGKILL" => Signal::KILL,
-        "SIGPIPE" => Signal::PIPE,
-        "SIGPROF" => Signal::PROF,
-        "SIGQUIT" => Signal::QUIT,
-        "SIGSEGV" => Signal::SEGV,
-        "SIGSTOP" => Signal::STOP,
-        "SIGSYS" => Signal::SYS,
-        "SIGTERM" => Signal::TERM,
-        "SIGTRAP" => Signal::TRAP,
-        "SIGTSTP" => Signal::TSTP,
-        "SIGTTIN" => Signal::TTIN,
-        "SIGTTOU" => Signal::TTOU,
-        "SIGUSR1" => Signal::USR1,
-        "SIGUSR2" => Signal::USR2,
-        "SIGWINCH" => Signal::WINCH,
-        "SIGXCPU" => Signal::XCPU,
-        "SIGXFSZ" => Signal::XFSZ,
-        _ => return None,
-    })
+    if signal.name() == "SIGNULL" {
+        return None;
+    }
+    crate::signal_cmd::parse_signal(signal.name()).ok()
 }
 
 #[cfg(test)]
@@ -254,5 +234,13 @@ mod tests {
         let mut child = Child::spawn(&command, &EnvValues::new()).unwrap();
         let status = child.stop(&StopSignal::parse("SIGUSR1").unwrap()).await;
         assert_eq!(exit_code(status), 128 + 10);
+
+        // A child that ignores the stop signal is killed once the timeout passes.
+        let command = prepare(&argv(&["sh", "-c", "trap '' TERM; exec sleep 30"])).unwrap();
+        let mut child = Child::spawn(&command, &EnvValues::new()).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let term = StopSignal::default();
+        let status = child.stop_within(&term, Duration::from_millis(300)).await;
+        assert_eq!(exit_code(status), 128 + 9);
     }
 }

@@ -3,7 +3,8 @@
 //! prints what it saw, then runs until SIGTERM or exits (for Jobs).
 //!
 //! kagi-test-app [--sleep-ms N] [--write FILE=TEXT]... [--require FILE]... [--print FILE]... [--mask]
-//!               [--print-env VAR]... [--db-url-file FILE [--watch]] [--exit] [--exit-code N]
+//!               [--print-env VAR]... [--db-url-file FILE [--watch]] [--count-sighup] [--exit]
+//!               [--exit-code N]
 //!               [--record FILE [--env NAME]...]
 //!
 //! `--record FILE` (process-supervisor tests) appends one JSON line per event to FILE: at start
@@ -14,7 +15,9 @@
 //!
 //! Output lines (tests grep for them): `present FILE`, `missing FILE`, `file FILE: CONTENTS`,
 //! `env VAR=VALUE`, `env VAR unset`, `db-login-ok user=NAME`, `db-login-failed ...`, `sigterm`,
-//! `exiting code=N`.
+//! `exiting code=N`, and with `--count-sighup` (a reloading app) `counting sighup` once it
+//! handles SIGHUP, then `sighup N` on the N-th SIGHUP, followed by the `--print` files as they
+//! are then.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -31,6 +34,7 @@ struct Options {
     mask: bool,
     db_url_file: Option<PathBuf>,
     watch: bool,
+    count_sighup: bool,
     exit: bool,
     exit_code: i32,
     record: Option<PathBuf>,
@@ -59,6 +63,7 @@ fn parse() -> Result<Options, String> {
             "--mask" => options.mask = true,
             "--db-url-file" => options.db_url_file = Some(value("--db-url-file")?.into()),
             "--watch" => options.watch = true,
+            "--count-sighup" => options.count_sighup = true,
             "--exit" => options.exit = true,
             "--exit-code" => {
                 options.exit_code = value("--exit-code")?
@@ -117,6 +122,23 @@ fn check_db(url_file: &Path) {
     }
 }
 
+/// The next delivery of `signal`, or never when it is not handled.
+async fn next_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn print_files(options: &Options) {
+    for path in &options.print {
+        match std::fs::read_to_string(path) {
+            Ok(contents) => println!("{}", show(path, &contents, options.mask)),
+            Err(e) => println!("unreadable {}: {e}", path.display()),
+        }
+    }
+}
+
 fn main() {
     let options = match parse() {
         Ok(options) => options,
@@ -153,12 +175,7 @@ fn main() {
             std::process::exit(3);
         }
     }
-    for path in &options.print {
-        match std::fs::read_to_string(path) {
-            Ok(contents) => println!("{}", show(path, &contents, options.mask)),
-            Err(e) => println!("unreadable {}: {e}", path.display()),
-        }
-    }
+    print_files(&options);
     for name in &options.print_env {
         match std::env::var(name) {
             Ok(value) if options.mask => println!("env {name}=**** ({} bytes)", value.len()),
@@ -186,6 +203,14 @@ fn main() {
     runtime.block_on(async {
         let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("SIGTERM handler");
+        // Without a handler SIGHUP would end the app: tests wait for `counting sighup`.
+        let mut sighup = options.count_sighup.then(|| {
+            let handler = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .expect("SIGHUP handler");
+            println!("counting sighup");
+            handler
+        });
+        let mut sighups = 0u64;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         let mut last = options
             .db_url_file
@@ -196,6 +221,11 @@ fn main() {
                 _ = sigterm.recv() => {
                     println!("sigterm");
                     break;
+                }
+                Some(_) = next_signal(&mut sighup) => {
+                    sighups += 1;
+                    println!("sighup {sighups}");
+                    print_files(&options);
                 }
                 _ = tick.tick(), if options.watch => {
                     if let Some(url_file) = &options.db_url_file {

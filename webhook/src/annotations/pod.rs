@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kagi_agent_config::{FileMode, GoDuration};
 
+use super::render_command::{self, RenderCommand};
 use super::{AnnotationError, Annotations, DefaultTemplate, EnvSettings, validate_quantity};
-use crate::settings::InjectorSettings;
+use crate::settings::{AgentFlavor, InjectorSettings};
 
 /// Everything the annotations ask for. Built by [`PodSettings::parse`].
 #[derive(Debug, Clone, PartialEq)]
@@ -89,7 +90,8 @@ pub struct SecretFile {
     /// `agent-inject-file-<name>`: a path relative to the volume path.
     pub file: Option<String>,
     pub perms: Option<u32>,
-    pub command: Option<String>,
+    /// `agent-inject-command-<name>` or `agent-inject-signal-<name>`.
+    pub command: Option<RenderCommand>,
     pub left_delimiter: String,
     pub right_delimiter: String,
     pub error_on_missing_key: bool,
@@ -286,7 +288,7 @@ impl PodSettings {
             json_patch: patch("agent-json-patch")?,
             init_json_patch: patch("agent-init-json-patch")?,
             native_sidecar: a.bool_opt("agent-native-sidecar")?,
-            secrets: parse_secrets(a, &secret_volume_path, preserve_case)?,
+            secrets: parse_secrets(a, &secret_volume_path, preserve_case, s.agent_flavor)?,
             secret_volume_path,
             default_template,
             inject_token: a.bool_or("agent-inject-token", false)?,
@@ -424,6 +426,7 @@ fn parse_secrets(
     a: &Annotations,
     default_path: &str,
     preserve_case_all: bool,
+    flavor: AgentFlavor,
 ) -> Result<Vec<SecretFile>, AnnotationError> {
     let mut names = BTreeSet::new();
     // `template-file-` before `template-` so `template-file-x` is not read as template `file-x`.
@@ -443,6 +446,10 @@ fn parse_secrets(
         }
     }
     names.retain(|n| !n.is_empty());
+    let declared: Vec<&str> = names.iter().map(String::as_str).collect();
+    if let Some(orphan) = render_command::orphan_signal(a, &declared) {
+        return Err(orphan);
+    }
 
     let mut secrets = Vec::with_capacity(names.len());
     for name in names {
@@ -478,7 +485,7 @@ fn parse_secrets(
             template_file: a.text(&key("agent-inject-template-file-")),
             file,
             perms,
-            command: a.text(&key("agent-inject-command-")),
+            command: render_command::parse(a, &name, flavor)?,
             left_delimiter: a
                 .text(&key("agent-template-left-delim-"))
                 .unwrap_or_else(|| "{{".to_owned()),

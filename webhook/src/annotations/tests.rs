@@ -13,7 +13,7 @@ fn settings() -> InjectorSettings {
     }
 }
 
-fn annotations(pairs: &[(&str, &str)]) -> Annotations {
+pub(super) fn annotations(pairs: &[(&str, &str)]) -> Annotations {
     let map: BTreeMap<String, String> = pairs
         .iter()
         .map(|(k, v)| {
@@ -71,7 +71,8 @@ const CASES: &[Case] = &[
     Case { name: "agent-inject-template-file-<name>", default: |p| p.secrets.is_empty(), valid: "/vault/custom/db.tmpl", check: |p| { db(p).template_file.as_deref() == Some("/vault/custom/db.tmpl") && db(p).template.is_none() }, invalid: None },
     Case { name: "agent-inject-file-<name>", default: |p| db(p).file.is_none(), valid: "conf/db.env", check: |p| db(p).file.as_deref() == Some("conf/db.env"), invalid: Some("../../etc/passwd") },
     Case { name: "agent-inject-perms-<name>", default: |p| db(p).perms.is_none(), valid: "0400", check: |p| db(p).perms == Some(0o400), invalid: Some("0999") },
-    Case { name: "agent-inject-command-<name>", default: |p| db(p).command.is_none(), valid: "kill -HUP 1", check: |p| db(p).command.as_deref() == Some("kill -HUP 1"), invalid: None },
+    Case { name: "agent-inject-command-<name>", default: |p| db(p).command.is_none(), valid: "kill -HUP 1", check: |p| db(p).command == Some(RenderCommand::Argv(vec!["kill".into(), "-HUP".into(), "1".into()])), invalid: Some("kill -HUP $(pidof nginx)") },
+    Case { name: "agent-inject-signal-<name>", default: |p| db(p).command.is_none(), valid: "SIGHUP nginx", check: |p| db(p).command == Some(RenderCommand::Signal { signal: "SIGHUP".into(), process: "nginx".into() }), invalid: Some("SIGNOPE nginx") },
     Case { name: "agent-template-left-delim-<name>", default: |p| db(p).left_delimiter == "{{", valid: "[[", check: |p| db(p).left_delimiter == "[[" && db(p).right_delimiter == "}}", invalid: None },
     Case { name: "agent-template-right-delim-<name>", default: |p| db(p).right_delimiter == "}}", valid: "]]", check: |p| db(p).right_delimiter == "]]" && db(p).left_delimiter == "{{", invalid: None },
     Case { name: "error-on-missing-key-<name>", default: |p| !db(p).error_on_missing_key, valid: "true", check: |p| db(p).error_on_missing_key, invalid: Some("maybe") },

@@ -5,19 +5,27 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use kagi_agent_config::{
     AgentApi, AgentConfig, AuthMethod, AutoAuth, Command, FileMode, KagiExtensions, Listener, Sink,
-    Template, TemplateConfig, VaultConnection,
+    Template, TemplateConfig, TemplateExec, VaultConnection, Wait,
 };
 use serde_json::{Value, json};
 
 use super::volumes::{CACHE_DIR, Role, STATE_DIR};
 use super::{Plan, Shape};
-use crate::annotations::{PodSettings, SecretFile};
+use crate::annotations::{PodSettings, RenderCommand, SecretFile};
 use crate::settings::AgentFlavor;
 
 pub(crate) const TOKEN_SINK: &str = "/home/vault/.vault-token";
 pub(crate) const PID_FILE: &str = "/home/vault/.pid";
 /// kagi: written by the agent once every template has rendered; `kagi-agent probe` checks it.
 pub(crate) const READY_FILE: &str = "/home/vault/.kagi-ready";
+/// The agent binary in the kagi agent image; a template `exec` is run without a `PATH` lookup.
+pub(crate) const AGENT_BINARY: &str = "/usr/local/bin/kagi-agent";
+/// `agent-inject-signal-<name>`'s template `wait`. A rotation can rewrite a file more than once
+/// within a second or two (a re-login re-issues every lease, a dynamic path resolves in a second
+/// pass, an operator writes a KV secret twice); 2 s of quiet folds that into one signal, and the
+/// 10 s cap keeps the app from running on an old credential for long when changes keep coming.
+pub(crate) const SIGNAL_WAIT_MIN: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const SIGNAL_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The config for one agent container.
 pub(crate) fn build(plan: &Plan<'_>, role: Role, token_path: &str) -> AgentConfig {
@@ -203,11 +211,50 @@ fn template(plan: &Plan<'_>, secret: &SecretFile) -> Template {
         source,
         left_delimiter: Some(secret.left_delimiter.clone()),
         right_delimiter: Some(secret.right_delimiter.clone()),
-        command: secret.command.clone().map(Command::Line),
         perms: secret.perms.map(FileMode),
         error_on_missing_key: secret.error_on_missing_key,
         create_dest_dirs: None,
-        ..Template::default()
+        ..after_render(secret.command.as_ref())
+    }
+}
+
+/// The `command`, `exec` and `wait` of a template, from the secret's command annotations.
+fn after_render(command: Option<&RenderCommand>) -> Template {
+    let exec = |argv: Vec<String>| {
+        Some(TemplateExec {
+            command: Some(Command::Argv(argv)),
+            timeout: None,
+        })
+    };
+    match command {
+        None => Template::default(),
+        Some(RenderCommand::Line(line)) => Template {
+            command: Some(Command::Line(line.clone())),
+            ..Template::default()
+        },
+        Some(RenderCommand::Argv(argv)) => Template {
+            exec: exec(argv.clone()),
+            ..Template::default()
+        },
+        Some(RenderCommand::Signal { signal, process }) => Template {
+            exec: exec(
+                [
+                    AGENT_BINARY,
+                    "signal",
+                    "--signal",
+                    signal,
+                    "--process",
+                    process,
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            ),
+            wait: Some(Wait {
+                min: SIGNAL_WAIT_MIN,
+                max: SIGNAL_WAIT_MAX,
+            }),
+            ..Template::default()
+        },
     }
 }
 

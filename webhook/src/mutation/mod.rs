@@ -33,6 +33,7 @@ mod containers;
 mod env_mode;
 #[cfg(test)]
 mod tests;
+mod tests_commands;
 #[cfg(test)]
 mod tests_env;
 #[cfg(test)]
@@ -47,7 +48,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use crate::annotations::{
-    AnnotationError, Annotations, PodSettings, STATUS_ANNOTATION, STATUS_INJECTED,
+    AnnotationError, Annotations, PodSettings, RenderCommand, STATUS_ANNOTATION, STATUS_INJECTED,
 };
 use crate::settings::{AgentFlavor, InjectorSettings};
 
@@ -340,12 +341,11 @@ fn inject(pod: &mut Pod, plan: &Plan<'_>, token_mode: TokenMode) -> Result<(), D
     let spec = pod.spec.get_or_insert_with(Default::default);
     env_mode::apply(spec, &apps, plan, &token, run_as_user)?;
 
-    if let Some(share) = plan.pod.share_process_namespace {
+    if let Some((share, asked_by)) = share_process_namespace(plan.pod)? {
         if share && spec.share_process_namespace == Some(false) {
-            return Err(Denial::new(
-                "annotation vault.hashicorp.com/agent-share-process-namespace=true conflicts \
-                 with the pod's shareProcessNamespace: false",
-            ));
+            return Err(Denial::new(format!(
+                "annotation {asked_by} conflicts with the pod's shareProcessNamespace: false"
+            )));
         }
         spec.share_process_namespace = Some(share);
     }
@@ -393,6 +393,35 @@ fn inject_file_agent(
         }
     }
     Ok(())
+}
+
+/// The secret whose `agent-inject-signal-<name>` needs the app's processes in view.
+fn signalled_secret(pod: &PodSettings) -> Option<&str> {
+    pod.secrets
+        .iter()
+        .find(|s| matches!(s.command, Some(RenderCommand::Signal { .. })))
+        .map(|s| s.name.as_str())
+}
+
+/// `spec.shareProcessNamespace` to set (the annotation's, or true when a secret signals the
+/// app), with the annotation that asked for it, for messages.
+fn share_process_namespace(pod: &PodSettings) -> Result<Option<(bool, String)>, Denial> {
+    match (pod.share_process_namespace, signalled_secret(pod)) {
+        (Some(false), Some(name)) => Err(Denial::new(format!(
+            "annotation vault.hashicorp.com/agent-inject-signal-{name} needs \
+             shareProcessNamespace: true (the agent must see the app's process), but \
+             vault.hashicorp.com/agent-share-process-namespace is false: remove one of them"
+        ))),
+        (Some(share), _) => Ok(Some((
+            share,
+            "vault.hashicorp.com/agent-share-process-namespace=true".to_owned(),
+        ))),
+        (None, Some(name)) => Ok(Some((
+            true,
+            format!("vault.hashicorp.com/agent-inject-signal-{name}"),
+        ))),
+        (None, None) => Ok(None),
+    }
 }
 
 fn insert_init(list: &mut Option<Vec<Container>>, container: Container, first: bool) {

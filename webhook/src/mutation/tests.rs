@@ -470,7 +470,12 @@ fn templates_are_sorted_with_default_map_and_json_templates() {
     );
     assert_eq!(templates[1]["left_delimiter"], "{{");
     assert_eq!(templates[2]["perms"], "0440");
-    assert_eq!(templates[2]["command"], "pkill -HUP app");
+    // kagi flavour: the command is an argv run without a shell (the template's `exec`).
+    assert_eq!(
+        templates[2]["exec"],
+        json!({"command": ["pkill", "-HUP", "app"]})
+    );
+    assert!(templates[2]["command"].is_null());
     assert_eq!(templates[2]["error_on_missing_key"], true);
 
     let json = pod(&with(&[("agent-inject-default-template", "json")]));
