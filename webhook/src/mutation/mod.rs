@@ -33,6 +33,7 @@ mod containers;
 mod env_mode;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
 mod tests_commands;
 #[cfg(test)]
 mod tests_env;
