@@ -172,9 +172,11 @@ fn variables_reach_the_app_next_to_a_file_and_a_rotation_restarts_it() {
     let first_line = started.elapsed();
     let logs = pod.wait_log("app", "/config: mode=file", WAIT).unwrap();
     assert!(!logs.contains("missing"), "{}", pod.describe());
-    let status = pod.status();
+    // The runner records "started app" once runc returns, which can be after the first line.
+    let status = pod.wait_running(WAIT).unwrap();
+    let installed = status.event_index("exited kagi-install code=0");
     assert!(
-        status.event_index("exited kagi-install code=0") < status.event_index("started app"),
+        installed.is_some() && installed < status.event_index("started app"),
         "{}",
         pod.describe()
     );
