@@ -11,7 +11,9 @@ use std::time::Duration;
 use kagi_tests::image::TEST_APP_IMAGE;
 use kagi_tests::kube::{ServiceAccountIssuer, TokenReviewer};
 use kagi_tests::openbao::OpenBao;
-use kagi_tests::pod_runner::{PodPhase, PodRunner, RunningPod, admit_and_run};
+use kagi_tests::pod_runner::{
+    PodPhase, PodRunner, RunningPod, admit_and_run, inject_annotations as annotations,
+};
 use kagi_tests::postgres::Postgres;
 use kagi_tests::setup;
 use kagi_tests::webhook::{Admission, Webhook};
@@ -137,16 +139,6 @@ fn kv_v2_secret_is_rendered_before_the_app_starts() {
     );
     let status = pod.delete();
     assert_eq!(status.container("app").unwrap().exit_codes, vec![0]);
-}
-
-fn annotations(role: &str, extra: &[(&str, &str)]) -> Value {
-    let mut map = serde_json::Map::new();
-    map.insert("vault.hashicorp.com/agent-inject".into(), json!("true"));
-    map.insert("vault.hashicorp.com/role".into(), json!(role));
-    for (key, value) in extra {
-        map.insert(format!("vault.hashicorp.com/{key}"), json!(value));
-    }
-    Value::Object(map)
 }
 
 /// A database role `role` (credentials live `ttl`, at most `max_ttl`) that `ns`/`sa` may read,

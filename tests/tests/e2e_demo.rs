@@ -22,6 +22,8 @@ fn demo_runs_start_to_finish_masks_secrets_and_leaves_nothing_behind() {
     for expected in [
         "renders /vault/secrets/db.json",
         "ready vault-agent",
+        "env mode \"payments\": /kagi/bin/kagi-agent exec -- /usr/local/bin/kagi-test-app",
+        "payments: env PAYMENT_API_KEY=**** (19 bytes)",
         "lease renewed by the agent",
         "new credentials issued and re-rendered",
         "SIGTERM vault-agent",

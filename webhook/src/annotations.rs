@@ -4,6 +4,7 @@
 //! (in `pod.rs`) is the typed result with vault-k8s's defaults filled in from the injector
 //! settings. [`ANNOTATIONS`] lists every annotation once; the README table is generated from it.
 
+mod env;
 mod pod;
 mod render_command;
 mod shell_words;
@@ -16,6 +17,7 @@ mod tests_commands;
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use env::{ENV_PREFIX, EnvSettings};
 pub use pod::{AgentResources, CacheSettings, PodSettings, SecretFile, TemplateDefaults};
 pub use render_command::RenderCommand;
 pub use table::{ANNOTATIONS, AnnotationDoc};

@@ -1,7 +1,8 @@
 //! `make demo`: the whole kagi chain on one machine, no cluster. Starts OpenBao, PostgreSQL
 //! and a TokenReview responder, configures them like deploy/examples/vault-setup.sh, serves
 //! the webhook over HTTPS, mutates deploy/examples/app-deployment.yaml, runs the pod like a
-//! kubelet (agent as native sidecar, the app after the first render), shows a lease renewal
+//! kubelet (agent as native sidecar, the app after the first render, a second container in env
+//! mode with its variable from `kagi-agent exec`), shows a lease renewal
 //! and a re-issue, deletes the pod (the agent revokes its leases) and stops everything.
 #![forbid(unsafe_code)]
 
@@ -151,6 +152,7 @@ fn demo() -> anyhow::Result<()> {
             "--require",
             "/vault/secrets/tls.pem",
         ],
+        &["--print-env", "PAYMENT_API_KEY", "--mask"],
     );
     // The pod has its own network namespace; OpenBao and PostgreSQL are relayed into it.
     let runner = PodRunner::new(NAMESPACE, &issuer).host_ports(&[bao.port(), pg.port()]);
@@ -221,6 +223,12 @@ fn watch_pod(bao: &OpenBao, pod: &RunningPod) -> anyhow::Result<()> {
     }
     show_files(pod)?;
 
+    step("Next to it, container payments in env mode: kagi-agent exec started its program");
+    let logs = pod.wait_log("payments", "env PAYMENT_API_KEY=", Duration::from_secs(30))?;
+    for line in logs.lines().filter(|l| l.starts_with("env ")) {
+        info(&format!("payments: {line}"));
+    }
+
     step("Watching the database lease: renewed, then re-issued at max TTL");
     watch_leases(bao, pod)?;
 
@@ -238,7 +246,7 @@ fn run_job(runner: &PodRunner, webhook: &Webhook) -> anyhow::Result<()> {
         .into_iter()
         .find(|d| d["kind"] == "Job")
         .context("no Job in the example")?;
-    let job = adapt_for_local_run(job, &["--require", "/vault/secrets/db.env", "--exit"]);
+    let job = adapt_for_local_run(job, &["--require", "/vault/secrets/db.env", "--exit"], &[]);
     let (_, pod) = admit_and_run(runner, webhook, &job)?;
     let status = wait_finished(&pod)?;
     for event in &status.events {
@@ -295,10 +303,11 @@ path "pki/issue/orders" { capabilities = ["create", "update"] }"#,
     Ok(())
 }
 
-/// The example's app image is not on this machine: its container runs the harness's test app
-/// image (which checks the files exist and then waits), and template commands that signal
-/// another container are dropped (the example's command needs a shell the images do not have).
-fn adapt_for_local_run(mut workload: Value, app_args: &[&str]) -> Value {
+/// The example's app images are not on this machine: its containers run the harness's test app
+/// image (the first checks the files exist, the others print their env-mode variables masked,
+/// then they wait), and template commands that signal another container are dropped (the
+/// example's command needs a shell the images do not have).
+fn adapt_for_local_run(mut workload: Value, app_args: &[&str], other_args: &[&str]) -> Value {
     let template = if workload["kind"] == "CronJob" {
         &mut workload["spec"]["jobTemplate"]["spec"]["template"]
     } else {
@@ -307,13 +316,12 @@ fn adapt_for_local_run(mut workload: Value, app_args: &[&str]) -> Value {
     if let Some(annotations) = template["metadata"]["annotations"].as_object_mut() {
         annotations.retain(|key, _| !key.starts_with("vault.hashicorp.com/agent-inject-command-"));
     }
-    if let Some(container) = template["spec"]["containers"]
-        .as_array_mut()
-        .and_then(|c| c.first_mut())
-    {
+    let containers = template["spec"]["containers"].as_array_mut();
+    for (i, container) in containers.into_iter().flatten().enumerate() {
         container["image"] = json!(kagi_tests::image::TEST_APP_IMAGE);
-        container["command"] = json!(["kagi-test-app"]);
-        container["args"] = json!(app_args);
+        // An absolute path: env mode runs the program itself, without a shell.
+        container["command"] = json!(["/usr/local/bin/kagi-test-app"]);
+        container["args"] = json!(if i == 0 { app_args } else { other_args });
     }
     workload
 }
@@ -366,25 +374,39 @@ fn print_injection(patch: &json_patch::Patch, pod: &Value) {
         else {
             continue;
         };
+        let words = |value: &Value| -> String {
+            let words: Vec<&str> = value
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            words.join(" ")
+        };
+        let method = &config["auto_auth"]["method"];
+        let auth = format!(
+            "auth {} role {}",
+            method["type"].as_str().unwrap_or("?"),
+            method["config"]["role"].as_str().unwrap_or("?")
+        );
+        let name = container["name"].as_str().unwrap_or("");
+        if let Some(vars) = config["env_template"].as_object() {
+            let names: Vec<&str> = vars.keys().map(String::as_str).collect();
+            info(&format!(
+                "env mode {name:?}: {}, {auth}, sets {}",
+                words(&container["command"]),
+                names.join(", "),
+            ));
+            continue;
+        }
+        let probe = match words(&container["startupProbe"]["exec"]["command"]) {
+            probe if probe.is_empty() => "none".to_owned(),
+            probe => probe,
+        };
         info(&format!(
-            "agent {:?}: {} {}, auth {} role {}, probe {}",
-            container["name"].as_str().unwrap_or(""),
+            "agent {name:?}: {} {}, {auth}, probe {probe}",
             container["command"][0].as_str().unwrap_or(""),
             container["args"][0].as_str().unwrap_or(""),
-            config["auto_auth"]["method"]["type"]
-                .as_str()
-                .unwrap_or("?"),
-            config["auto_auth"]["method"]["config"]["role"]
-                .as_str()
-                .unwrap_or("?"),
-            container["startupProbe"]["exec"]["command"]
-                .as_array()
-                .map(|c| c
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(" "))
-                .unwrap_or_else(|| "none".into()),
         ));
         for template in config["template"].as_array().into_iter().flatten() {
             info(&format!(

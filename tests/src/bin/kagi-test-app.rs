@@ -3,7 +3,8 @@
 //! prints what it saw, then runs until SIGTERM or exits (for Jobs).
 //!
 //! kagi-test-app [--sleep-ms N] [--write FILE=TEXT]... [--require FILE]... [--print FILE]... [--mask]
-//!               [--db-url-file FILE [--watch]] [--count-sighup] [--exit] [--exit-code N]
+//!               [--print-env VAR]... [--db-url-file FILE [--watch]] [--count-sighup] [--exit]
+//!               [--exit-code N]
 //!               [--record FILE [--env NAME]...]
 //!
 //! `--record FILE` (process-supervisor tests) appends one JSON line per event to FILE: at start
@@ -13,9 +14,10 @@
 //! every one of them but SIGHUP then ends it (with `--exit-code`).
 //!
 //! Output lines (tests grep for them): `present FILE`, `missing FILE`, `file FILE: CONTENTS`,
-//! `db-login-ok user=NAME`, `db-login-failed ...`, `sigterm`, `exiting code=N`, and with
-//! `--count-sighup` (a reloading app) `counting sighup` once it handles SIGHUP, then `sighup N` on the N-th SIGHUP, followed by the `--print`
-//! files as they are then.
+//! `env VAR=VALUE`, `env VAR unset`, `db-login-ok user=NAME`, `db-login-failed ...`, `sigterm`,
+//! `exiting code=N`, and with `--count-sighup` (a reloading app) `counting sighup` once it
+//! handles SIGHUP, then `sighup N` on the N-th SIGHUP, followed by the `--print` files as they
+//! are then.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -28,6 +30,7 @@ struct Options {
     write: Vec<(PathBuf, String)>,
     require: Vec<PathBuf>,
     print: Vec<PathBuf>,
+    print_env: Vec<String>,
     mask: bool,
     db_url_file: Option<PathBuf>,
     watch: bool,
@@ -56,6 +59,7 @@ fn parse() -> Result<Options, String> {
             }
             "--require" => options.require.push(value("--require")?.into()),
             "--print" => options.print.push(value("--print")?.into()),
+            "--print-env" => options.print_env.push(value("--print-env")?),
             "--mask" => options.mask = true,
             "--db-url-file" => options.db_url_file = Some(value("--db-url-file")?.into()),
             "--watch" => options.watch = true,
@@ -172,6 +176,13 @@ fn main() {
         }
     }
     print_files(&options);
+    for name in &options.print_env {
+        match std::env::var(name) {
+            Ok(value) if options.mask => println!("env {name}=**** ({} bytes)", value.len()),
+            Ok(value) => println!("env {name}={value}"),
+            Err(_) => println!("env {name} unset"),
+        }
+    }
     if let Some(url_file) = &options.db_url_file {
         check_db(url_file);
     }

@@ -12,6 +12,18 @@ pub const SERVICE_ACCOUNT_MOUNT: &str = "/var/run/secrets/kubernetes.io/servicea
 /// The name the harness gives that volume (a cluster adds a random suffix).
 pub const SERVICE_ACCOUNT_VOLUME: &str = "kube-api-access-kagi";
 
+/// The annotations of an injected pod: `agent-inject`, `role` and `extra` (suffixes under
+/// `vault.hashicorp.com/`).
+pub fn inject_annotations(role: &str, extra: &[(&str, &str)]) -> Value {
+    let mut map = serde_json::Map::new();
+    map.insert("vault.hashicorp.com/agent-inject".into(), json!("true"));
+    map.insert("vault.hashicorp.com/role".into(), json!(role));
+    for (key, value) in extra {
+        map.insert(format!("vault.hashicorp.com/{key}"), json!(value));
+    }
+    Value::Object(map)
+}
+
 /// Every document of a YAML (or JSON) file, empty documents skipped.
 pub fn load_manifests(path: &Path) -> anyhow::Result<Vec<Value>> {
     let text =

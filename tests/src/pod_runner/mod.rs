@@ -38,7 +38,10 @@ use serde_json::{Value, json};
 use crate::image::{self, Image};
 use crate::kube::ServiceAccountIssuer;
 use container::{ContainerKind, Mounts, PodFacts};
-pub use manifest::{load_manifests, parse_manifests, pod_from_manifest, service_account_admission};
+pub use manifest::{
+    inject_annotations, load_manifests, parse_manifests, pod_from_manifest,
+    service_account_admission,
+};
 pub use running::RunningPod;
 pub use runtime::RUNTIME_DEFAULT_DENIED;
 use runtime::{BindMount, ContainerConfig, Runc};

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use kagi_agent_config::{FileMode, GoDuration};
 
 use super::render_command::{self, RenderCommand};
-use super::{AnnotationError, Annotations, DefaultTemplate, validate_quantity};
+use super::{AnnotationError, Annotations, DefaultTemplate, EnvSettings, validate_quantity};
 use crate::settings::{AgentFlavor, InjectorSettings};
 
 /// Everything the annotations ask for. Built by [`PodSettings::parse`].
@@ -73,6 +73,8 @@ pub struct PodSettings {
     pub client_timeout: Option<String>,
     pub log_level: String,
     pub log_format: String,
+    // Env mode (kagi): `agent-env-*`.
+    pub env: EnvSettings,
 }
 
 /// One rendered file.
@@ -414,6 +416,7 @@ impl PodSettings {
                     matches!(t, "standard" | "json").then(|| t.to_owned())
                 })?
                 .unwrap_or_else(|| "standard".to_owned()),
+            env: EnvSettings::parse(a)?,
         })
     }
 }

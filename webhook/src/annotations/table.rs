@@ -50,6 +50,12 @@ pub const ANNOTATIONS: &[AnnotationDoc] = &[
     doc("error-on-missing-key-<name>", "`false`", "Fail rendering when the template reads a missing key."),
     doc("secret-volume-path-<name>", "`secret-volume-path`", "Directory for this secret; each distinct path gets its own memory volume `vault-secrets-custom-<i>`."),
     doc("preserve-secret-case-<name>", "`preserve-secret-case`", "Keep the case of `<name>` in the file name."),
+    // Env mode (kagi): secrets as environment variables of a wrapped app process.
+    doc("agent-env-<VAR>", "", "kagi: template whose output becomes `$VAR` of the app process, which `kagi-agent exec` runs with its own login (no agent sidecar needed). `<VAR>` is taken verbatim (case kept) and must be `[A-Za-z_][A-Za-z0-9_]*`, at most 53 characters, not ending in `_` (Kubernetes key rules). The container needs an explicit `command`."),
+    doc("agent-env-containers", "every app container", "kagi: comma-separated app containers that get the `agent-env-*` variables; unknown names are refused."),
+    doc("agent-env-restart", "`always`", "kagi: `always` restarts the app process with the new environment when a value changes; `never` keeps it running with the old one."),
+    doc("agent-env-stop-signal", "`SIGTERM`", "kagi: signal sent to the app process before a restart and on shutdown: a name as `bao agent` takes it (`SIGTERM`, `SIGINT`, `SIGQUIT`, `SIGHUP`, `SIGUSR1`, ..., any case)."),
+    doc("agent-env-error-on-missing-key", "`true`", "kagi: a variable's template reading a missing key fails (the app does not start) instead of giving `<no value>`."),
     // Global template behaviour.
     doc("secret-volume-path", "`/vault/secrets`", "Mount path of the shared `vault-secrets` memory volume."),
     doc("preserve-secret-case", "`false`", "Keep the case of every secret name in file names (default: lower-cased)."),

@@ -86,6 +86,11 @@ const CASES: &[Case] = &[
     Case { name: "template-static-secret-render-interval", default: |p| p.template.static_secret_render_interval.is_none(), valid: "30s", check: |p| { p.template .static_secret_render_interval .map(|d| d.0.as_secs()) == Some(30) }, invalid: Some("often") },
     Case { name: "template-max-connections-per-host", default: |p| p.template.max_connections_per_host.is_none(), valid: "10", check: |p| p.template.max_connections_per_host == Some(10), invalid: Some("-1") },
     Case { name: "template-lease-renewal-threshold", default: |p| p.template.lease_renewal_threshold.is_none(), valid: "0.75", check: |p| p.template.lease_renewal_threshold == Some(0.75), invalid: Some("1.5") },
+    Case { name: "agent-env-<VAR>", default: |p| !p.env.is_active(), valid: "{{ with secret \"kv/data/db\" }}{{ .Data.data.password }}{{ end }}", check: |p| p.env.vars["DB_PASSWORD"].contains("kv/data/db"), invalid: Some(" ") },
+    Case { name: "agent-env-containers", default: |p| p.env.containers.is_none(), valid: "app, worker", check: |p| p.env.containers == Some(vec!["app".into(), "worker".into()]), invalid: Some(" , ") },
+    Case { name: "agent-env-restart", default: |p| p.env.restart == kagi_agent_config::RestartPolicy::Always, valid: "never", check: |p| p.env.restart == kagi_agent_config::RestartPolicy::Never, invalid: Some("sometimes") },
+    Case { name: "agent-env-stop-signal", default: |p| p.env.stop_signal.name() == "SIGTERM", valid: "sigint", check: |p| p.env.stop_signal.name() == "SIGINT", invalid: Some("SIGFOO") },
+    Case { name: "agent-env-error-on-missing-key", default: |p| p.env.error_on_missing_key, valid: "false", check: |p| !p.env.error_on_missing_key, invalid: Some("maybe") },
     Case { name: "agent-image", default: |p| p.image.starts_with("kagi-agent:"), valid: "openbao/openbao:2.4.0", check: |p| p.image == "openbao/openbao:2.4.0", invalid: None },
     Case { name: "agent-requests-cpu", default: |p| res(p).cpu_request.as_deref() == Some("10m"), valid: "", check: |p| res(p).cpu_request.is_none(), invalid: Some("fast") },
     Case { name: "agent-requests-mem", default: |p| res(p).memory_request.as_deref() == Some("16Mi"), valid: "32Mi", check: |p| res(p).memory_request.as_deref() == Some("32Mi"), invalid: Some("32MB") },
@@ -146,6 +151,7 @@ const COVERED_BY_MUTATION_TESTS: &[&str] = &[
 fn key(case: &Case) -> String {
     match case.name {
         "agent-telemetry-<name>" => "agent-telemetry-prefix-filter".to_owned(),
+        "agent-env-<VAR>" => "agent-env-DB_PASSWORD".to_owned(),
         name => name.replace("<name>", "DB"),
     }
 }
@@ -367,4 +373,31 @@ fn markdown_table_lists_every_annotation_once() {
             doc.name
         );
     }
+}
+
+#[test]
+fn env_variable_names_are_taken_verbatim_and_checked() {
+    let p = parse(&[
+        ("agent-env-DB_PASSWORD", "{{ .A }}"),
+        ("openbao.org/agent-env-api_key", "{{ .B }}"),
+        ("agent-env-_X1", "{{ .C }}"),
+        ("agent-env-restart", "never"),
+    ])
+    .unwrap();
+    let names: Vec<&str> = p.env.vars.keys().map(String::as_str).collect();
+    // Case kept, the alias read, the control annotations not taken for variables.
+    assert_eq!(names, ["DB_PASSWORD", "_X1", "api_key"]);
+    for bad in [
+        "agent-env-DB-PASSWORD",
+        "agent-env-db.password",
+        "agent-env-1ST",
+    ] {
+        let err = parse(&[(bad, "{{ .A }}")]).unwrap_err().to_string();
+        assert!(err.contains(&format!("{PREFIX}{bad}")), "{err}");
+        assert!(err.contains("[A-Za-z_][A-Za-z0-9_]*"), "{err}");
+    }
+    let err = parse(&[("agent-env-VAULT_CONFIG", "x")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the wrapper reads itself"), "{err}");
 }

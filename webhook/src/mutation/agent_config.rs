@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::volumes::{CACHE_DIR, Role, STATE_DIR};
 use super::{Plan, Shape};
-use crate::annotations::{RenderCommand, SecretFile};
+use crate::annotations::{PodSettings, RenderCommand, SecretFile};
 use crate::settings::AgentFlavor;
 
 pub(crate) const TOKEN_SINK: &str = "/home/vault/.vault-token";
@@ -30,18 +30,6 @@ pub(crate) const SIGNAL_WAIT_MAX: std::time::Duration = std::time::Duration::fro
 /// The config for one agent container.
 pub(crate) fn build(plan: &Plan<'_>, role: Role, token_path: &str) -> AgentConfig {
     let pod = plan.pod;
-
-    let mut method_config: BTreeMap<String, Value> = BTreeMap::new();
-    method_config.insert(
-        "token_path".to_owned(),
-        Value::String(token_path.to_owned()),
-    );
-    for (key, value) in &pod.auth_config {
-        method_config.insert(key.clone(), Value::String(value.clone()));
-    }
-    if let Some(role) = &pod.role {
-        method_config.insert("role".to_owned(), Value::String(role.clone()));
-    }
     let mut sinks = vec![file_sink(TOKEN_SINK.to_owned())];
     if pod.inject_token {
         sinks.push(file_sink(format!(
@@ -65,47 +53,71 @@ pub(crate) fn build(plan: &Plan<'_>, role: Role, token_path: &str) -> AgentConfi
     };
 
     AgentConfig {
-        auto_auth: Some(AutoAuth {
-            method: AuthMethod {
-                kind: pod.auth_type.clone(),
-                mount_path: Some(pod.auth_path.clone()),
-                namespace: pod.namespace.clone(),
-                config: method_config,
-                min_backoff: pod.min_backoff,
-                max_backoff: pod.max_backoff,
-                exit_on_err: pod.auto_auth_exit_on_err,
-            },
-            sink: sinks,
-        }),
+        auto_auth: Some(auto_auth(pod, token_path, sinks)),
         exit_after_auth: role == Role::Init,
         pid_file: Some(PID_FILE.to_owned()),
-        vault: Some(VaultConnection {
-            address: pod.vault_address.clone(),
-            ca_cert: pod.ca_cert.clone(),
-            ca_path: pod.ca_key.clone(),
-            client_cert: pod.client_cert.clone(),
-            client_key: pod.client_key.clone(),
-            tls_skip_verify: pod.tls_skip_verify,
-            tls_server_name: pod.tls_server_name.clone(),
-            retry: None,
-        }),
+        vault: Some(vault_connection(pod)),
         template: pod.secrets.iter().map(|s| template(plan, s)).collect(),
         env_template: Default::default(),
         exec: None,
         listener,
         cache: cache.map(|c| serde_json::from_value(c).expect("a valid cache stanza")),
         api_proxy: None,
-        template_config: Some(TemplateConfig {
-            exit_on_retry_failure: pod.template.exit_on_retry_failure,
-            static_secret_render_interval: pod.template.static_secret_render_interval,
-            lease_renewal_threshold: pod.template.lease_renewal_threshold,
-            max_connections_per_host: pod.template.max_connections_per_host,
-        }),
+        template_config: Some(template_config(pod)),
         disable_idle_connections: pod.disable_idle_connections.clone(),
         disable_keep_alives: pod.disable_keep_alives.clone(),
         telemetry: (!pod.telemetry.is_empty())
             .then(|| Value::Object(pod.telemetry.clone().into_iter().collect())),
         kagi,
+    }
+}
+
+/// `auto_auth` logging in with the service-account token at `token_path`.
+pub(crate) fn auto_auth(pod: &PodSettings, token_path: &str, sink: Vec<Sink>) -> AutoAuth {
+    let mut method_config: BTreeMap<String, Value> = BTreeMap::new();
+    method_config.insert(
+        "token_path".to_owned(),
+        Value::String(token_path.to_owned()),
+    );
+    for (key, value) in &pod.auth_config {
+        method_config.insert(key.clone(), Value::String(value.clone()));
+    }
+    if let Some(role) = &pod.role {
+        method_config.insert("role".to_owned(), Value::String(role.clone()));
+    }
+    AutoAuth {
+        method: AuthMethod {
+            kind: pod.auth_type.clone(),
+            mount_path: Some(pod.auth_path.clone()),
+            namespace: pod.namespace.clone(),
+            config: method_config,
+            min_backoff: pod.min_backoff,
+            max_backoff: pod.max_backoff,
+            exit_on_err: pod.auto_auth_exit_on_err,
+        },
+        sink,
+    }
+}
+
+pub(crate) fn vault_connection(pod: &PodSettings) -> VaultConnection {
+    VaultConnection {
+        address: pod.vault_address.clone(),
+        ca_cert: pod.ca_cert.clone(),
+        ca_path: pod.ca_key.clone(),
+        client_cert: pod.client_cert.clone(),
+        client_key: pod.client_key.clone(),
+        tls_skip_verify: pod.tls_skip_verify,
+        tls_server_name: pod.tls_server_name.clone(),
+        retry: None,
+    }
+}
+
+pub(crate) fn template_config(pod: &PodSettings) -> TemplateConfig {
+    TemplateConfig {
+        exit_on_retry_failure: pod.template.exit_on_retry_failure,
+        static_secret_render_interval: pod.template.static_secret_render_interval,
+        lease_renewal_threshold: pod.template.lease_renewal_threshold,
+        max_connections_per_host: pod.template.max_connections_per_host,
     }
 }
 

@@ -237,7 +237,7 @@ fn ca_bytes(flag: &str) -> String {
         .unwrap_or_else(|| flag.to_owned())
 }
 
-fn resources(pod: &PodSettings) -> Option<ResourceRequirements> {
+pub(crate) fn resources(pod: &PodSettings) -> Option<ResourceRequirements> {
     let r = &pod.resources;
     let collect = |items: [(&str, &Option<String>); 3]| -> Option<BTreeMap<String, Quantity>> {
         let map: BTreeMap<String, Quantity> = items
@@ -265,7 +265,7 @@ fn resources(pod: &PodSettings) -> Option<ResourceRequirements> {
 
 /// Hardened: read-only root, no privilege escalation, no capabilities, default seccomp. The
 /// UID/GID part only with set-security-context (OpenShift assigns its own UIDs).
-fn security_context(pod: &PodSettings, uid: i64) -> SecurityContext {
+pub(crate) fn security_context(pod: &PodSettings, uid: i64) -> SecurityContext {
     let mut sc = SecurityContext {
         read_only_root_filesystem: Some(true),
         allow_privilege_escalation: Some(false),

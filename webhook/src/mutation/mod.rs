@@ -22,16 +22,21 @@
 //!   means the default, not root.
 //! - Agents always get the UID-free hardening (read-only root, no privilege escalation, drop
 //!   ALL, seccomp RuntimeDefault); `agent-set-security-context=false` only drops the UID/GID.
+//! - kagi extension, env mode (`agent-env-*`, see `env_mode`): app containers wrapped by
+//!   `kagi-agent exec`; a pod asking only for variables gets no agent sidecar.
 //! - kagi flavour: `kagi-agent run` reads `VAULT_CONFIG` itself; revocation is the agent's own
 //!   (`kagi.revoke_on_shutdown`), with a `preStop` sleep of the grace period in the classic
 //!   shape only; init and sidecar share the agent-only `kagi-agent-state` volume.
 
 mod agent_config;
 mod containers;
+mod env_mode;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_commands;
+#[cfg(test)]
+mod tests_env;
 #[cfg(test)]
 mod tests_options;
 #[cfg(test)]
@@ -49,6 +54,7 @@ use crate::annotations::{
 use crate::settings::{AgentFlavor, InjectorSettings};
 
 pub use containers::{INIT_CONTAINER, SIDECAR_CONTAINER};
+pub use env_mode::INSTALL_CONTAINER;
 
 /// What the webhook does with a Pod.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,6 +190,8 @@ pub(crate) struct Plan<'a> {
     pub shape: Shape,
     /// Agent goes before the pod's own init containers.
     pub init_first: bool,
+    /// The file agent (sidecar and/or init container) is added; false for env-only pods.
+    pub file_agent: bool,
     pub cacert_bytes: String,
 }
 
@@ -245,6 +253,7 @@ impl<'a> Plan<'a> {
             flavor: settings.agent_flavor,
             shape,
             init_first,
+            file_agent: env_mode::needs_file_agent(pod),
             cacert_bytes: settings.vault_cacert_bytes.clone(),
         };
         plan.check_names(raw)?;
@@ -280,7 +289,12 @@ impl<'a> Plan<'a> {
             .chain(spec.init_containers.iter().flatten())
             .map(|c| c.name.as_str())
             .collect();
-        for name in containers::names(self) {
+        let (env_containers, env_volumes) = env_mode::added_names(self);
+        let file_containers = match self.file_agent {
+            true => containers::names(self),
+            false => Vec::new(),
+        };
+        for name in file_containers.into_iter().chain(env_containers) {
             if existing.contains(name) {
                 return Err(Denial::new(format!(
                     "pod already has a container named {name:?}, which the agent injection adds; \
@@ -294,7 +308,14 @@ impl<'a> Plan<'a> {
             .flatten()
             .map(|v| v.name.as_str())
             .collect();
-        for name in volumes::names(self) {
+        let file_volumes = match self.file_agent {
+            true => volumes::names(self),
+            false => Vec::new(),
+        };
+        let added = file_volumes
+            .into_iter()
+            .chain(env_volumes.into_iter().map(str::to_owned));
+        for name in added {
             if volumes.contains(name.as_str()) {
                 return Err(Denial::new(format!(
                     "pod already has a volume named {name:?}, which the agent injection adds; \
@@ -309,16 +330,50 @@ impl<'a> Plan<'a> {
 /// Applies the plan to `pod` (a clone of the request's pod).
 fn inject(pod: &mut Pod, plan: &Plan<'_>, token_mode: TokenMode) -> Result<(), Denial> {
     let token = token::discover(pod, plan.pod, token_mode)?;
+    let run_as_user = containers::agent_uid(pod, plan.pod)?;
+    let apps: Vec<String> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter().map(|c| c.name.clone()))
+        .collect();
+    if plan.file_agent {
+        inject_file_agent(pod, plan, &token, run_as_user)?;
+    }
+    let spec = pod.spec.get_or_insert_with(Default::default);
+    env_mode::apply(spec, &apps, plan, &token, run_as_user)?;
+
+    if let Some((share, asked_by)) = share_process_namespace(plan.pod)? {
+        if share && spec.share_process_namespace == Some(false) {
+            return Err(Denial::new(format!(
+                "annotation {asked_by} conflicts with the pod's shareProcessNamespace: false"
+            )));
+        }
+        spec.share_process_namespace = Some(share);
+    }
+
+    pod.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(STATUS_ANNOTATION.to_owned(), STATUS_INJECTED.to_owned());
+    Ok(())
+}
+
+/// The agent containers that render files, their volumes and the app containers' mounts.
+fn inject_file_agent(
+    pod: &mut Pod,
+    plan: &Plan<'_>,
+    token: &token::Token,
+    run_as_user: i64,
+) -> Result<(), Denial> {
     let app_mounts = volumes::app_secret_mounts(plan.pod);
     let copied = volumes::copied_mounts(pod, plan.pod)?;
     let aws = token::aws_irsa(pod, plan.pod);
-    let run_as_user = containers::agent_uid(pod, plan.pod)?;
 
     let spec = pod.spec.get_or_insert_with(Default::default);
     volumes::mount_into_app_containers(spec, plan.pod, &app_mounts)?;
 
     let parts = containers::Parts {
-        token: &token,
+        token,
         copied: &copied,
         aws: &aws,
         run_as_user,
@@ -338,20 +393,6 @@ fn inject(pod: &mut Pod, plan: &Plan<'_>, token_mode: TokenMode) -> Result<(), D
             Shape::Classic { .. } => spec.containers.push(sidecar),
         }
     }
-
-    if let Some((share, asked_by)) = share_process_namespace(plan.pod)? {
-        if share && spec.share_process_namespace == Some(false) {
-            return Err(Denial::new(format!(
-                "annotation {asked_by} conflicts with the pod's shareProcessNamespace: false"
-            )));
-        }
-        spec.share_process_namespace = Some(share);
-    }
-
-    pod.metadata
-        .annotations
-        .get_or_insert_with(Default::default)
-        .insert(STATUS_ANNOTATION.to_owned(), STATUS_INJECTED.to_owned());
     Ok(())
 }
 

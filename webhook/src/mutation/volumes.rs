@@ -60,7 +60,7 @@ pub(crate) fn names(plan: &Plan<'_>) -> Vec<String> {
     pod_volumes(plan).into_iter().map(|v| v.name).collect()
 }
 
-fn memory(name: &str) -> Volume {
+pub(crate) fn memory(name: &str) -> Volume {
     Volume {
         name: name.to_owned(),
         empty_dir: Some(EmptyDirVolumeSource {
@@ -120,7 +120,7 @@ pub(crate) fn pod_volumes(plan: &Plan<'_>) -> Vec<Volume> {
     out
 }
 
-fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+pub(crate) fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     VolumeMount {
         name: name.to_owned(),
         mount_path: path.to_owned(),
