@@ -239,7 +239,7 @@ impl Site {
                     reply.body = Bytes::from(self.metrics.render());
                     reply.headers.insert(
                         header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/plain; version=0.0.4"),
+                        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
                     );
                     reply
                 }
