@@ -177,6 +177,8 @@ pub fn init_logging(level: Option<&str>, format: Option<&str>) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: kubelet log files and `kubectl logs` show them raw.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     if format.is_some_and(|f| f.eq_ignore_ascii_case("json")) {
         builder.json().init();
