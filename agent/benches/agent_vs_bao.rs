@@ -92,12 +92,10 @@ fn run_once(c: &Contender, out: &Path, settle: Duration) -> (Duration, u64, Dura
 }
 
 fn main() {
-    // `cargo bench` passes libtest-style flags; a plain `cargo test --benches` passes none.
-    if std::env::args().any(|a| a == "--list") {
+    // A smoke run (`cargo test --benches`) does one quick run each.
+    let Some(full) = common::full_run() else {
         return;
-    }
-    // Under `cargo test --benches` (no `--bench` flag) one quick run each is a smoke test.
-    let full = std::env::args().any(|a| a == "--bench");
+    };
     let (runs, settle) = if full {
         (RUNS, SETTLE)
     } else {

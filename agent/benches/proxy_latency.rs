@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use kagi_tests::http::Connection;
 use kagi_tests::openbao::OpenBao;
 use kagi_tests::{procs, setup};
@@ -89,15 +91,11 @@ fn at(times: &[u64], q: f64) -> u64 {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let Some(full) = common::full_run() else {
         return;
-    }
-    // Under `cargo test --benches` (no `--bench`) a short run is a smoke test.
-    let requests = if std::env::args().any(|a| a == "--bench") {
-        REQUESTS
-    } else {
-        50
     };
+    // A smoke run (`cargo test --benches`) is a short run.
+    let requests = if full { REQUESTS } else { 50 };
     let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
     setup::put_kv(&bao, "secret/app", &[("password", "bench-pass")]).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -107,15 +107,11 @@ fn run_once(c: &Contender, bao: &OpenBao, record: &Path, run: usize) -> (u128, u
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let Some(full) = common::full_run() else {
         return;
-    }
-    // Under `cargo test --benches` (no `--bench` flag) one run each is a smoke test.
-    let runs = if std::env::args().any(|a| a == "--bench") {
-        RUNS
-    } else {
-        1
     };
+    // A smoke run (`cargo test --benches`) does one run each.
+    let runs = if full { RUNS } else { 1 };
     let bao = OpenBao::start().expect("OpenBao (run `make test-deps` if bao is missing)");
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("starts");

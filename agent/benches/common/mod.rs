@@ -1,5 +1,5 @@
 //! What the agent-vs-`bao agent` benchmarks share: the two programs compared, a process killed
-//! on drop, resident memory and medians.
+//! on drop, resident memory, medians and how cargo ran the bench.
 #![allow(dead_code)] // each benchmark uses a different subset
 
 use std::path::{Path, PathBuf};
@@ -54,4 +54,13 @@ pub fn rss_kib(pid: u32) -> u64 {
 pub fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
     v.sort();
     v[v.len() / 2]
+}
+
+/// How cargo ran this bench: `None` when it only lists benches (`--list`), `Some(true)` for a
+/// full `cargo bench` run (`--bench`), `Some(false)` for the smoke run of a plain `cargo test
+/// --benches`, which passes no flags.
+pub fn full_run() -> Option<bool> {
+    let args: Vec<String> = std::env::args().collect();
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    (!has("--list")).then(|| has("--bench"))
 }
