@@ -235,6 +235,7 @@ impl Agent {
             self.sinks().to_vec(),
             (self.min_backoff, self.max_backoff),
             shutdown.clone(),
+            self.auto_token.clone(),
         ));
         let result = self
             .render_loop(
@@ -533,6 +534,8 @@ async fn keep_token(
     sinks: Vec<Sink>,
     backoff: (Duration, Duration),
     mut shutdown: Shutdown,
+    // The API proxy's report that Vault refused this token (proxy self-healing).
+    proxied: crate::proxy::AutoToken,
 ) {
     loop {
         let token = tx.borrow().clone();
@@ -540,6 +543,7 @@ async fn keep_token(
             biased;
             _ = shutdown.wait() => return,
             _ = reauth.recv() => info!("re-authenticating: token rejected"),
+            _ = proxied.rejected(&token.client_token) => info!("re-authenticating: token rejected on a proxied request"),
             _ = watch_token(&vault, &token, &metrics) => info!("re-authenticating: token renewal no longer extends it"),
         }
         // Upstream pauses 1 s before every re-login; it keeps a dying token from spinning.

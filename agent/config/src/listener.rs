@@ -25,6 +25,26 @@ pub struct Listener {
     pub require_request_header: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_api: Option<AgentApi>,
+    /// `default` (or empty) or `metrics_only`: a listener that serves only
+    /// `/agent/v1/metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Unix listeners: the socket file's mode, an octal string such as `"0660"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_mode: Option<String>,
+    /// Unix listeners: the socket file's owner, a user id or name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_user: Option<String>,
+    /// Unix listeners: the socket file's group, a group id or name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_group: Option<String>,
+}
+
+impl Listener {
+    /// True for `role = "metrics_only"`. Any other role but `default` is refused at startup.
+    pub fn metrics_only(&self) -> bool {
+        self.role.as_deref() == Some("metrics_only")
+    }
 }
 
 /// `listener[].agent_api`.

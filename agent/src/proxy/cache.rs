@@ -5,7 +5,8 @@
 //! cache), and renewable tokens created through the proxy (orphans, or children of a managed
 //! token). An entry is keyed by the whole request (method, path and query, headers, body,
 //! token), so the same request gets the same answer; it is renewed on the LifetimeWatcher
-//! schedule by its own task and evicted when renewal ends (lease at its max TTL, an error),
+//! schedule by its own task and evicted when renewal ends (lease at its max TTL, a refusal, an
+//! outage outlasting it: transient failures are retried while it has time left),
 //! when a revocation passes through the proxy (`sys/leases/revoke*`, `auth/token/revoke*`:
 //! a revoked token takes its leases and child tokens along), or on `/agent/v1/cache-clear`.
 
@@ -252,6 +253,7 @@ impl LeaseCache {
     ) {
         let mut schedule = LifetimeSchedule::new(lease, schedule::jitter());
         let mut expires = Instant::now() + lease;
+        let mut failures = 0;
         // Like the LifetimeWatcher, renew at once, then on the schedule.
         loop {
             let renewed = match &holds {
@@ -274,11 +276,28 @@ impl LeaseCache {
                     expires = Instant::now() + Duration::from_secs(ttl.min(10 * 365 * 86_400));
                 }
                 Ok(None) => {}
+                Err(err) if err.is_transient() => {
+                    // An outage (no answer, 5xx): retry with the LifetimeWatcher's error backoff
+                    // (10 s doubling to 5 min, ±50 %) while the secret has time left, so the
+                    // client's next request still gets the same, still valid secret.
+                    let left = expires.saturating_duration_since(Instant::now());
+                    let delay = schedule::renew_error_delay(failures, schedule::jitter())
+                        .min(left.saturating_sub(schedule.grace()));
+                    if delay.is_zero() {
+                        warn!(kind = kind(&holds), error = %err, "renewing a cached secret failed and it is about to expire; evicting it");
+                        break;
+                    }
+                    warn!(kind = kind(&holds), error = %err, retry_in = ?delay, "renewing a cached secret failed; retrying while it is valid");
+                    failures += 1;
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
                 Err(err) => {
                     warn!(kind = kind(&holds), error = %err, "renewing a cached secret failed; evicting it");
                     break;
                 }
             }
+            failures = 0;
             let remaining = expires.saturating_duration_since(Instant::now());
             match schedule.next(remaining, schedule::jitter()) {
                 RenewStep::GiveUp => {

@@ -134,12 +134,71 @@ impl Reply {
     }
 }
 
+/// How proxied requests are retried, as the Vault API client under `bao agent`'s proxy does
+/// (go-retryablehttp): a connection error, 412, 429 or a 5xx other than 501 is sent again,
+/// body and all, whatever the method, up to `max` times; retry `n` waits `n ×` a random
+/// 1–1.5 s (a 429/503's `Retry-After` seconds instead). `timeout` bounds all attempts
+/// together; when it runs out the client gets bao's 500 "context deadline exceeded". When
+/// retries run out the client gets Vault's last answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retries {
+    pub max: u32,
+    pub timeout: Duration,
+}
+
+impl Retries {
+    const MIN_WAIT: Duration = Duration::from_millis(1000);
+    const MAX_WAIT: Duration = Duration::from_millis(1500);
+
+    /// bao agent's proxy client: `VAULT_MAX_RETRIES` when set, else `vault.retry.num_retries`
+    /// mapped as its config does (unset or 0 ⇒ 12, −1 ⇒ none, other negatives ⇒ none).
+    pub fn max_for_agent(num_retries: Option<i64>, env_max_retries: Option<u32>) -> u32 {
+        match (env_max_retries, num_retries) {
+            (Some(n), _) => n,
+            (None, None | Some(0)) => 12,
+            (None, Some(n)) => u32::try_from(n).unwrap_or(0),
+        }
+    }
+
+    /// The wait before retry `n` (1-based): the server's `Retry-After`, else the linear jitter.
+    fn wait(n: u32, retry_after: Option<Duration>, u: f64) -> Duration {
+        retry_after.unwrap_or_else(|| {
+            (Self::MIN_WAIT + (Self::MAX_WAIT - Self::MIN_WAIT).mul_f64(u.clamp(0.0, 1.0))) * n
+        })
+    }
+}
+
+/// Statuses the Vault client retries.
+fn retryable(status: StatusCode) -> bool {
+    let code = status.as_u16();
+    matches!(code, 412 | 429) || (code >= 500 && code != 501)
+}
+
+/// A 429/503's `Retry-After` in seconds, which go-retryablehttp waits instead of its backoff.
+fn retry_after(reply: &Reply) -> Option<Duration> {
+    if !matches!(reply.status.as_u16(), 429 | 503) {
+        return None;
+    }
+    let seconds = reply.headers.get(header::RETRY_AFTER)?.to_str().ok()?;
+    seconds.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Transport errors worth another try: not a bad URL, a redirect loop or a certificate the
+/// server will present again.
+fn retryable_error(err: &reqwest::Error) -> bool {
+    let chain = format!("{err:?}");
+    !(err.is_builder() || err.is_redirect() || chain.to_ascii_lowercase().contains("certificate"))
+}
+
 /// Where proxied requests go: the agent's Vault connection.
 #[derive(Clone)]
 pub struct Upstream {
     client: reqwest::Client,
     base: String,
     user_agent: String,
+    retries: Retries,
+    /// The agent's namespace, for its own checks of the auto-auth token.
+    namespace: Option<String>,
 }
 
 impl Upstream {
@@ -147,29 +206,74 @@ impl Upstream {
     /// of the `vault` stanza).
     pub fn from_vault(vault: &crate::vault::Vault) -> Upstream {
         let (client, address) = vault.http();
-        Upstream::new(client.clone(), address.as_str())
+        let mut upstream = Upstream::new(client.clone(), address.as_str());
+        upstream.namespace = vault.namespace().map(str::to_owned);
+        upstream
     }
 
+    /// A forwarder that does not retry (see [`Upstream::with_retries`]).
     pub fn new(client: reqwest::Client, address: &str) -> Upstream {
         Upstream {
             client,
             base: address.trim_end_matches('/').to_owned(),
             user_agent: format!("kagi-agent API proxy/{}", env!("CARGO_PKG_VERSION")),
+            retries: Retries {
+                max: 0,
+                timeout: crate::connection::DEFAULT_TIMEOUT,
+            },
+            namespace: None,
         }
     }
 
-    /// Sends `request`; a transport failure becomes a 500 in Vault's error shape, as Vault
-    /// Agent answers it.
+    pub fn with_retries(mut self, retries: Retries) -> Upstream {
+        self.retries = retries;
+        self
+    }
+
+    /// Sends `request`, retrying as [`Retries`] says; a transport failure becomes a 500 in
+    /// Vault's error shape, as Vault Agent answers it.
     pub async fn send(&self, request: &Outgoing) -> Reply {
-        match self.try_send(request).await {
-            Ok(reply) => reply,
-            Err(err) => {
-                warn!(method = %request.method, path = request.api_path(), error = %err, "proxied request failed");
-                Reply::error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &format!("failed to get the response: {err}"),
-                )
+        let deadline = tokio::time::Instant::now() + self.retries.timeout;
+        let mut retry = 0;
+        loop {
+            let outcome = match tokio::time::timeout_at(deadline, self.try_send(request)).await {
+                Ok(outcome) => outcome,
+                Err(_) => return out_of_time(request),
+            };
+            let wait = match &outcome {
+                Ok(reply) if retryable(reply.status) => {
+                    Retries::wait(retry + 1, retry_after(reply), fastrand::f64())
+                }
+                Err(err) if retryable_error(err) => Retries::wait(retry + 1, None, fastrand::f64()),
+                _ => return finish(request, outcome),
+            };
+            if retry >= self.retries.max {
+                return finish(request, outcome);
             }
+            if tokio::time::Instant::now() + wait >= deadline {
+                // The Vault client would sleep into its deadline and fail; answer that now.
+                return out_of_time(request);
+            }
+            retry += 1;
+            let status = outcome.as_ref().map(|r| r.status.as_u16()).ok();
+            debug!(method = %request.method, path = request.api_path(), ?status, retry, ?wait, "retrying proxied request");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Whether Vault refuses `token` itself (`lookup-self` denied), not just one path.
+    pub async fn token_rejected(&self, token: &str) -> bool {
+        let mut request = self
+            .client
+            .get(format!("{}/v1/auth/token/lookup-self", self.base))
+            .header(TOKEN_HEADER, token)
+            .header(header::USER_AGENT, &self.user_agent);
+        if let Some(ns) = &self.namespace {
+            request = request.header("x-vault-namespace", ns);
+        }
+        match request.send().await {
+            Ok(response) => response.status() == StatusCode::FORBIDDEN,
+            Err(_) => false,
         }
     }
 
@@ -221,7 +325,7 @@ impl Upstream {
         token: &str,
         namespace: Option<&str>,
         body: &Value,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, RenewError> {
         let mut request = self
             .client
             .put(format!("{}/v1/{path}", self.base))
@@ -232,15 +336,98 @@ impl Upstream {
         if let Some(ns) = namespace.filter(|n| *n != "root/") {
             request = request.header("x-vault-namespace", ns);
         }
-        let response = request.send().await.map_err(|e| e.to_string())?;
+        let transport = |e: reqwest::Error| RenewError {
+            status: None,
+            message: e.to_string(),
+        };
+        let response = request.send().await.map_err(transport)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+        let bytes = response.bytes().await.map_err(transport)?;
         if !status.is_success() {
-            return Err(format!(
-                "Vault answered {status}: {}",
-                String::from_utf8_lossy(&bytes)
-            ));
+            return Err(RenewError {
+                status: Some(status),
+                message: format!(
+                    "Vault answered {status}: {}",
+                    String::from_utf8_lossy(&bytes)
+                ),
+            });
         }
-        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+        serde_json::from_slice(&bytes).map_err(|e| RenewError {
+            status: Some(status),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// The 500 bao agent answers when the client's timeout ran out during retries.
+fn out_of_time(request: &Outgoing) -> Reply {
+    warn!(method = %request.method, path = request.api_path(), "proxied request gave up: client timeout reached while retrying");
+    Reply::error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "failed to get the response: context deadline exceeded",
+    )
+}
+
+fn finish(request: &Outgoing, outcome: Result<Reply, reqwest::Error>) -> Reply {
+    outcome.unwrap_or_else(|err| {
+        warn!(method = %request.method, path = request.api_path(), error = %err, "proxied request failed");
+        Reply::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("failed to get the response: {err}"),
+        )
+    })
+}
+
+/// A failed renewal by the cache.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct RenewError {
+    /// Vault's status; none when Vault could not be reached.
+    pub status: Option<StatusCode>,
+    pub message: String,
+}
+
+impl RenewError {
+    /// An outage that may pass (no answer, 412, 429, 5xx but 501), not a refusal.
+    pub fn is_transient(&self) -> bool {
+        self.status.is_none_or(retryable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn num_retries_maps_as_bao_agent_and_the_environment_wins() {
+        assert_eq!(Retries::max_for_agent(None, None), 12);
+        assert_eq!(Retries::max_for_agent(Some(0), None), 12);
+        assert_eq!(Retries::max_for_agent(Some(-1), None), 0);
+        assert_eq!(Retries::max_for_agent(Some(-5), None), 0);
+        assert_eq!(Retries::max_for_agent(Some(3), None), 3);
+        assert_eq!(Retries::max_for_agent(Some(3), Some(0)), 0);
+    }
+
+    #[test]
+    fn retries_on_what_the_vault_client_retries() {
+        for code in [412, 429, 500, 502, 503, 504] {
+            assert!(retryable(StatusCode::from_u16(code).unwrap()), "{code}");
+        }
+        for code in [200, 204, 400, 403, 404, 501] {
+            assert!(!retryable(StatusCode::from_u16(code).unwrap()), "{code}");
+        }
+    }
+
+    #[test]
+    fn waits_grow_linearly_with_jitter_or_follow_retry_after() {
+        assert_eq!(Retries::wait(1, None, 0.0), Duration::from_millis(1000));
+        assert_eq!(Retries::wait(3, None, 1.0), Duration::from_millis(4500));
+        let mut reply = Reply::empty(StatusCode::SERVICE_UNAVAILABLE);
+        reply
+            .headers
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&reply), Some(Duration::from_secs(2)));
+        reply.status = StatusCode::BAD_GATEWAY;
+        assert_eq!(retry_after(&reply), None, "only 429 and 503 carry it");
     }
 }

@@ -6,20 +6,23 @@
 //! lease [`cache`] when a `cache` stanza is present, and a lookup of the agent's own token is
 //! stripped of its id and accessor, as Vault Agent does, so clients never learn it.
 
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use hyper::body::Bytes;
 use hyper::header::HeaderValue;
 use hyper::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
+use tracing::warn;
 
 use crate::config::TokenUse;
 
 pub mod cache;
 pub mod forward;
 pub mod server;
+mod socket;
 
-pub use forward::{Outgoing, Reply, Upstream};
+pub use forward::{Outgoing, Reply, Retries, Upstream};
 pub use server::{ServeError, serve};
 
 /// The header that carries a Vault token.
@@ -30,19 +33,68 @@ pub const TOKEN_HEADER: &str = "x-vault-token";
 /// bigger body can only fail, and is refused here before it is buffered.
 pub const MAX_REQUEST_BODY: usize = 32 << 20;
 
-/// The agent's current auto-auth token, published by the token keeper, read per request.
+/// The agent's current auto-auth token, published by the token keeper, read per request;
+/// and the way back: the proxy reports a token Vault refused, the keeper logs in again.
 #[derive(Clone, Default)]
-pub struct AutoToken(Arc<RwLock<String>>);
+pub struct AutoToken(Arc<Shared>);
+
+#[derive(Default)]
+struct Shared {
+    token: RwLock<String>,
+    /// The last token reported refused, and the keeper's wake-up.
+    rejected: Mutex<String>,
+    wake: tokio::sync::Notify,
+    /// A lookup-self check is under way (one at a time).
+    checking: AtomicBool,
+}
 
 impl AutoToken {
     pub fn set(&self, token: &str) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = token.to_owned();
+        *self.0.token.write().unwrap_or_else(|e| e.into_inner()) = token.to_owned();
     }
 
     /// The token; empty before the first login.
     pub fn get(&self) -> String {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0
+            .token
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
+
+    /// Reports that Vault refused `token` itself.
+    pub fn reject(&self, token: &str) {
+        *self.0.rejected.lock().unwrap_or_else(|e| e.into_inner()) = token.to_owned();
+        self.0.wake.notify_one();
+    }
+
+    /// Resolves once `token` is reported refused (reports about older tokens are ignored).
+    pub async fn rejected(&self, token: &str) {
+        loop {
+            self.0.wake.notified().await;
+            if *self.0.rejected.lock().unwrap_or_else(|e| e.into_inner()) == token {
+                return;
+            }
+        }
+    }
+}
+
+/// A 403 that may mean the token itself is invalid, not a policy denial: Vault says
+/// "invalid token"; OpenBao answers a revoked or unknown token with a bare
+/// `["permission denied"]`, while a policy denial is wrapped ("1 error occurred: ...").
+fn may_be_invalid_token(reply: &Reply) -> bool {
+    if reply.status != StatusCode::FORBIDDEN {
+        return false;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&reply.body) else {
+        return false;
+    };
+    let errors: Vec<&str> = body
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|e| e.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    errors.iter().any(|e| e.contains("invalid token")) || errors == ["permission denied"]
 }
 
 /// The token a proxied request is sent with: the client's own, unless `force` (or none was
@@ -81,9 +133,32 @@ impl Proxy {
             None => self.upstream.send(&request).await,
         };
         if self.token_use != TokenUse::ClientOnly {
-            strip_auto_token(&request, &self.auto_token.get(), &mut reply);
+            let auto = self.auto_token.get();
+            if !auto.is_empty() && request.token == auto && may_be_invalid_token(&reply) {
+                self.check_auto_token(auto.clone());
+            }
+            strip_auto_token(&request, &auto, &mut reply);
         }
         reply
+    }
+
+    /// Self-healing (Vault 1.17+ Proxy; not in bao agent, openbao/vault#31995): Vault refused
+    /// the auto-auth token on a proxied request, so check it with `lookup-self` and, if it is
+    /// refused there too (revoked, expired), have the keeper log in again. One check at a
+    /// time, in the background: the client has its answer already.
+    fn check_auto_token(&self, token: String) {
+        let shared = &self.auto_token.0;
+        if shared.checking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (auto, upstream) = (self.auto_token.clone(), self.upstream.clone());
+        tokio::spawn(async move {
+            if upstream.token_rejected(&token).await {
+                warn!("Vault refused the auto-auth token on a proxied request; logging in again");
+                auto.reject(&token);
+            }
+            auto.0.checking.store(false, Ordering::Release);
+        });
     }
 }
 
@@ -173,6 +248,7 @@ fn go_secret_shape(mut secret: serde_json::Map<String, Value>) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::time::Duration;
 
     #[test]
     fn the_client_token_wins_unless_forced() {
@@ -193,6 +269,41 @@ mod tests {
             choose_token(Some("mine"), TokenUse::ClientOnly, &auto),
             "mine"
         );
+    }
+
+    #[test]
+    fn only_a_bare_permission_denied_or_invalid_token_suggests_a_bad_token() {
+        let reply = |status, errors: Value| Reply::json(status, &json!({ "errors": errors }));
+        let forbidden = StatusCode::FORBIDDEN;
+        assert!(may_be_invalid_token(&reply(
+            forbidden,
+            json!(["permission denied"])
+        )));
+        assert!(may_be_invalid_token(&reply(
+            forbidden,
+            json!(["2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n"])
+        )));
+        // OpenBao's and Vault's policy denial.
+        assert!(!may_be_invalid_token(&reply(
+            forbidden,
+            json!(["1 error occurred:\n\t* permission denied\n\n"])
+        )));
+        assert!(!may_be_invalid_token(&reply(
+            StatusCode::BAD_REQUEST,
+            json!(["permission denied"])
+        )));
+    }
+
+    #[tokio::test]
+    async fn the_keeper_hears_only_about_its_own_token() {
+        let auto = AutoToken::default();
+        auto.reject("old");
+        let waiting = tokio::time::timeout(Duration::from_millis(50), auto.rejected("new"));
+        assert!(waiting.await.is_err(), "a report about another token");
+        auto.reject("new");
+        tokio::time::timeout(Duration::from_secs(1), auto.rejected("new"))
+            .await
+            .expect("woken");
     }
 
     #[test]

@@ -21,7 +21,8 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use super::cache::{ClearRequest, LeaseCache};
-use super::{AutoToken, MAX_REQUEST_BODY, Proxy, Reply, Upstream};
+use super::socket::SocketPerms;
+use super::{AutoToken, MAX_REQUEST_BODY, Proxy, Reply, Retries, Upstream};
 use crate::config::{AgentConfig, Listener, TokenUse};
 use crate::metrics::Metrics;
 use crate::signal::Trigger;
@@ -47,6 +48,8 @@ pub enum ServeError {
 /// What one listener serves.
 struct Site {
     proxy: Arc<Proxy>,
+    /// `role = "metrics_only"`: `/agent/v1/metrics` and nothing else.
+    metrics_only: bool,
     quit: bool,
     require_request_header: bool,
     trigger: Trigger,
@@ -63,6 +66,7 @@ pub async fn serve(
     metrics: Arc<Metrics>,
 ) -> Result<(), ServeError> {
     let token_use = config.proxy_token_use();
+    let upstream = upstream.with_retries(retries(config));
     let cache = config.cache.as_ref().map(|_| {
         let managed = (token_use != TokenUse::ClientOnly).then(|| auto_token.clone());
         LeaseCache::new(upstream.clone(), managed)
@@ -75,8 +79,20 @@ pub async fn serve(
     });
     for (index, listener) in config.listener.iter().enumerate() {
         let name = format!("{index} ({} {})", listener.kind, listener.address);
+        match listener.role.as_deref() {
+            None | Some("" | "default" | "metrics_only") => {}
+            Some(other) => {
+                return Err(ServeError::Setting {
+                    listener: name,
+                    message: format!(
+                        "unsupported listener role {other:?} (default or metrics_only)"
+                    ),
+                });
+            }
+        }
         let site = Arc::new(Site {
             proxy: proxy.clone(),
+            metrics_only: listener.metrics_only(),
             quit: listener.agent_api.as_ref().is_some_and(|a| a.enable_quit),
             require_request_header: listener.require_request_header,
             trigger: trigger.clone(),
@@ -109,11 +125,19 @@ pub async fn serve(
             }
             "unix" => {
                 let path = Path::new(&listener.address);
+                let perms = SocketPerms::of(listener).map_err(|message| ServeError::Setting {
+                    listener: name.clone(),
+                    message,
+                })?;
                 // A socket left by a previous run would make the bind fail.
                 let _ = std::fs::remove_file(path);
                 let socket = UnixListener::bind(path).map_err(|source| ServeError::Bind {
                     listener: name.clone(),
                     source,
+                })?;
+                perms.apply(path).map_err(|message| ServeError::Setting {
+                    listener: name.clone(),
+                    message,
                 })?;
                 info!(path = %listener.address, quit = site.quit, "API proxy listening");
                 tokio::spawn(accept_unix(socket, site));
@@ -127,6 +151,24 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// The proxy's retries: bao agent's proxy client takes `VAULT_MAX_RETRIES` when set, else
+/// `vault.retry.num_retries`, and the client timeout bounds them.
+fn retries(config: &AgentConfig) -> Retries {
+    let conn = config.vault.clone().unwrap_or_default();
+    let settings = crate::connection::ConnectionSettings::from_process_env(&conn, None).ok();
+    let from_env = ["BAO_MAX_RETRIES", "VAULT_MAX_RETRIES"]
+        .iter()
+        .any(|name| std::env::var(name).is_ok_and(|v| !v.is_empty()));
+    let env = settings
+        .as_ref()
+        .filter(|_| from_env)
+        .map(|s| s.max_retries);
+    Retries {
+        max: Retries::max_for_agent(conn.retry.as_ref().and_then(|r| r.num_retries), env),
+        timeout: settings.map_or(crate::connection::DEFAULT_TIMEOUT, |s| s.timeout),
+    }
 }
 
 /// `None` for `tls_disable`; otherwise a TLS acceptor on the listener's cert and key.
@@ -233,6 +275,8 @@ impl Site {
     async fn route(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
         let reply = match parts.uri.path() {
+            // Go's ServeMux answer for a path the listener does not serve.
+            path if self.metrics_only && path != "/agent/v1/metrics" => not_found(),
             "/agent/v1/metrics" => match parts.method {
                 Method::GET => {
                     let mut reply = Reply::empty(StatusCode::OK);
@@ -318,6 +362,20 @@ impl Site {
             ),
         }
     }
+}
+
+fn not_found() -> Reply {
+    let mut reply = Reply::empty(StatusCode::NOT_FOUND);
+    reply.body = Bytes::from_static(b"404 page not found\n");
+    reply.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    reply.headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    reply
 }
 
 /// Reads the body within [`BODY_TIMEOUT`] and [`MAX_REQUEST_BODY`].
