@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{GoDuration, VaultConnection};
+use crate::schedule::agent_retries;
 
 /// Vault's API client default request timeout (api/client.go `NewConfig`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -48,6 +49,9 @@ pub struct ConnectionSettings {
     /// HTTP-level retries of template reads and lease calls; logins never retry here (the
     /// auth handler's own backoff does), as in `bao agent`.
     pub max_retries: u32,
+    /// Retries of requests the API proxy forwards: bao agent's proxy client takes
+    /// `VAULT_MAX_RETRIES` when set, else `vault.retry.num_retries` ([`agent_retries`]).
+    pub proxy_max_retries: u32,
     /// The `X-Vault-Namespace` of every request.
     pub namespace: Option<Sourced<String>>,
 }
@@ -162,14 +166,19 @@ impl ConnectionSettings {
             },
             None => DEFAULT_TIMEOUT,
         };
-        let max_retries = match lookup(var::MAX_RETRIES) {
-            Some((name, value)) => value.trim().parse::<u32>().map_err(|_| SettingsError {
-                name,
-                value,
-                expected: "a whole number of retries, 0 or more",
-            })?,
-            None => DEFAULT_MAX_RETRIES,
+        let env_max_retries = match lookup(var::MAX_RETRIES) {
+            Some((name, value)) => {
+                Some(value.trim().parse::<u32>().map_err(|_| SettingsError {
+                    name,
+                    value,
+                    expected: "a whole number of retries, 0 or more",
+                })?)
+            }
+            None => None,
         };
+        let max_retries = env_max_retries.unwrap_or(DEFAULT_MAX_RETRIES);
+        let proxy_max_retries = env_max_retries
+            .unwrap_or_else(|| agent_retries(conn.retry.as_ref().and_then(|r| r.num_retries)));
         // bao agent: the auth method's namespace applies only when the client has none from
         // the environment; then every request (login, templates, renewals) carries it.
         let namespace = string(
@@ -187,6 +196,7 @@ impl ConnectionSettings {
             tls,
             timeout,
             max_retries,
+            proxy_max_retries,
             namespace,
         })
     }
@@ -268,6 +278,23 @@ mod tests {
         assert_eq!(s.max_retries, 0);
         let s = resolve(&conn(), None, &[("VAULT_CLIENT_TIMEOUT", "1m30s")]).unwrap();
         assert_eq!(s.timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn num_retries_maps_as_bao_agent_and_the_environment_wins() {
+        let with = |num_retries| VaultConnection {
+            retry: Some(crate::config::Retry { num_retries }),
+            ..conn()
+        };
+        let proxy = |c: &VaultConnection, env: &[(&str, &str)]| {
+            resolve(c, None, env).unwrap().proxy_max_retries
+        };
+        assert_eq!(proxy(&conn(), &[]), 12);
+        assert_eq!(proxy(&with(Some(0)), &[]), 12);
+        assert_eq!(proxy(&with(Some(-1)), &[]), 0);
+        assert_eq!(proxy(&with(Some(-5)), &[]), 0);
+        assert_eq!(proxy(&with(Some(3)), &[]), 3);
+        assert_eq!(proxy(&with(Some(3)), &[("VAULT_MAX_RETRIES", "0")]), 0);
     }
 
     #[test]

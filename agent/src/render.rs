@@ -162,8 +162,9 @@ fn owner_id(name: &str, table: &str, what: &str) -> io::Result<Option<u32>> {
         })
 }
 
-/// The id (third field) of `name` in a passwd/group style table.
-fn id_in_table(table: &str, name: &str) -> Option<u32> {
+/// The id (third field) of `name` in a passwd/group style table (also the API proxy's
+/// `socket_user`/`socket_group`).
+pub(crate) fn id_in_table(table: &str, name: &str) -> Option<u32> {
     table.lines().find_map(|line| {
         let mut fields = line.split(':');
         (fields.next()? == name).then_some(())?;

@@ -162,6 +162,16 @@ fn as_i64(value: &Value) -> Option<i64> {
     }
 }
 
+/// Vault Agent's reading of `vault.retry.num_retries`, for template reads and for its API
+/// proxy's client alike: 0 or unset ⇒ 12, negative ⇒ none.
+pub fn agent_retries(num_retries: Option<i64>) -> u32 {
+    match num_retries {
+        None | Some(0) => 12,
+        Some(n) if n < 0 => 0,
+        Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+    }
+}
+
 /// Per-dependency retries after a failed fetch (consul-template's `RetryFunc`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -172,20 +182,15 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Vault Agent's mapping: `num_retries` 0 or unset ⇒ 12, −1 ⇒ none; the auth method's
+    /// [`agent_retries`] of `num_retries`; the auth method's
     /// `min_backoff`/`max_backoff` replace 250 ms / 1 m when set.
     pub fn from_agent(
         num_retries: Option<i64>,
         min_backoff: Option<Duration>,
         max_backoff: Option<Duration>,
     ) -> Self {
-        let attempts = match num_retries {
-            None | Some(0) => 12,
-            Some(n) if n < 0 => 0,
-            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
-        };
         RetryPolicy {
-            attempts,
+            attempts: agent_retries(num_retries),
             base: min_backoff.unwrap_or(Duration::from_millis(250)),
             max: max_backoff.unwrap_or(Duration::from_secs(60)),
         }

@@ -156,6 +156,9 @@ struct RevokeLease {
 pub struct Vault {
     base: VaultClient,
     retry: HttpRetry,
+    /// The API proxy's forwarder retries with its own count (see
+    /// [`ConnectionSettings::proxy_max_retries`]).
+    proxy_retry: HttpRetry,
 }
 
 /// A client carrying one token. Cheap to create from a [`Vault`].
@@ -164,29 +167,37 @@ pub struct Session {
     retry: HttpRetry,
 }
 
-/// Vault's API client retry rule (go-retryablehttp under api/client.go): a request that met a
-/// connection error, 412, 429 or a 5xx other than 501 is sent again up to `max_retries` times,
-/// retry `n` (1-based) after `n ×` a random wait in 1–1.5 s; `timeout` bounds all attempts.
-#[derive(Debug, Clone, Copy)]
-struct HttpRetry {
-    max_retries: u32,
-    timeout: Duration,
+/// Vault's API client retry rule (go-retryablehttp under api/client.go), for the agent's own
+/// requests and the ones its API proxy forwards: a request that met a connection error, 412,
+/// 429 or a 5xx other than 501 is sent again up to `max_retries` times, retry `n` (1-based)
+/// after `n ×` a random wait in 1–1.5 s; `timeout` bounds all attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpRetry {
+    pub max_retries: u32,
+    pub timeout: Duration,
 }
 
 impl HttpRetry {
     const MIN_WAIT: Duration = Duration::from_millis(1000);
     const MAX_WAIT: Duration = Duration::from_millis(1500);
 
-    fn wait(attempt: u32) -> Duration {
-        let jitter = (Self::MAX_WAIT - Self::MIN_WAIT).mul_f64(fastrand::f64());
-        (Self::MIN_WAIT + jitter) * attempt
+    /// The wait before retry `attempt` (1-based): the server's `retry_after` when it sent one,
+    /// else `attempt ×` a wait in 1–1.5 s picked by `u` in [0, 1].
+    pub fn wait(attempt: u32, retry_after: Option<Duration>, u: f64) -> Duration {
+        retry_after.unwrap_or_else(|| {
+            let jitter = (Self::MAX_WAIT - Self::MIN_WAIT).mul_f64(u.clamp(0.0, 1.0));
+            (Self::MIN_WAIT + jitter) * attempt
+        })
+    }
+
+    /// Statuses the Vault client sends again.
+    pub fn retryable_status(code: u16) -> bool {
+        matches!(code, 412 | 429) || (code >= 500 && code != 501)
     }
 
     fn retryable(err: &VaultError) -> bool {
         match err {
-            VaultError::Api { code, .. } => {
-                matches!(code, 412 | 429) || (*code >= 500 && *code != 501)
-            }
+            VaultError::Api { code, .. } => Self::retryable_status(*code),
             // A certificate Vault's client would reject again is not worth retrying.
             VaultError::Transport { message, .. } => !message.contains("certificate"),
             _ => false,
@@ -259,7 +270,16 @@ impl Vault {
                 max_retries: settings.max_retries,
                 timeout: settings.timeout,
             },
+            proxy_retry: HttpRetry {
+                max_retries: settings.proxy_max_retries,
+                timeout: settings.timeout,
+            },
         })
+    }
+
+    /// How the API proxy retries the requests it forwards.
+    pub fn proxy_retry(&self) -> HttpRetry {
+        self.proxy_retry
     }
 
     /// The `X-Vault-Namespace` every request carries, if any.
@@ -311,7 +331,7 @@ impl Session {
                 match result {
                     Err(err) if attempt < self.retry.max_retries && HttpRetry::retryable(&err) => {
                         attempt += 1;
-                        let wait = HttpRetry::wait(attempt);
+                        let wait = HttpRetry::wait(attempt, None, fastrand::f64());
                         tracing::debug!(%method, %path, error = %err, retry = attempt, ?wait, "request failed; retrying");
                         tokio::time::sleep(wait).await;
                     }

@@ -63,6 +63,47 @@ pub fn write_policy(bao: &OpenBao, name: &str, hcl: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// `bao token create ARGS...` (`-policy=app`, `-ttl=1h`...) as root: the new token. A token is
+/// not configuration, so [`OpenBao::restart`] does not replay this.
+pub fn create_token(bao: &OpenBao, args: &[&str]) -> anyhow::Result<String> {
+    let mut command = vec!["token", "create"];
+    command.extend_from_slice(args);
+    let created = bao.bao_json(&command)?;
+    created["auth"]["client_token"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("no client_token in {created}"))
+}
+
+/// Enables AppRole at `approle/`, writes role `role` with `settings` (`key=value`) and returns
+/// its role id and a new secret id.
+pub fn approle_role(
+    bao: &OpenBao,
+    role: &str,
+    settings: &[&str],
+) -> anyhow::Result<(String, String)> {
+    bao.setup(&["auth", "enable", "approle"])?;
+    let path = format!("auth/approle/role/{role}");
+    let mut write = vec!["write", path.as_str()];
+    write.extend_from_slice(settings);
+    bao.setup(&write)?;
+    let field = |answer: Value, name: &str| {
+        answer["data"][name]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("no {name} in {answer}"))
+    };
+    let role_id = field(
+        bao.bao_json(&["read", &format!("{path}/role-id")])?,
+        "role_id",
+    )?;
+    let secret_id = field(
+        bao.bao_json(&["write", "-f", &format!("{path}/secret-id")])?,
+        "secret_id",
+    )?;
+    Ok((role_id, secret_id))
+}
+
 /// Enables Kubernetes auth at `kubernetes/` against the TokenReview responder (once) and writes
 /// a role bound to `ns`/`sa` with the given policies.
 pub fn configure_kubernetes_auth(

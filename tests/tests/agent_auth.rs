@@ -157,21 +157,8 @@ fn denied_login_names_role_mount_and_service_account() {
 #[test]
 fn approle_login_reads_role_and_secret_id_files() {
     let bao = start_bao();
-    bao.setup(&["auth", "enable", "approle"]).unwrap();
-    bao.setup(&["write", "auth/approle/role/app", "token_policies=app"])
-        .unwrap();
-    let role_id = bao
-        .bao_json(&["read", "auth/approle/role/app/role-id"])
-        .unwrap()["data"]["role_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let secret_id = bao
-        .bao_json(&["write", "-f", "auth/approle/role/app/secret-id"])
-        .unwrap()["data"]["secret_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (role_id, secret_id) =
+        kagi_tests::setup::approle_role(&bao, "app", &["token_policies=app"]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (role_file, secret_file) = (dir.path().join("role-id"), dir.path().join("secret-id"));
     std::fs::write(&role_file, &role_id).unwrap();

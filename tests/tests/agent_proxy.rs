@@ -8,13 +8,14 @@
 //! through it are cached (the same request answers the same secret), renewed past their TTL by
 //! the proxy, and evicted when their revocation goes through the proxy.
 
+mod agent_proxy_support;
 mod agent_support;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use agent_support::Agent;
+use agent_proxy_support::{BaoAgent, wait_ready};
+use agent_support::{Agent, token_file_method};
 use kagi_tests::http::{self, Reply};
 use kagi_tests::openbao::OpenBao;
 use kagi_tests::postgres::Postgres;
@@ -30,25 +31,6 @@ path "auth/token/create" { capabilities = ["create", "update"] }
 path "sys/leases/revoke" { capabilities = ["update"] }
 "#;
 
-/// `bao agent` under test; killed on drop.
-struct BaoAgent {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Drop for BaoAgent {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "--- bao agent log ---\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The two proxies on one config shape.
 struct Pair {
     bao: BaoAgent,
@@ -57,54 +39,26 @@ struct Pair {
     kagi_port: u16,
 }
 
+/// Either agent's config on `bao`: token_file auth, sink `<name>-sink`, a tcp listener on
+/// `port`, plus the `extra` stanzas.
 fn config(bao: &OpenBao, dir: &Path, name: &str, port: u16, extra: &Value) -> Value {
-    let mut config = json!({
-        "vault": { "address": bao.addr() },
-        "auto_auth": {
-            "method": { "type": "token_file", "config": { "token_file_path": dir.join("token").display().to_string() } },
-            "sink": [ { "type": "file", "config": { "path": dir.join(format!("{name}-sink")).display().to_string() } } ]
-        },
-        "listener": [ { "type": "tcp", "address": format!("127.0.0.1:{port}"), "tls_disable": true } ],
-    });
-    for (key, value) in extra.as_object().expect("an object of stanzas") {
-        config[key] = value.clone();
-    }
-    config
+    agent_proxy_support::config(
+        &bao.addr(),
+        token_file_method(&dir.join("token")),
+        &dir.join(format!("{name}-sink")),
+        port,
+        extra.clone(),
+    )
 }
 
 /// Starts `bao agent` and `kagi-agent` on `extra` stanzas (e.g. `cache`, `api_proxy`) and waits
 /// until both proxies answer and both have logged in.
 fn start_pair(bao: &OpenBao, dir: &Path, extra: Value) -> Pair {
     let (bao_port, kagi_port) = (procs::free_port(), procs::free_port());
-    let bao_config = dir.join("bao.json");
-    std::fs::write(
-        &bao_config,
-        serde_json::to_vec_pretty(&config(bao, dir, "bao", bao_port, &extra)).unwrap(),
-    )
-    .unwrap();
-    let log = dir.join("bao.log");
-    let child = bao
-        .cli()
-        .env_remove("VAULT_TOKEN")
-        .args(["agent", "-config"])
-        .arg(&bao_config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start bao agent");
-    let bao_agent = BaoAgent { child, log };
+    let bao_agent = BaoAgent::start(bao, dir, "bao", &config(bao, dir, "bao", bao_port, &extra));
     let kagi = Agent::start(dir, "kagi", &config(bao, dir, "kagi", kagi_port, &extra));
     for (port, sink) in [(bao_port, "bao-sink"), (kagi_port, "kagi-sink")] {
-        agent_support::eventually(
-            &kagi,
-            &format!("proxy on {port} ready"),
-            Duration::from_secs(20),
-            || {
-                (dir.join(sink).exists()
-                    && http::request(port, "GET", "/v1/sys/health", &[], b"").is_ok())
-                .then_some(())
-            },
-        );
+        wait_ready(port, &dir.join(sink));
     }
     Pair {
         bao: bao_agent,
@@ -185,12 +139,7 @@ fn seeded_bao() -> (OpenBao, String) {
     setup::put_kv(&bao, "secret/list/a", &[("k", "1")]).unwrap();
     setup::put_kv(&bao, "secret/list/b", &[("k", "2")]).unwrap();
     setup::write_policy(&bao, "proxy", POLICY).unwrap();
-    let token = bao
-        .bao_json(&["token", "create", "-policy=proxy", "-ttl=1h"])
-        .unwrap()["auth"]["client_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = setup::create_token(&bao, &["-policy=proxy", "-ttl=1h"]).unwrap();
     (bao, token)
 }
 
@@ -527,7 +476,7 @@ fn bounds_oversized_body_stalled_client_and_address_in_use() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), &token).unwrap();
     let port = procs::free_port();
-    let agent = Agent::start(
+    let _agent = Agent::start(
         dir.path(),
         "kagi",
         &config(
@@ -539,11 +488,7 @@ fn bounds_oversized_body_stalled_client_and_address_in_use() {
         ),
     );
     // Logged in (the sink is written) and listening.
-    agent_support::eventually(&agent, "proxy ready", Duration::from_secs(20), || {
-        (dir.path().join("kagi-sink").exists()
-            && http::request(port, "GET", "/v1/sys/health", &[], b"").is_ok())
-        .then_some(())
-    });
+    wait_ready(port, &dir.path().join("kagi-sink"));
 
     // A client that sends half a request head and stalls holds nothing else up.
     use std::io::Write;
@@ -649,25 +594,12 @@ fn tls_and_unix_listeners_serve_the_vault_client_like_bao_agent() {
               "tls_cert_file": cert_file.display().to_string(), "tls_key_file": key_file.display().to_string() },
             { "type": "unix", "address": socket.display().to_string(), "tls_disable": true },
         ]);
-        let path = dir.path().join(format!("{name}-tls.json"));
-        std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
-        let log = dir.path().join(format!("{name}-tls.log"));
-        let program = if name == "bao" {
-            bao.bin().to_path_buf()
+        let tls_name = format!("{name}-tls");
+        let _running: Box<dyn std::any::Any> = if name == "bao" {
+            Box::new(BaoAgent::start(&bao, dir.path(), &tls_name, &cfg))
         } else {
-            kagi_tests::bins::binary("kagi-agent").unwrap()
+            Box::new(Agent::start(dir.path(), &tls_name, &cfg))
         };
-        let verb = if name == "bao" { "agent" } else { "run" };
-        let child = std::process::Command::new(program)
-            .args([verb, "-config"])
-            .arg(&path)
-            .env_remove("VAULT_ADDR")
-            .env_remove("VAULT_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let _running = BaoAgent { child, log };
         let https = format!("https://127.0.0.1:{port}");
         let over_tls =
             procs::wait_for(&format!("{name} over TLS"), Duration::from_secs(20), || {

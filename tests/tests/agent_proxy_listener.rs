@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use agent_proxy_support::{BaoAgent, config};
-use agent_support::Agent;
+use agent_support::{Agent, token_file_method};
 use kagi_tests::openbao::OpenBao;
 use kagi_tests::{http, procs, setup};
 use serde_json::{Value, json};
@@ -24,12 +24,7 @@ fn seeded() -> (OpenBao, String) {
         r#"path "secret/data/app" { capabilities = ["read"] }"#,
     )
     .unwrap();
-    let token = bao
-        .bao_json(&["token", "create", "-policy=proxy", "-ttl=1h"])
-        .unwrap()["auth"]["client_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = setup::create_token(&bao, &["-policy=proxy", "-ttl=1h"]).unwrap();
     (bao, token)
 }
 
@@ -100,7 +95,7 @@ fn listener_roles_headers_and_socket_permissions_match_bao_agent() {
     let (bao, token) = seeded();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), &token).unwrap();
-    let method = json!({ "type": "token_file", "config": { "token_file_path": dir.path().join("token").display().to_string() } });
+    let method = token_file_method(&dir.path().join("token"));
     let mut stories = Vec::new();
     let mut only_mode = Vec::new();
     for name in ["bao", "kagi"] {
@@ -168,7 +163,7 @@ fn a_bad_role_or_socket_setting_stops_the_agent_naming_the_listener() {
     let (bao, token) = seeded();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), &token).unwrap();
-    let method = json!({ "type": "token_file", "config": { "token_file_path": dir.path().join("token").display().to_string() } });
+    let method = token_file_method(&dir.path().join("token"));
     for (listener, needle) in [
         (
             json!({ "type": "tcp", "address": "127.0.0.1:0", "tls_disable": true, "role": "admin" }),

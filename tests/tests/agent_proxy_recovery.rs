@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use agent_proxy_support::{BaoAgent, Flaky, config, wait_ready};
-use agent_support::Agent;
+use agent_support::{Agent, token_file_method};
 use kagi_tests::openbao::OpenBao;
 use kagi_tests::{http, procs, setup};
 use serde_json::{Value, json};
@@ -26,17 +26,8 @@ fn seeded() -> (OpenBao, String) {
     let bao = OpenBao::start().expect("OpenBao dev server (run `make test-deps`)");
     setup::put_kv(&bao, "secret/app", &[("password", "s3cr3t")]).unwrap();
     setup::write_policy(&bao, "proxy", POLICY).unwrap();
-    let token = bao
-        .bao_json(&["token", "create", "-policy=proxy", "-ttl=1h"])
-        .unwrap()["auth"]["client_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = setup::create_token(&bao, &["-policy=proxy", "-ttl=1h"]).unwrap();
     (bao, token)
-}
-
-fn token_file(dir: &Path) -> Value {
-    json!({ "type": "token_file", "config": { "token_file_path": dir.join("token").display().to_string() } })
 }
 
 enum Running {
@@ -115,7 +106,7 @@ fn proxied_requests_are_retried_with_their_body_like_bao_agent() {
     let cfg = |port: u16, sink: &Path| {
         let mut c = config(
             &flaky.addr(),
-            token_file(dir.path()),
+            token_file_method(&dir.path().join("token")),
             sink,
             port,
             extra.clone(),
@@ -201,7 +192,7 @@ fn a_cached_token_outlives_a_renewal_outage_like_bao_agent() {
     let cfg = |port: u16, sink: &Path| {
         config(
             &flaky.addr(),
-            token_file(dir.path()),
+            token_file_method(&dir.path().join("token")),
             sink,
             port,
             extra.clone(),
@@ -235,26 +226,8 @@ fn a_cached_token_outlives_a_renewal_outage_like_bao_agent() {
 
 /// AppRole auto-auth (each login gives a new token) on a dev server.
 fn approle(bao: &OpenBao, dir: &Path) -> Value {
-    bao.setup(&["auth", "enable", "approle"]).unwrap();
-    bao.setup(&[
-        "write",
-        "auth/approle/role/app",
-        "token_policies=proxy",
-        "token_ttl=1h",
-    ])
-    .unwrap();
-    let role_id = bao
-        .bao_json(&["read", "auth/approle/role/app/role-id"])
-        .unwrap()["data"]["role_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let secret_id = bao
-        .bao_json(&["write", "-f", "auth/approle/role/app/secret-id"])
-        .unwrap()["data"]["secret_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (role_id, secret_id) =
+        setup::approle_role(bao, "app", &["token_policies=proxy", "token_ttl=1h"]).unwrap();
     std::fs::write(dir.join("role-id"), role_id).unwrap();
     std::fs::write(dir.join("secret-id"), secret_id).unwrap();
     json!({ "type": "approle", "config": {

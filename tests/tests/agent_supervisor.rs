@@ -521,10 +521,8 @@ fn leases_and_the_token_are_renewed_for_the_childs_whole_life() {
     // A periodic token dies 4 s after its last renewal: only an agent that keeps renewing it
     // keeps the child's secrets readable.
     let mut agents = start_both(dir.path(), |record| {
-        let created = bao
-            .bao_json(&["token", "create", "-period=4s", "-policy=app-kv"])
-            .unwrap();
-        let token = created["auth"]["client_token"].as_str().unwrap().to_owned();
+        let token =
+            kagi_tests::setup::create_token(&bao, &["-period=4s", "-policy=app-kv"]).unwrap();
         let token_file = record.with_extension("token");
         std::fs::write(&token_file, &token).unwrap();
         tokens.lock().unwrap().push(token);
@@ -641,10 +639,7 @@ fn a_child_that_exits_passes_its_code_on_after_the_agent_revoked_per_config() {
         r#"path "secret/data/app" { capabilities = ["read"] }"#,
     )
     .unwrap();
-    let created = bao
-        .bao_json(&["token", "create", "-ttl=10m", "-policy=app-kv"])
-        .unwrap();
-    let token = created["auth"]["client_token"].as_str().unwrap().to_owned();
+    let token = kagi_tests::setup::create_token(&bao, &["-ttl=10m", "-policy=app-kv"]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("kagi.record");
     let mut cfg = config(

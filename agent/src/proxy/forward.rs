@@ -9,6 +9,7 @@ use serde_json::Value;
 use tracing::{debug, warn};
 
 use super::TOKEN_HEADER;
+use crate::vault::HttpRetry;
 
 /// Headers that describe one hop, never forwarded either way (RFC 9110 §7.6.1), plus the ones
 /// the client library sets itself. `accept-encoding` is dropped so Vault answers uncompressed,
@@ -134,46 +135,6 @@ impl Reply {
     }
 }
 
-/// How proxied requests are retried, as the Vault API client under `bao agent`'s proxy does
-/// (go-retryablehttp): a connection error, 412, 429 or a 5xx other than 501 is sent again,
-/// body and all, whatever the method, up to `max` times; retry `n` waits `n ×` a random
-/// 1–1.5 s (a 429/503's `Retry-After` seconds instead). `timeout` bounds all attempts
-/// together; when it runs out the client gets bao's 500 "context deadline exceeded". When
-/// retries run out the client gets Vault's last answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Retries {
-    pub max: u32,
-    pub timeout: Duration,
-}
-
-impl Retries {
-    const MIN_WAIT: Duration = Duration::from_millis(1000);
-    const MAX_WAIT: Duration = Duration::from_millis(1500);
-
-    /// bao agent's proxy client: `VAULT_MAX_RETRIES` when set, else `vault.retry.num_retries`
-    /// mapped as its config does (unset or 0 ⇒ 12, −1 ⇒ none, other negatives ⇒ none).
-    pub fn max_for_agent(num_retries: Option<i64>, env_max_retries: Option<u32>) -> u32 {
-        match (env_max_retries, num_retries) {
-            (Some(n), _) => n,
-            (None, None | Some(0)) => 12,
-            (None, Some(n)) => u32::try_from(n).unwrap_or(0),
-        }
-    }
-
-    /// The wait before retry `n` (1-based): the server's `Retry-After`, else the linear jitter.
-    fn wait(n: u32, retry_after: Option<Duration>, u: f64) -> Duration {
-        retry_after.unwrap_or_else(|| {
-            (Self::MIN_WAIT + (Self::MAX_WAIT - Self::MIN_WAIT).mul_f64(u.clamp(0.0, 1.0))) * n
-        })
-    }
-}
-
-/// Statuses the Vault client retries.
-fn retryable(status: StatusCode) -> bool {
-    let code = status.as_u16();
-    matches!(code, 412 | 429) || (code >= 500 && code != 501)
-}
-
 /// A 429/503's `Retry-After` in seconds, which go-retryablehttp waits instead of its backoff.
 fn retry_after(reply: &Reply) -> Option<Duration> {
     if !matches!(reply.status.as_u16(), 429 | 503) {
@@ -196,7 +157,11 @@ pub struct Upstream {
     client: reqwest::Client,
     base: String,
     user_agent: String,
-    retries: Retries,
+    /// Vault's client retry rule with the proxy's count (retry `n` waits `n ×` 1–1.5 s, or a
+    /// 429/503's `Retry-After`, body re-sent whatever the method). When the client timeout runs
+    /// out the client gets bao agent's 500 "context deadline exceeded"; when retries run out,
+    /// Vault's last answer.
+    retries: HttpRetry,
     /// The agent's namespace, for its own checks of the auto-auth token.
     namespace: Option<String>,
 }
@@ -207,30 +172,26 @@ impl Upstream {
     pub fn from_vault(vault: &crate::vault::Vault) -> Upstream {
         let (client, address) = vault.http();
         let mut upstream = Upstream::new(client.clone(), address.as_str());
+        upstream.retries = vault.proxy_retry();
         upstream.namespace = vault.namespace().map(str::to_owned);
         upstream
     }
 
-    /// A forwarder that does not retry (see [`Upstream::with_retries`]).
+    /// A forwarder that does not retry.
     pub fn new(client: reqwest::Client, address: &str) -> Upstream {
         Upstream {
             client,
             base: address.trim_end_matches('/').to_owned(),
             user_agent: format!("kagi-agent API proxy/{}", env!("CARGO_PKG_VERSION")),
-            retries: Retries {
-                max: 0,
+            retries: HttpRetry {
+                max_retries: 0,
                 timeout: crate::connection::DEFAULT_TIMEOUT,
             },
             namespace: None,
         }
     }
 
-    pub fn with_retries(mut self, retries: Retries) -> Upstream {
-        self.retries = retries;
-        self
-    }
-
-    /// Sends `request`, retrying as [`Retries`] says; a transport failure becomes a 500 in
+    /// Sends `request`, retrying as [`HttpRetry`] says; a transport failure becomes a 500 in
     /// Vault's error shape, as Vault Agent answers it.
     pub async fn send(&self, request: &Outgoing) -> Reply {
         let deadline = tokio::time::Instant::now() + self.retries.timeout;
@@ -241,13 +202,15 @@ impl Upstream {
                 Err(_) => return out_of_time(request),
             };
             let wait = match &outcome {
-                Ok(reply) if retryable(reply.status) => {
-                    Retries::wait(retry + 1, retry_after(reply), fastrand::f64())
+                Ok(reply) if HttpRetry::retryable_status(reply.status.as_u16()) => {
+                    HttpRetry::wait(retry + 1, retry_after(reply), fastrand::f64())
                 }
-                Err(err) if retryable_error(err) => Retries::wait(retry + 1, None, fastrand::f64()),
+                Err(err) if retryable_error(err) => {
+                    HttpRetry::wait(retry + 1, None, fastrand::f64())
+                }
                 _ => return finish(request, outcome),
             };
-            if retry >= self.retries.max {
+            if retry >= self.retries.max_retries {
                 return finish(request, outcome);
             }
             if tokio::time::Instant::now() + wait >= deadline {
@@ -390,7 +353,8 @@ pub struct RenewError {
 impl RenewError {
     /// An outage that may pass (no answer, 412, 429, 5xx but 501), not a refusal.
     pub fn is_transient(&self) -> bool {
-        self.status.is_none_or(retryable)
+        self.status
+            .is_none_or(|s| HttpRetry::retryable_status(s.as_u16()))
     }
 }
 
@@ -399,29 +363,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn num_retries_maps_as_bao_agent_and_the_environment_wins() {
-        assert_eq!(Retries::max_for_agent(None, None), 12);
-        assert_eq!(Retries::max_for_agent(Some(0), None), 12);
-        assert_eq!(Retries::max_for_agent(Some(-1), None), 0);
-        assert_eq!(Retries::max_for_agent(Some(-5), None), 0);
-        assert_eq!(Retries::max_for_agent(Some(3), None), 3);
-        assert_eq!(Retries::max_for_agent(Some(3), Some(0)), 0);
-    }
-
-    #[test]
     fn retries_on_what_the_vault_client_retries() {
         for code in [412, 429, 500, 502, 503, 504] {
-            assert!(retryable(StatusCode::from_u16(code).unwrap()), "{code}");
+            assert!(HttpRetry::retryable_status(code), "{code}");
         }
         for code in [200, 204, 400, 403, 404, 501] {
-            assert!(!retryable(StatusCode::from_u16(code).unwrap()), "{code}");
+            assert!(!HttpRetry::retryable_status(code), "{code}");
         }
     }
 
     #[test]
     fn waits_grow_linearly_with_jitter_or_follow_retry_after() {
-        assert_eq!(Retries::wait(1, None, 0.0), Duration::from_millis(1000));
-        assert_eq!(Retries::wait(3, None, 1.0), Duration::from_millis(4500));
+        assert_eq!(HttpRetry::wait(1, None, 0.0), Duration::from_millis(1000));
+        assert_eq!(HttpRetry::wait(3, None, 1.0), Duration::from_millis(4500));
         let mut reply = Reply::empty(StatusCode::SERVICE_UNAVAILABLE);
         reply
             .headers

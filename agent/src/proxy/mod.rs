@@ -22,7 +22,7 @@ pub mod forward;
 pub mod server;
 mod socket;
 
-pub use forward::{Outgoing, Reply, Retries, Upstream};
+pub use forward::{Outgoing, Reply, Upstream};
 pub use server::{ServeError, serve};
 
 /// The header that carries a Vault token.

@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 
 use super::cache::{ClearRequest, LeaseCache};
 use super::socket::SocketPerms;
-use super::{AutoToken, MAX_REQUEST_BODY, Proxy, Reply, Retries, Upstream};
+use super::{AutoToken, MAX_REQUEST_BODY, Proxy, Reply, Upstream};
 use crate::config::{AgentConfig, Listener, TokenUse};
 use crate::metrics::Metrics;
 use crate::signal::Trigger;
@@ -66,7 +66,6 @@ pub async fn serve(
     metrics: Arc<Metrics>,
 ) -> Result<(), ServeError> {
     let token_use = config.proxy_token_use();
-    let upstream = upstream.with_retries(retries(config));
     let cache = config.cache.as_ref().map(|_| {
         let managed = (token_use != TokenUse::ClientOnly).then(|| auto_token.clone());
         LeaseCache::new(upstream.clone(), managed)
@@ -151,24 +150,6 @@ pub async fn serve(
         }
     }
     Ok(())
-}
-
-/// The proxy's retries: bao agent's proxy client takes `VAULT_MAX_RETRIES` when set, else
-/// `vault.retry.num_retries`, and the client timeout bounds them.
-fn retries(config: &AgentConfig) -> Retries {
-    let conn = config.vault.clone().unwrap_or_default();
-    let settings = crate::connection::ConnectionSettings::from_process_env(&conn, None).ok();
-    let from_env = ["BAO_MAX_RETRIES", "VAULT_MAX_RETRIES"]
-        .iter()
-        .any(|name| std::env::var(name).is_ok_and(|v| !v.is_empty()));
-    let env = settings
-        .as_ref()
-        .filter(|_| from_env)
-        .map(|s| s.max_retries);
-    Retries {
-        max: Retries::max_for_agent(conn.retry.as_ref().and_then(|r| r.num_retries), env),
-        timeout: settings.map_or(crate::connection::DEFAULT_TIMEOUT, |s| s.timeout),
-    }
 }
 
 /// `None` for `tls_disable`; otherwise a TLS acceptor on the listener's cert and key.

@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use crate::config::Listener;
+use crate::render::id_in_table;
 
 /// What to do to the socket file.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -74,15 +75,7 @@ fn id_of(value: &str, db: &str, setting: &str) -> Result<u32, String> {
         return Ok(id);
     }
     let text = std::fs::read_to_string(db).unwrap_or_default();
-    lookup(&text, value).ok_or_else(|| format!("{setting} {value:?}: no such name in {db}"))
-}
-
-fn lookup(db: &str, name: &str) -> Option<u32> {
-    db.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        (fields.next()? == name).then_some(())?;
-        fields.nth(1)?.parse().ok()
-    })
+    id_in_table(&text, value).ok_or_else(|| format!("{setting} {value:?}: no such name in {db}"))
 }
 
 #[cfg(test)]
@@ -111,9 +104,9 @@ mod tests {
     #[test]
     fn names_are_looked_up_and_numbers_taken_as_they_are() {
         let db = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/sbin/nologin\n";
-        assert_eq!(lookup(db, "nobody"), Some(65534));
-        assert_eq!(lookup(db, "root"), Some(0));
-        assert_eq!(lookup(db, "nob"), None);
+        assert_eq!(id_in_table(db, "nobody"), Some(65534));
+        assert_eq!(id_in_table(db, "root"), Some(0));
+        assert_eq!(id_in_table(db, "nob"), None);
         assert_eq!(id_of("1234", "/nonexistent", "socket_user"), Ok(1234));
         let err = id_of("no-such-user", "/nonexistent", "socket_user").unwrap_err();
         assert!(
