@@ -1,12 +1,61 @@
 //! Secret paths as templates write them, and the KV version 2 `data/` shim.
 //!
 //! Templates say `secret "secret/app"` for a KV v2 secret whose API path is `secret/data/app`.
-//! Like consul-template, the agent asks `sys/internal/ui/mounts/<path>` once per path which
-//! mount serves it and whether that mount is KV v2, then rewrites the path.
+//! Like consul-template, the agent asks `sys/internal/ui/mounts/<path>` which mount serves a
+//! path and whether that mount is KV v2, then rewrites the path.
+//!
+//! Deliberate deviation from bao agent 2.7.2: consul-template caches a preflight that failed
+//! (after the client's retries) as "not KV v2" for the life of the dependency
+//! (consul-template #2149), so a Vault that was briefly unavailable at startup leaves a KV v2
+//! secret unreadable for good. [`MountCache`] keeps answers and 4xx refusals (which will not
+//! change), and asks again after transient failures (connection errors, 412, 429, 5xx).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use serde_json::Value;
+
+use crate::vault::{HttpRetry, VaultError};
+
+/// What the preflights answered, per template path: the KV v2 mount, or `None` for "not KV v2".
+#[derive(Debug, Default)]
+pub struct MountCache(Mutex<HashMap<String, Option<String>>>);
+
+impl MountCache {
+    /// The cached answer for `path`, if one is kept.
+    pub fn get(&self, path: &str) -> Option<Option<String>> {
+        self.0.lock().expect("not poisoned").get(path).cloned()
+    }
+
+    /// Takes the preflight's outcome: the KV v2 mount to use now (`None`: read the path as
+    /// written). Answers and refusals are kept; transient failures are not.
+    pub fn record(
+        &self,
+        path: &str,
+        outcome: &Result<Option<Value>, VaultError>,
+    ) -> Option<String> {
+        let (mount, keep) = match outcome {
+            Ok(answer) => (answer.as_ref().and_then(kv2_mount), true),
+            Err(err) => (None, !is_transient(err)),
+        };
+        if keep {
+            self.0
+                .lock()
+                .expect("not poisoned")
+                .insert(path.to_owned(), mount.clone());
+        }
+        mount
+    }
+}
+
+/// A failure that may be gone on the next try: not a 4xx refusal (403 without the UI mounts
+/// policy, 400) but a connection error, a timeout or a status the client retries.
+fn is_transient(err: &VaultError) -> bool {
+    match err.status() {
+        Some(code) => HttpRetry::retryable_status(code),
+        None => !matches!(err, VaultError::Decode { .. } | VaultError::Setup(_)),
+    }
+}
 
 /// A template path split into the API path and its query (`secret "kv/app?version=3"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +204,36 @@ mod tests {
             shim_kv2("nested/kv/app", "nested/kv/", Access::Read),
             "nested/kv/data/app"
         );
+    }
+
+    #[test]
+    fn answers_and_refusals_are_cached_transient_failures_are_not() {
+        let cache = MountCache::default();
+        let api = |code| {
+            Err(VaultError::Api {
+                code,
+                method: "GET",
+                path: "sys/internal/ui/mounts/x".into(),
+                errors: String::new(),
+            })
+        };
+        let v2 = json!({"data": {"type": "kv", "path": "secret/", "options": {"version": "2"}}});
+        assert_eq!(cache.record("a", &api(503)), None);
+        assert_eq!(cache.get("a"), None, "a 503 is asked again");
+        assert_eq!(cache.record("a", &api(429)), None);
+        let down = Err(VaultError::Transport {
+            method: "GET",
+            path: "p".into(),
+            message: "connection refused".into(),
+        });
+        assert_eq!(cache.record("a", &down), None);
+        assert_eq!(cache.get("a"), None, "a connection error is asked again");
+        assert_eq!(cache.record("a", &Ok(Some(v2))).as_deref(), Some("secret/"));
+        assert_eq!(cache.get("a"), Some(Some("secret/".into())));
+        assert_eq!(cache.record("b", &api(403)), None);
+        assert_eq!(cache.get("b"), Some(None), "a refusal is kept");
+        assert_eq!(cache.record("c", &Ok(None)), None);
+        assert_eq!(cache.get("c"), Some(None));
     }
 
     #[test]

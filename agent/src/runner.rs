@@ -423,7 +423,7 @@ impl Runner {
                 keep
             });
         }
-        run_commands(&commands, once).await?;
+        run_commands(&commands, &self.fetcher.session().command_env(), once).await?;
         Ok(self.templates.iter().all(|t| t.rendered_once))
     }
 
@@ -571,11 +571,15 @@ fn render_templates(
 /// A failure fails the runner, as in Vault Agent, except: in `once` mode (`bao agent` with
 /// `exit_after_auth` exits 0 after a failed command), and for the agent's own `signal`
 /// subcommand (no process yet is normal while the app starts; the next change retries).
-async fn run_commands(commands: &[(Invocation, Duration)], once: bool) -> Result<(), RunnerError> {
+async fn run_commands(
+    commands: &[(Invocation, Duration)],
+    env: &[(&'static str, String)],
+    once: bool,
+) -> Result<(), RunnerError> {
     let mut failures = Vec::new();
     for (cmd, timeout) in commands {
         info!(command = %cmd.label(), "running template command");
-        match template_command::run(cmd, *timeout).await {
+        match template_command::run(cmd, env, *timeout).await {
             Ok(()) => {}
             Err(err) if once || cmd.is_agent_signal() => {
                 warn!(error = %err, "template command failed; the render stands");

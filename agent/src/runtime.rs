@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::auth::{LoginError, Method, MethodError};
-use crate::config::{AgentConfig, Sink, VaultConnection};
+use crate::config::{AgentConfig, Sink};
 use crate::metrics::Metrics;
 use crate::runner::{self, Brain, EnvHook, Hooks, Runner, RunnerError};
 use crate::schedule::{self, Backoff, RetryPolicy};
@@ -107,15 +107,9 @@ impl Agent {
             .ok_or_else(|| AgentError::Config("auto_auth.method is required".into()))?
             .clone();
         let method = Method::from_config(&auth_method)?;
-        let conn = match &config.vault {
-            Some(conn) => conn.clone(),
-            None => VaultConnection {
-                address: std::env::var("VAULT_ADDR").map_err(|_| {
-                    AgentError::Config("vault.address is required (or set VAULT_ADDR)".into())
-                })?,
-                ..VaultConnection::default()
-            },
-        };
+        // No `vault` stanza: the environment alone, else bao agent's https://127.0.0.1:8200
+        // (ConnectionSettings fills in both).
+        let conn = config.vault.clone().unwrap_or_default();
         let vault = Vault::new(&conn, auth_method.namespace.as_deref())?;
         let min_backoff = auth_method.min_backoff.map(|d| d.0);
         let max_backoff = auth_method.max_backoff.map(|d| d.0);

@@ -106,9 +106,14 @@ pub enum CommandError {
     Timeout { command: String, timeout: Duration },
 }
 
-/// Runs a template command; a command that overruns `timeout` is SIGKILLed. A zero `timeout`
-/// starts it and returns at once.
-pub async fn run(command: &Invocation, timeout: Duration) -> Result<(), CommandError> {
+/// Runs a template command with the agent's environment plus `env` (the Vault connection as
+/// bao agent passes it on, see `ConnectionSettings::command_env`); a command that overruns
+/// `timeout` is SIGKILLed. A zero `timeout` starts it and returns at once.
+pub async fn run(
+    command: &Invocation,
+    env: &[(&'static str, String)],
+    timeout: Duration,
+) -> Result<(), CommandError> {
     let label = command.label();
     let (mut cmd, group) = match command {
         Invocation::Argv(argv) => (program(argv), false),
@@ -125,6 +130,7 @@ pub async fn run(command: &Invocation, timeout: Duration) -> Result<(), CommandE
     if group {
         cmd.process_group(0);
     }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.stdin(std::process::Stdio::null())
         .kill_on_drop(!timeout.is_zero());
     let mut child = cmd.spawn().map_err(|source| CommandError::Spawn {
@@ -180,6 +186,10 @@ fn kill_group(pid: Option<u32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn run_plain(command: &Invocation, timeout: Duration) -> Result<(), CommandError> {
+        run(command, &[], timeout).await
+    }
 
     fn line(text: &str) -> Option<Invocation> {
         Invocation::of(&Command::Line(text.into()))
@@ -261,24 +271,24 @@ mod tests {
 
     #[tokio::test]
     async fn failures_and_timeouts_are_reported() {
-        run(
+        run_plain(
             &Invocation::Argv(vec!["true".into()]),
             Duration::from_secs(5),
         )
         .await
         .unwrap();
-        let err = run(&Invocation::Shell("exit 3".into()), Duration::from_secs(5))
+        let err = run_plain(&Invocation::Shell("exit 3".into()), Duration::from_secs(5))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("exit status: 3"), "{err}");
-        let err = run(
+        let err = run_plain(
             &Invocation::Argv(vec!["sleep".into(), "5".into()]),
             Duration::from_millis(100),
         )
         .await
         .unwrap_err();
         assert!(matches!(err, CommandError::Timeout { .. }));
-        let err = run(
+        let err = run_plain(
             &Invocation::Argv(vec!["/nonexistent/program".into()]),
             Duration::from_secs(5),
         )
@@ -293,7 +303,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pid_file = dir.path().join("pid");
         let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
-        let err = run(&Invocation::Shell(script), Duration::from_millis(500))
+        let err = run_plain(&Invocation::Shell(script), Duration::from_millis(500))
             .await
             .unwrap_err();
         assert!(matches!(err, CommandError::Timeout { .. }));
@@ -315,12 +325,35 @@ mod tests {
     #[tokio::test]
     async fn zero_timeout_does_not_wait() {
         let started = std::time::Instant::now();
-        run(
+        run_plain(
             &Invocation::Argv(vec!["sleep".into(), "30".into()]),
             Duration::ZERO,
         )
         .await
         .unwrap();
         assert!(started.elapsed() < Duration::from_secs(20));
+    }
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::*;
+
+    /// The connection variables reach the command, beside the agent's own environment.
+    #[tokio::test]
+    async fn commands_get_the_connection_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("env");
+        let script = format!("env > {}", out.display());
+        let env = [("BAO_ADDR", "https://vault:8200".to_owned())];
+        run(&Invocation::Shell(script), &env, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let seen = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            seen.lines().any(|l| l == "BAO_ADDR=https://vault:8200"),
+            "{seen}"
+        );
+        assert!(seen.lines().any(|l| l.starts_with("PATH=")), "{seen}");
     }
 }

@@ -85,8 +85,22 @@ impl LoadedTls {
         if let Some(dir) = &settings.ca_path {
             roots.extend(certificates_in_dir(dir)?);
         }
+        // A pair of PEM variables is parsed whenever it is set, as bao agent's client reads it
+        // from the environment at startup (unusable bytes stop it even beside the files); the
+        // files win when both are given. Half a pair of either kind is an error rather than a
+        // silent anonymous client.
+        let from_bytes = match (&settings.client_cert_bytes, &settings.client_key_bytes) {
+            (Some(cert), Some(key)) => Some(identity(
+                Pem::bytes(cert.origin, &cert.value),
+                Pem::bytes(key.origin, &key.value),
+            )?),
+            _ => None,
+        };
         let identity = match (&settings.client_cert, &settings.client_key) {
-            (Some(cert), Some(key)) => Some(identity(cert, key)?),
+            (Some(cert), Some(key)) => Some(identity(
+                Pem::file(cert.origin, &cert.value)?,
+                Pem::file(key.origin, &key.value)?,
+            )?),
             (Some(cert), None) => {
                 return Err(TlsError::Incomplete {
                     present: cert.origin,
@@ -99,7 +113,21 @@ impl LoadedTls {
                     missing: "vault.client_cert (VAULT_CLIENT_CERT)",
                 });
             }
-            (None, None) => None,
+            (None, None) => match (&settings.client_cert_bytes, &settings.client_key_bytes) {
+                (Some(cert), None) => {
+                    return Err(TlsError::Incomplete {
+                        present: cert.origin,
+                        missing: "VAULT_CLIENT_KEY_BYTES (or BAO_CLIENT_KEY_BYTES)",
+                    });
+                }
+                (None, Some(key)) => {
+                    return Err(TlsError::Incomplete {
+                        present: key.origin,
+                        missing: "VAULT_CLIENT_CERT_BYTES (or BAO_CLIENT_CERT_BYTES)",
+                    });
+                }
+                _ => from_bytes,
+            },
         };
         let server_name = match &settings.server_name {
             Some(name) => Some(ServerName::try_from(name.value.clone()).map_err(|_| {
@@ -245,20 +273,44 @@ fn certificates_in_dir(
     Ok(certs)
 }
 
+/// PEM text and where it came from, for error messages.
+struct Pem {
+    setting: &'static str,
+    label: String,
+    text: Vec<u8>,
+}
+
+impl Pem {
+    fn file(setting: &'static str, path: &Path) -> Result<Pem, TlsError> {
+        Ok(Pem {
+            setting,
+            label: path.display().to_string(),
+            text: read(setting, path)?,
+        })
+    }
+
+    fn bytes(setting: &'static str, text: &[u8]) -> Pem {
+        Pem {
+            setting,
+            label: "(PEM bytes)".to_owned(),
+            text: text.to_vec(),
+        }
+    }
+}
+
 fn identity(
-    cert: &Sourced<std::path::PathBuf>,
-    key: &Sourced<std::path::PathBuf>,
+    cert: Pem,
+    key: Pem,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
-    let chain = certificates_in_file(cert.origin, &cert.value)?;
-    let pem = read(key.origin, &key.value)?;
-    let key_der = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
+    let chain = certificates_in(cert.setting, &cert.label, &cert.text)?;
+    let key_der = PrivateKeyDer::from_pem_slice(&key.text).map_err(|e| match e {
         rustls::pki_types::pem::Error::NoItemsFound => TlsError::NoKey {
-            setting: key.origin,
-            path: key.value.display().to_string(),
+            setting: key.setting,
+            path: key.label.clone(),
         },
         other => TlsError::BadPem {
-            setting: key.origin,
-            path: key.value.display().to_string(),
+            setting: key.setting,
+            path: key.label.clone(),
             message: other.to_string(),
         },
     })?;
@@ -268,15 +320,15 @@ fn identity(
         .key_provider
         .load_private_key(key_der.clone_key())
         .map_err(|e| TlsError::Identity {
-            cert: cert.origin,
-            key: key.origin,
+            cert: cert.setting,
+            key: key.setting,
             message: e.to_string(),
         })?;
     rustls::sign::CertifiedKey::new(chain.clone(), signing)
         .keys_match()
         .map_err(|e| TlsError::Identity {
-            cert: cert.origin,
-            key: key.origin,
+            cert: cert.setting,
+            key: key.setting,
             message: e.to_string(),
         })?;
     Ok((chain, key_der))

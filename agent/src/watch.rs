@@ -5,8 +5,8 @@
 //! sleeps 85–95 % of its lifetime (or of `static_secret_render_interval`) and reads it again.
 //! Every new value goes to the runner, which re-renders.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -64,7 +64,7 @@ pub struct Fetcher {
     session: Session,
     metrics: Arc<Metrics>,
     /// KV v2 mount per template path (`None`: not KV v2), from the mounts preflight.
-    kv_mounts: Mutex<HashMap<String, Option<String>>>,
+    kv_mounts: kv::MountCache,
 }
 
 impl Fetcher {
@@ -72,7 +72,7 @@ impl Fetcher {
         Fetcher {
             session,
             metrics,
-            kv_mounts: Mutex::new(HashMap::new()),
+            kv_mounts: kv::MountCache::default(),
         }
     }
 
@@ -80,27 +80,18 @@ impl Fetcher {
         &self.session
     }
 
-    /// `sys/internal/ui/mounts/<path>`, cached per path. Errors mean "assume not KV v2", as
-    /// consul-template does, and are not cached.
+    /// `sys/internal/ui/mounts/<path>`, cached per path ([`kv::MountCache`]: answers and
+    /// refusals kept, transient failures asked again). Any failure means "not KV v2" now.
     async fn kv2_mount(&self, path: &str) -> Option<String> {
-        if let Some(known) = self.kv_mounts.lock().expect("not poisoned").get(path) {
-            return known.clone();
+        if let Some(known) = self.kv_mounts.get(path) {
+            return known;
         }
         let preflight = format!("sys/internal/ui/mounts/{path}");
-        match self.session.read(&preflight, None).await {
-            Ok(answer) => {
-                let mount = answer.as_ref().and_then(kv::kv2_mount);
-                self.kv_mounts
-                    .lock()
-                    .expect("not poisoned")
-                    .insert(path.to_owned(), mount.clone());
-                mount
-            }
-            Err(err) => {
-                warn!(%path, error = %err, "failed to check if path is KV v2, assuming not");
-                None
-            }
+        let outcome = self.session.read(&preflight, None).await;
+        if let Err(err) = &outcome {
+            warn!(%path, error = %err, "failed to check if path is KV v2, assuming not");
         }
+        self.kv_mounts.record(path, &outcome)
     }
 
     /// One fetch: the Vault response envelope the template sees.
