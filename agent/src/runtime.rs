@@ -66,6 +66,8 @@ struct Agent {
     on_env: Option<EnvHook>,
     /// The current token, for the API proxy.
     auto_token: crate::proxy::AutoToken,
+    /// The one writer of `kagi.state_dir`, if set.
+    state_writer: Option<state::Writer>,
 }
 
 /// Runs the agent until it is done (`exit_after_auth`), shut down, or failed.
@@ -132,8 +134,16 @@ impl Agent {
                 "auto_auth.method.min_backoff is greater than max_backoff".into(),
             ));
         }
+        let state_writer = config
+            .kagi
+            .clone()
+            .unwrap_or_default()
+            .state_dir
+            .filter(|d| !d.is_empty())
+            .map(|d| state::Writer::new(PathBuf::from(d)));
         Ok(Agent {
             config,
+            state_writer,
             vault: Arc::new(vault),
             method,
             metrics: Arc::new(Metrics::default()),
@@ -206,7 +216,7 @@ impl Agent {
             let done = self
                 .render_loop(&current, &brain, true, &mut shutdown, None)
                 .await;
-            self.save_state(&current, &brain);
+            self.save_state(&current, &brain).await;
             return done;
         }
 
@@ -250,8 +260,10 @@ impl Agent {
             {
                 warn!("revocation did not finish in time; leases expire with their TTL");
             }
-            if let Some(dir) = self.state_dir() {
-                let _ = std::fs::remove_file(state::path(&dir));
+            if let Some(writer) = &self.state_writer {
+                // No save still queued may bring the file back after it is removed.
+                writer.flush().await;
+                let _ = std::fs::remove_file(state::path(writer.dir()));
             }
         }
         result
@@ -291,7 +303,7 @@ impl Agent {
             ));
             let mut runner = Runner::new(templates, brain.clone(), fetcher, self.settings);
             let ready = ready_file.clone();
-            let state_dir = self.state_dir();
+            let state_writer = self.state_writer.clone();
             let state_token = current.clone();
             let renders = self.metrics.clone();
             let mut hooks = Hooks {
@@ -302,11 +314,10 @@ impl Agent {
                 }),
                 on_change: Box::new(move |brain| {
                     Metrics::inc(&renders.renders);
-                    if let Some(dir) = &state_dir {
+                    if let Some(writer) = &state_writer {
                         let token = state_token.lock().expect("not poisoned").clone();
-                        if let Err(err) = state::save(dir, &HandOff::new(&token, brain)) {
-                            warn!(error = %err, "cannot save agent state");
-                        }
+                        // Written on the blocking pool; failures are logged there.
+                        writer.save(HandOff::new(&token, brain));
                     }
                 }),
                 on_env: self.on_env.clone(),
@@ -421,15 +432,19 @@ impl Agent {
         }
     }
 
-    fn save_state(&self, current: &Arc<Mutex<Token>>, brain: &Brain) {
-        if let Some(dir) = self.state_dir() {
+    /// Saves the hand-off and waits until it is on disk (the init container exits next).
+    async fn save_state(&self, current: &Arc<Mutex<Token>>, brain: &Brain) {
+        if let Some(writer) = &self.state_writer {
             let token = current.lock().expect("not poisoned").clone();
             let handoff = HandOff::new(&token, &brain.lock().expect("not poisoned"));
-            match state::save(&dir, &handoff) {
-                Ok(()) => {
-                    info!(dir = %dir.display(), secrets = handoff.dependencies.len(), "saved state for the sidecar")
+            let secrets = handoff.dependencies.len();
+            writer.save(handoff);
+            match writer.flush().await {
+                Some(Ok(())) => {
+                    info!(dir = %writer.dir().display(), secrets, "saved state for the sidecar")
                 }
-                Err(err) => warn!(error = %err, "cannot save state for the sidecar"),
+                Some(Err(err)) => warn!(error = %err, "cannot save state for the sidecar"),
+                None => {}
             }
         }
     }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -124,6 +125,95 @@ pub fn save(dir: &Path, state: &HandOff) -> std::io::Result<()> {
     render::write_atomic(&path(dir), &bytes, Some(0o600), 0o600, true).map(|_| ())
 }
 
+/// The one writer of a state directory: saves run on the blocking pool, never on the two async
+/// workers (an fsync on a loaded node takes milliseconds to seconds), one at a time and in
+/// order. A save queued while another is being written replaces any older one still waiting,
+/// which would be overwritten anyway: the file always ends with the latest state.
+#[derive(Clone)]
+pub struct Writer(Arc<WriterInner>);
+
+struct WriterInner {
+    dir: PathBuf,
+    queue: Mutex<Queue>,
+    idle: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Queue {
+    next: Option<HandOff>,
+    busy: bool,
+    last: Option<Result<(), String>>,
+}
+
+impl Writer {
+    pub fn new(dir: PathBuf) -> Writer {
+        Writer(Arc::new(WriterInner {
+            dir,
+            queue: Mutex::default(),
+            idle: tokio::sync::Notify::new(),
+        }))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.0.dir
+    }
+
+    /// Queues `state`; returns at once. Must be called inside the tokio runtime.
+    pub fn save(&self, state: HandOff) {
+        let start = {
+            let mut queue = self.0.queue.lock().expect("not poisoned");
+            queue.next = Some(state);
+            !std::mem::replace(&mut queue.busy, true)
+        };
+        if start {
+            let inner = self.0.clone();
+            tokio::task::spawn_blocking(move || inner.drain());
+        }
+    }
+
+    /// Waits until every queued save is on disk; the outcome of the last one.
+    pub async fn flush(&self) -> Option<Result<(), String>> {
+        loop {
+            let idle = self.0.idle.notified();
+            tokio::pin!(idle);
+            // Registered before the check, so a drain ending in between still wakes us.
+            idle.as_mut().enable();
+            {
+                let queue = self.0.queue.lock().expect("not poisoned");
+                if !queue.busy {
+                    return queue.last.clone();
+                }
+            }
+            idle.await;
+        }
+    }
+}
+
+impl WriterInner {
+    /// Writes until the queue is empty (on the blocking pool).
+    fn drain(&self) {
+        loop {
+            let next = {
+                let mut queue = self.queue.lock().expect("not poisoned");
+                match queue.next.take() {
+                    Some(next) => next,
+                    None => {
+                        queue.busy = false;
+                        drop(queue);
+                        self.idle.notify_waiters();
+                        return;
+                    }
+                }
+            };
+            let result = save(&self.dir, &next).map_err(|e| e.to_string());
+            if let Err(err) = &result {
+                tracing::warn!(dir = %self.dir.display(), error = %err, "cannot save agent state");
+            }
+            self.queue.lock().expect("not poisoned").last = Some(result);
+        }
+    }
+}
+
 /// Reads a hand-off if one exists; a corrupt file is reported and ignored.
 pub fn load(dir: &Path) -> Option<HandOff> {
     let bytes = std::fs::read(path(dir)).ok()?;
@@ -140,6 +230,35 @@ pub fn load(dir: &Path) -> Option<HandOff> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// A burst of saves ends with the latest on disk, whatever was skipped on the way.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_keeps_saves_in_order_off_the_workers() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Writer::new(dir.path().to_path_buf());
+        assert_eq!(writer.flush().await, None, "nothing saved yet");
+        let token = Token {
+            client_token: "s.secret".into(),
+            accessor: "acc".into(),
+            lease_duration: Duration::from_secs(60),
+            renewable: true,
+        };
+        let brain = BTreeMap::new();
+        for n in 0..200 {
+            let mut state = HandOff::new(&token, &brain);
+            state.written_at = n;
+            writer.save(state);
+        }
+        assert_eq!(writer.flush().await, Some(Ok(())));
+        assert_eq!(load(dir.path()).unwrap().written_at, 199);
+        // A save that cannot be written is reported by flush (a file where the directory
+        // should be).
+        let blocker = dir.path().join("not-a-dir");
+        std::fs::write(&blocker, b"").unwrap();
+        let gone = Writer::new(blocker.join("state"));
+        gone.save(HandOff::new(&token, &brain));
+        assert!(matches!(gone.flush().await, Some(Err(_))));
+    }
 
     #[test]
     fn hand_off_round_trips_dependencies() {
