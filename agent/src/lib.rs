@@ -29,6 +29,7 @@ pub mod schedule;
 pub mod signal;
 pub mod signal_cmd;
 pub mod sink;
+pub mod sni;
 pub mod state;
 pub mod supervisor;
 pub mod template_command;

@@ -6,8 +6,8 @@
 //!
 //! CA sources are added together (`ca_cert`, `VAULT_CACERT_BYTES`, every PEM file in `ca_path`),
 //! as OpenBao's client pools them. Without any, the platform's roots verify the server.
-//! `tls_server_name` replaces the URL host in certificate verification (the SNI sent is still
-//! the URL host). Only the ring provider is used.
+//! `tls_server_name` replaces the URL host in certificate verification, and is the SNI sent
+//! ([`crate::sni`]; none for an IP, as in Go). Only the ring provider is used.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -191,16 +191,22 @@ impl LoadedTls {
             .map_err(|e| TlsError::Platform(e.to_string()))?
             .dangerous()
             .with_custom_certificate_verifier(verifier);
-        match &self.identity {
+        let mut config = match &self.identity {
             Some((chain, key)) => builder
                 .with_client_auth_cert(chain.clone(), key.clone_key())
                 .map_err(|e| TlsError::Identity {
                     cert: "vault.client_cert",
                     key: "vault.client_key",
                     message: e.to_string(),
-                }),
-            None => Ok(builder.with_no_client_auth()),
+                })?,
+            None => builder.with_no_client_auth(),
+        };
+        // Go sends no SNI for an IP `ServerName`; a DNS one reaches the SNI through the URL
+        // host (crate::sni).
+        if matches!(self.server_name, Some(ServerName::IpAddress(_))) {
+            config.enable_sni = false;
         }
+        Ok(config)
     }
 }
 

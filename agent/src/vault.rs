@@ -163,6 +163,8 @@ pub struct Vault {
     /// [`ConnectionSettings::proxy_max_retries`]).
     proxy_retry: HttpRetry,
     command_env: CommandEnv,
+    /// (URL requests go to, the configured address) when `tls_server_name` redirects them.
+    redirected: Option<Arc<(String, String)>>,
 }
 
 /// What template commands get added to their environment ([`ConnectionSettings::command_env`]).
@@ -173,6 +175,7 @@ pub struct Session {
     client: VaultClient,
     retry: HttpRetry,
     command_env: CommandEnv,
+    redirected: Option<Arc<(String, String)>>,
 }
 
 /// Vault's API client retry rule (go-retryablehttp under api/client.go), for the agent's own
@@ -288,7 +291,7 @@ impl Vault {
                 settings.address.origin
             ))
         })?;
-        reqwest::Url::parse(&url).map_err(|e| {
+        let parsed = reqwest::Url::parse(&url).map_err(|e| {
             VaultError::Setup(format!("{} {address:?}: {e}", settings.address.origin))
         })?;
         let tls = LoadedTls::load(&settings.tls).map_err(|e| VaultError::Setup(e.to_string()))?;
@@ -305,6 +308,23 @@ impl Vault {
             // Plain HTTP: no root store to load (a scratch image has none).
             http.tls_backend_rustls().tls_certs_only(Vec::new())
         };
+        // tls_server_name as the SNI (bao agent's behaviour): requests go to the server name,
+        // resolved to the address's host.
+        let redirect = crate::sni::plan(
+            &parsed,
+            settings.tls.server_name.as_ref().map(|n| n.value.as_str()),
+            |var| std::env::var(var).ok(),
+        );
+        if let Some(redirect) = &redirect {
+            http = redirect.apply(http);
+        }
+        let redirected = redirect
+            .as_ref()
+            .map(|r| Arc::new((r.url.clone(), url.clone())));
+        if let Some(r) = &redirect {
+            tracing::info!(address = %url, tls_server_name = %r.name, "sending tls_server_name as the TLS SNI; connecting to the address's host");
+        }
+        let url = redirect.map_or(url, |r| r.url);
         let http = http
             .build()
             .map_err(|e| VaultError::Setup(error_chain(&e)))?;
@@ -340,6 +360,7 @@ impl Vault {
                 timeout: settings.timeout,
             },
             command_env: settings.command_env().into(),
+            redirected,
         })
     }
 
@@ -368,11 +389,32 @@ impl Vault {
             client,
             retry: self.retry,
             command_env: self.command_env.clone(),
+            redirected: self.redirected.clone(),
         }
     }
 }
 
 impl Session {
+    /// A transport error names the configured address, not the `tls_server_name` URL the
+    /// client sends to ([`crate::sni`]).
+    fn located(&self, err: VaultError) -> VaultError {
+        match (err, self.redirected.as_deref()) {
+            (
+                VaultError::Transport {
+                    method,
+                    path,
+                    message,
+                },
+                Some((sent, configured)),
+            ) => VaultError::Transport {
+                method,
+                path,
+                message: message.replace(sent.as_str(), configured),
+            },
+            (err, _) => err,
+        }
+    }
+
     /// The variables template commands get from this connection, as bao agent sets them.
     pub fn command_env(&self) -> CommandEnv {
         self.command_env.clone()
@@ -400,10 +442,9 @@ impl Session {
                     inner: self.client.http(),
                     retry_after: Mutex::new(None),
                 };
-                let result = endpoint
-                    .exec(&observed)
-                    .await
-                    .map_err(|e| VaultError::from_client(method, path, ClientError::from(e)));
+                let result = endpoint.exec(&observed).await.map_err(|e| {
+                    self.located(VaultError::from_client(method, path, ClientError::from(e)))
+                });
                 match result {
                     Err(err) if attempt < self.retry.max_retries && HttpRetry::retryable(&err) => {
                         attempt += 1;
@@ -491,7 +532,7 @@ impl Session {
         };
         vaultrs::api::exec_with_empty(&self.client, endpoint)
             .await
-            .map_err(|e| VaultError::from_client("PUT", "sys/leases/revoke", e))
+            .map_err(|e| self.located(VaultError::from_client("PUT", "sys/leases/revoke", e)))
     }
 
     /// `PUT auth/<mount>/login` through vaultrs's typed Kubernetes login.
@@ -504,7 +545,13 @@ impl Session {
         vaultrs::auth::kubernetes::login(&self.client, mount, role, jwt)
             .await
             .map(Token::from_auth)
-            .map_err(|e| VaultError::from_client("PUT", &format!("auth/{mount}/login"), e))
+            .map_err(|e| {
+                self.located(VaultError::from_client(
+                    "PUT",
+                    &format!("auth/{mount}/login"),
+                    e,
+                ))
+            })
     }
 
     /// `PUT auth/<mount>/login` through vaultrs's typed JWT login.
@@ -512,7 +559,13 @@ impl Session {
         vaultrs::auth::oidc::login(&self.client, mount, jwt, Some(role.to_owned()))
             .await
             .map(Token::from_auth)
-            .map_err(|e| VaultError::from_client("PUT", &format!("auth/{mount}/login"), e))
+            .map_err(|e| {
+                self.located(VaultError::from_client(
+                    "PUT",
+                    &format!("auth/{mount}/login"),
+                    e,
+                ))
+            })
     }
 
     /// `PUT auth/<mount>/login` through vaultrs's typed AppRole login.
@@ -525,7 +578,13 @@ impl Session {
         vaultrs::auth::approle::login(&self.client, mount, role_id, secret_id)
             .await
             .map(Token::from_auth)
-            .map_err(|e| VaultError::from_client("PUT", &format!("auth/{mount}/login"), e))
+            .map_err(|e| {
+                self.located(VaultError::from_client(
+                    "PUT",
+                    &format!("auth/{mount}/login"),
+                    e,
+                ))
+            })
     }
 
     /// `GET auth/token/lookup-self` with this session's token.
@@ -600,7 +659,7 @@ impl Session {
     pub async fn revoke_self(&self) -> Result<(), VaultError> {
         vaultrs::token::revoke_self(&self.client)
             .await
-            .map_err(|e| VaultError::from_client("PUT", "auth/token/revoke-self", e))
+            .map_err(|e| self.located(VaultError::from_client("PUT", "auth/token/revoke-self", e)))
     }
 }
 
@@ -791,6 +850,31 @@ mod tests {
             HttpRetry::wait(3, Some(Duration::from_secs(5)), 0.7),
             Duration::from_secs(5)
         );
+    }
+
+    /// With `tls_server_name` the client sends to that name, but errors name the address.
+    #[tokio::test]
+    async fn errors_name_the_configured_address_not_the_server_name() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let conn = VaultConnection {
+            address: format!("https://127.0.0.1:{port}"),
+            tls_server_name: Some("vault.example".into()),
+            tls_skip_verify: true,
+            ..VaultConnection::default()
+        };
+        let settings = ConnectionSettings::resolve(&conn, None, |_| None).unwrap();
+        let vault = Vault::from_settings(&settings).unwrap();
+        let err = vault
+            .with_token("t")
+            .without_retries()
+            .read("secret/data/app", None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+        assert!(!err.contains("vault.example"), "{err}");
     }
 
     #[test]

@@ -544,6 +544,79 @@ fn kv_preflight_failures_are_asked_again_unlike_bao_agent() {
 }
 
 // ---------------------------------------------------------------------------------------
+// 6. SNI
+
+/// (case, address host, `vault` keys, SNI expected on every connection, renders)
+fn sni_cases() -> Vec<(&'static str, &'static str, Value, Option<&'static str>)> {
+    vec![
+        (
+            "sni_is_tls_server_name",
+            "127.0.0.1",
+            json!({ "tls_server_name": TlsServer::SERVER_NAME }),
+            Some(TlsServer::SERVER_NAME),
+        ),
+        (
+            "sni_is_the_url_host_without_tls_server_name",
+            "localhost",
+            json!({ "tls_skip_verify": true }),
+            Some("localhost"),
+        ),
+        (
+            "no_sni_for_an_ip_tls_server_name",
+            "localhost",
+            json!({ "tls_skip_verify": true, "tls_server_name": "127.0.0.1" }),
+            None,
+        ),
+    ]
+}
+
+/// The TLS SNI is `tls_server_name` when set (none for an IP, as Go), else the URL host, as
+/// bao agent sends it: seen by a relay in front of the TLS OpenBao.
+#[test]
+fn tls_server_name_is_the_sni_as_in_bao_agent() {
+    let (bao, tls) = seeded_tls_bao();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let method = token_method(d, bao.root_token());
+    let tls_port = port_of(&tls.addr());
+    let mut jobs: Vec<Job<'_, Vec<String>>> = Vec::new();
+    for (name, host, vault, sni) in sni_cases() {
+        let (bao, tls, method) = (&bao, &tls, &method);
+        for which in [Which::Kagi, Which::Bao] {
+            let vault = vault.clone();
+            jobs.push(Box::new(move || {
+                let relay = SniRelay::start(tls_port);
+                let address = format!("https://{host}:{}", relay.port);
+                let mut config = init_config(&address, method.clone(), d, name, which);
+                config["vault"]["ca_cert"] = json!(path_str(&tls.ca_cert));
+                for (k, v) in vault.as_object().unwrap() {
+                    config["vault"][k] = v.clone();
+                }
+                let out = run(which, Some(bao), d, name, &config, &[]);
+                let names = relay.names();
+                eprintln!("{name} {which:?}: SNI {names:?}");
+                let want: BTreeSet<Option<String>> = [sni.map(str::to_owned)].into();
+                let mut failures = Vec::new();
+                if names != want || !rendered(&out, "tls-alice") {
+                    failures.push(format!(
+                        "{name} {which:?}: SNI {names:?}, expected {want:?}; ok={} rendered={:?}\n{}",
+                        out.ok, out.rendered, out.log
+                    ));
+                }
+                failures
+            }));
+        }
+    }
+    let failures: Vec<String> = parallel(jobs, 6).into_iter().flatten().collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The port of an `https://127.0.0.1:<port>` address.
+fn port_of(address: &str) -> u16 {
+    address.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
 // Coverage
 
 /// Each client behaviour or variable this file proves, with the cases that prove it.
@@ -617,6 +690,14 @@ const COVERAGE: &[(&str, &[&str])] = &[
         ],
     ),
     ("KV v2 preflight", &["kv_preflight_failure"]),
+    (
+        "SNI (vault.tls_server_name)",
+        &[
+            "sni_is_tls_server_name",
+            "sni_is_the_url_host_without_tls_server_name",
+            "no_sni_for_an_ip_tls_server_name",
+        ],
+    ),
 ];
 
 #[test]
@@ -634,6 +715,7 @@ fn every_client_behaviour_is_proven_by_a_case() {
             .map(|c| c.0.to_string()),
     );
     known.insert("kv_preflight_failure".into());
+    known.extend(sni_cases().iter().map(|c| c.0.to_string()));
     let missing: Vec<String> = COVERAGE
         .iter()
         .flat_map(|(key, cases)| {

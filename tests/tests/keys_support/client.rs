@@ -192,3 +192,71 @@ pub fn http_date_in(secs: u64) -> String {
         rem % 60
     )
 }
+
+/// A TCP relay to `127.0.0.1:<target>` that records the SNI of each TLS ClientHello passing
+/// through (`None`: the client sent none), so a test sees what an agent sent on the wire.
+pub struct SniRelay {
+    pub port: u16,
+    pub seen: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+impl SniRelay {
+    pub fn start(target: u16) -> SniRelay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let record = record.clone();
+                std::thread::spawn(move || relay(client, target, &record));
+            }
+        });
+        SniRelay { port, seen }
+    }
+
+    /// The distinct SNI values seen.
+    pub fn names(&self) -> std::collections::BTreeSet<Option<String>> {
+        self.seen.lock().unwrap().iter().cloned().collect()
+    }
+}
+
+fn relay(mut client: std::net::TcpStream, target: u16, seen: &Mutex<Vec<Option<String>>>) {
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut hello = Vec::new();
+    loop {
+        let mut chunk = [0u8; 4096];
+        let n = match client.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        hello.extend_from_slice(&chunk[..n]);
+        if acceptor.read_tls(&mut &chunk[..n]).is_err() {
+            return;
+        }
+        match acceptor.accept() {
+            Ok(Some(accepted)) => {
+                let name = accepted.client_hello().server_name().map(str::to_owned);
+                seen.lock().unwrap().push(name);
+                break;
+            }
+            Ok(None) => continue,
+            Err(_) => return,
+        }
+    }
+    let Ok(mut upstream) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+        return;
+    };
+    if upstream.write_all(&hello).is_err() {
+        return;
+    }
+    let (mut up_read, mut down_write) =
+        (upstream.try_clone().unwrap(), client.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut up_read, &mut down_write);
+        let _ = down_write.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut client, &mut upstream);
+    let _ = upstream.shutdown(std::net::Shutdown::Write);
+}
