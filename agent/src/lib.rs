@@ -16,6 +16,7 @@ pub mod auth;
 pub mod cli;
 pub mod connection;
 pub mod host;
+pub mod http_retry;
 pub mod kv;
 pub mod metrics;
 pub mod pki;
