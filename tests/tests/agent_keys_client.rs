@@ -543,6 +543,54 @@ fn kv_preflight_failures_are_asked_again_unlike_bao_agent() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// A preflight Vault refuses (403: no policy on `sys/internal/ui/mounts`) is kept as "not KV
+/// v2": when the read itself fails and is tried again, neither agent asks the mounts again.
+#[test]
+fn kv_preflight_refusals_are_cached_as_in_bao_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let preflight = "/v1/sys/internal/ui/mounts/secret/app";
+    let method = token_method(d, "t");
+    let jobs: Vec<Job<'_, (Which, Outcome, usize)>> = [Which::Kagi, Which::Bao]
+        .into_iter()
+        .map(|which| -> Job<'_, (Which, Outcome, usize)> {
+            let method = method.clone();
+            Box::new(move || {
+                let script: Script = Arc::new(move |path, before| match path {
+                    p if p == preflight => failure(403, &[]),
+                    // Three 503s: the first try (and its two HTTP retries) fails.
+                    "/v1/secret/app" if before < 3 => failure(503, &[]),
+                    "/v1/secret/app" => ok(json!({ "data": { "user": "bob" }, "lease_duration": 0,
+                        "lease_id": "", "renewable": false })),
+                    _ => failure(404, &[]),
+                });
+                let vault = StandIn::start(script);
+                let name = "kv_preflight_refusal";
+                let mut config = init_config(&vault.addr, method, d, name, which);
+                config["vault"]["retry"] = json!({ "num_retries": 2 });
+                config["template"][0]["contents"] =
+                    json!("{{ with secret \"secret/app\" }}{{ .Data.user }}{{ end }}");
+                let out = run(which, None, d, name, &config, &[]);
+                (which, out, vault.count(preflight))
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for (which, out, asked) in parallel(jobs, 2) {
+        eprintln!(
+            "{which:?}: ok={} rendered={:?}, preflight asked {asked}×",
+            out.ok, out.rendered
+        );
+        if !rendered(&out, "bob") || asked != 1 {
+            failures.push(format!(
+                "{which:?}: expected to render once the read recovers, asking the mounts once; got ok={} rendered={:?}, asked {asked}×\n{}",
+                out.ok, out.rendered, out.log
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
 // ---------------------------------------------------------------------------------------
 // 6. SNI
 
@@ -689,7 +737,10 @@ const COVERAGE: &[(&str, &[&str])] = &[
             "command_env_http_with_ca_cert",
         ],
     ),
-    ("KV v2 preflight", &["kv_preflight_failure"]),
+    (
+        "KV v2 preflight",
+        &["kv_preflight_failure", "kv_preflight_refusal"],
+    ),
     (
         "SNI (vault.tls_server_name)",
         &[
@@ -715,6 +766,7 @@ fn every_client_behaviour_is_proven_by_a_case() {
             .map(|c| c.0.to_string()),
     );
     known.insert("kv_preflight_failure".into());
+    known.insert("kv_preflight_refusal".into());
     known.extend(sni_cases().iter().map(|c| c.0.to_string()));
     let missing: Vec<String> = COVERAGE
         .iter()
