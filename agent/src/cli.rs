@@ -160,30 +160,74 @@ pub fn probe(config: &AgentConfig) -> Result<(), String> {
     }
 }
 
-/// Tracing to stderr: level from `VAULT_LOG_LEVEL` (default info), JSON when
-/// `VAULT_LOG_FORMAT=json`. The HTTP libraries are kept quiet: their errors are reported by
-/// the agent with context, and their debug output would include request details.
-pub fn init_logging(level: Option<&str>, format: Option<&str>) {
-    let level = match level.map(|l| l.trim().to_ascii_lowercase()).as_deref() {
-        Some("trace") => "trace",
-        Some("debug") => "debug",
-        Some("warn" | "warning") => "warn",
-        Some("error" | "err") => "error",
-        _ => "info",
-    };
-    let filter = tracing_subscriber::EnvFilter::new(format!(
-        "{level},vaultrs=off,rustify=off,reqwest=warn,hyper=warn,hyper_util=warn"
-    ));
+/// How the agent logs: the level and whether lines are JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSettings {
+    pub level: tracing_subscriber::filter::LevelFilter,
+    pub json: bool,
+}
+
+impl LogSettings {
+    /// `bao agent`'s precedence: `BAO_LOG_*`, then `VAULT_LOG_*` (a variable that is set wins
+    /// even when empty, and empty means the default), then the config's top-level `log_level` /
+    /// `log_format`, then info and the standard format. An unknown level or format is an error
+    /// worded as bao words it; hclog's names are accepted, trimmed and in any case.
+    pub fn resolve(
+        env: impl Fn(&str) -> Option<String>,
+        config_level: Option<&str>,
+        config_format: Option<&str>,
+    ) -> Result<Self, String> {
+        use tracing_subscriber::filter::LevelFilter;
+        let pick = |suffix: &str, from_config: Option<&str>| {
+            env(&format!("BAO_{suffix}"))
+                .or_else(|| env(&format!("VAULT_{suffix}")))
+                .or_else(|| from_config.map(str::to_owned))
+                .unwrap_or_default()
+        };
+        let level = pick("LOG_LEVEL", config_level);
+        let level = match level.trim().to_ascii_lowercase().as_str() {
+            "trace" => LevelFilter::TRACE,
+            "debug" => LevelFilter::DEBUG,
+            "" | "info" | "notice" => LevelFilter::INFO,
+            "warn" | "warning" => LevelFilter::WARN,
+            "err" | "error" => LevelFilter::ERROR,
+            _ => return Err(format!("unknown log level: {level}")),
+        };
+        let format = pick("LOG_FORMAT", config_format);
+        let json = match format.trim().to_ascii_lowercase().as_str() {
+            "" | "standard" => false,
+            "json" => true,
+            _ => return Err(format!("unknown log format: {format}")),
+        };
+        Ok(Self { level, json })
+    }
+}
+
+/// Tracing to stderr at `settings`' level. The HTTP libraries are kept quiet: their errors are
+/// reported by the agent with context, and their debug output would include request details.
+pub fn init_logging(settings: LogSettings) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // A per-target filter rather than EnvFilter: the same levels without the regex engine
+    // EnvFilter compiles in (issue 11: the agent's resident memory is mostly its code).
+    let filter = Targets::new()
+        .with_default(settings.level)
+        .with_target("vaultrs", LevelFilter::OFF)
+        .with_target("rustify", LevelFilter::OFF)
+        .with_target("reqwest", LevelFilter::WARN)
+        .with_target("hyper", LevelFilter::WARN)
+        .with_target("hyper_util", LevelFilter::WARN);
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(LevelFilter::TRACE)
         .with_writer(std::io::stderr)
         // Colour codes only for a terminal: kubelet log files and `kubectl logs` show them raw.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
-    if format.is_some_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder.json().init();
+    if settings.json {
+        builder.json().finish().with(filter).init();
     } else {
-        builder.init();
+        builder.finish().with(filter).init();
     }
 }
 
@@ -247,5 +291,64 @@ mod tests {
         std::fs::write(&ready, "").unwrap();
         assert!(probe(&config).is_ok());
         assert!(probe(&AgentConfig::default()).is_err());
+    }
+
+    fn log_env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn log_settings_follow_bao_agents_precedence() {
+        use tracing_subscriber::filter::LevelFilter;
+        let resolve = |vars: &[(&str, &str)], level, format| {
+            LogSettings::resolve(log_env(vars), level, format)
+        };
+        let info = LogSettings {
+            level: LevelFilter::INFO,
+            json: false,
+        };
+        assert_eq!(resolve(&[], None, None), Ok(info));
+        assert_eq!(
+            resolve(&[], Some("debug"), Some("JSON")),
+            Ok(LogSettings {
+                level: LevelFilter::DEBUG,
+                json: true
+            })
+        );
+        // The environment wins over the config, BAO_ over VAULT_, and a set-but-empty
+        // variable means the default rather than falling through.
+        assert_eq!(
+            resolve(&[("VAULT_LOG_LEVEL", " Warning ")], Some("debug"), None)
+                .unwrap()
+                .level,
+            LevelFilter::WARN
+        );
+        assert_eq!(
+            resolve(
+                &[("BAO_LOG_LEVEL", "err"), ("VAULT_LOG_LEVEL", "loud")],
+                None,
+                None
+            )
+            .unwrap()
+            .level,
+            LevelFilter::ERROR
+        );
+        assert_eq!(
+            resolve(&[("VAULT_LOG_LEVEL", "")], Some("loud"), None),
+            Ok(info)
+        );
+        assert_eq!(resolve(&[], Some("notice"), Some("standard")), Ok(info));
+        assert_eq!(
+            resolve(&[], Some("off"), None),
+            Err("unknown log level: off".to_owned())
+        );
+        assert_eq!(
+            resolve(&[("VAULT_LOG_FORMAT", "text")], None, None),
+            Err("unknown log format: text".to_owned())
+        );
     }
 }

@@ -55,12 +55,23 @@ fn main() -> ExitCode {
             exit_after_auth,
         } => (config, exit_after_auth, None),
     };
-    cli::init_logging(
-        std::env::var("VAULT_LOG_LEVEL").ok().as_deref(),
-        std::env::var("VAULT_LOG_FORMAT").ok().as_deref(),
-    );
     let env = std::env::var("VAULT_CONFIG").ok();
-    let mut loaded = match cli::load_config(file.as_deref(), env.as_deref()) {
+    let loaded = cli::load_config(file.as_deref(), env.as_deref());
+    let (config_level, config_format) = match &loaded {
+        Ok(loaded) => (
+            loaded.config.log_level.as_deref(),
+            loaded.config.log_format.as_deref(),
+        ),
+        Err(_) => (None, None),
+    };
+    match cli::LogSettings::resolve(|name| std::env::var(name).ok(), config_level, config_format) {
+        Ok(settings) => cli::init_logging(settings),
+        Err(err) => {
+            eprintln!("kagi-agent: {err}");
+            return ExitCode::from(2);
+        }
+    }
+    let mut loaded = match loaded {
         Ok(loaded) => loaded,
         Err(err) => {
             tracing::error!(error = %err, "invalid configuration");

@@ -36,8 +36,10 @@ pub use template::{
 pub use vault::{Retry, VaultConnection};
 
 /// A whole agent configuration file.
+///
+/// Unknown keys, top-level ones included, are warnings ([`Loaded::unknown_keys`]): `bao agent`
+/// accepts a Vault Agent file with keys it does not use (`disable_mlock`, say) and so does kagi.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_auth: Option<AutoAuth>,
@@ -46,6 +48,15 @@ pub struct AgentConfig {
     pub exit_after_auth: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_file: Option<String>,
+    /// The log level when neither `BAO_LOG_LEVEL` nor `VAULT_LOG_LEVEL` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+    /// `standard` or `json`, when neither `BAO_LOG_FORMAT` nor `VAULT_LOG_FORMAT` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+    /// Refused: the agent logs to stderr, which is the pod's log (see `validate`).
+    #[serde(default, skip_serializing)]
+    pub log_file: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault: Option<VaultConnection>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -115,8 +126,8 @@ pub struct Loaded {
 impl AgentConfig {
     /// Parses a JSON config, naming the key of any wrong type and collecting unknown keys.
     ///
-    /// Top-level unknown keys are rejected by Vault Agent too (`deny_unknown_fields` here), but
-    /// unknown keys inside a stanza are only warnings, so newer Vault configs still load.
+    /// Unknown keys, at the top level or inside a stanza, are only warnings, so Vault Agent
+    /// files with settings kagi has no use for, and newer Vault configs, still load.
     pub fn from_json(bytes: &[u8]) -> Result<Loaded, ConfigError> {
         let mut unknown_keys = Vec::new();
         let mut json = serde_json::Deserializer::from_slice(bytes);
@@ -142,6 +153,14 @@ impl AgentConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.log_file.is_some() {
+            // bao agent would write its log there; ignoring the key would lose the log the user
+            // asked for, so it is a startup error that says where the log goes instead.
+            return Err(ConfigError::Invalid {
+                path: "log_file".into(),
+                message: "not supported: kagi-agent logs to stderr (the container's log); remove `log_file`".into(),
+            });
+        }
         if let Some(vault) = &self.vault
             && vault.address.trim().is_empty()
         {
@@ -300,6 +319,17 @@ mod tests {
         let err = AgentConfig::from_json(json.as_bytes()).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("template[0].perms"), "{text}");
+    }
+
+    #[test]
+    fn unknown_top_level_keys_are_warnings_and_log_keys_are_read() {
+        let json = r#"{"disable_mlock":true,"log_level":"debug","log_format":"json","vault":{"address":"http://x"}}"#;
+        let loaded = AgentConfig::from_json(json.as_bytes()).unwrap();
+        assert_eq!(loaded.unknown_keys, vec!["disable_mlock".to_owned()]);
+        assert_eq!(loaded.config.log_level.as_deref(), Some("debug"));
+        assert_eq!(loaded.config.log_format.as_deref(), Some("json"));
+        let err = AgentConfig::from_json(br#"{"log_file":"/var/log/agent.log"}"#).unwrap_err();
+        assert!(err.to_string().contains("`log_file`"), "{err}");
     }
 
     #[test]

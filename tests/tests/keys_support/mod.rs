@@ -1,6 +1,6 @@
 //! Running `kagi-agent` and `bao agent` side by side in init mode, and the stand-ins the
 //! key-by-key tests need (a Vault answering 503, a CONNECT proxy, OpenBao namespaces).
-#![allow(dead_code)] // agent_keys and agent_keys_client use different subsets
+#![allow(dead_code)] // each test binary uses a different subset
 
 pub mod cases;
 pub mod client;

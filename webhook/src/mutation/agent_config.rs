@@ -69,6 +69,7 @@ pub(crate) fn build(plan: &Plan<'_>, role: Role, token_path: &str) -> AgentConfi
         telemetry: (!pod.telemetry.is_empty())
             .then(|| Value::Object(pod.telemetry.clone().into_iter().collect())),
         kagi,
+        ..AgentConfig::default()
     }
 }
 
