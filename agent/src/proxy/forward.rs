@@ -135,13 +135,11 @@ impl Reply {
     }
 }
 
-/// A 429/503's `Retry-After` in seconds, which go-retryablehttp waits instead of its backoff.
+/// A 429/503's `Retry-After` (seconds or a date), which go-retryablehttp waits instead of its
+/// backoff; read by the same rule as the agent's own client.
 fn retry_after(reply: &Reply) -> Option<Duration> {
-    if !matches!(reply.status.as_u16(), 429 | 503) {
-        return None;
-    }
-    let seconds = reply.headers.get(header::RETRY_AFTER)?.to_str().ok()?;
-    seconds.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let header = reply.headers.get(header::RETRY_AFTER)?.to_str().ok();
+    HttpRetry::retry_after(reply.status.as_u16(), header, std::time::SystemTime::now())
 }
 
 /// Transport errors worth another try: not a bad URL, a redirect loop or a certificate the
@@ -381,6 +379,12 @@ mod tests {
             .headers
             .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
         assert_eq!(retry_after(&reply), Some(Duration::from_secs(2)));
+        reply.headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2099 07:28:00 GMT"),
+        );
+        let wait = retry_after(&reply).expect("an HTTP date is a Retry-After too");
+        assert!(wait > Duration::from_secs(365 * 86_400), "{wait:?}");
         reply.status = StatusCode::BAD_GATEWAY;
         assert_eq!(retry_after(&reply), None, "only 429 and 503 carry it");
     }
