@@ -5,9 +5,11 @@
 //! working; `json` output suits log collectors, `standard` people.
 //!
 //! Lines reach stderr through [`BufferedStderr`]: a request thread only appends its line to a
-//! buffer, and one background thread writes whatever has gathered in one `write`. Under load
-//! that is one syscall for many lines instead of one per review, and a slow log reader never
-//! holds up a request thread until the buffer is full.
+//! buffer, and one background thread writes whatever has gathered in one `write`. The thread
+//! is woken by the first line of a batch and gathers for [`BATCH_WINDOW`] before writing: at
+//! any rate, one wake-up and one syscall for the lines of that window instead of one (or,
+//! woken per line, two) per review, and a slow log reader never holds up a request thread
+//! until the buffer is full.
 
 use std::io::Write as _;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -75,6 +77,10 @@ impl LogArgs {
 /// Lines waiting beyond this make the logging thread wait for the writer thread: memory stays
 /// bounded and no line is dropped.
 const MAX_PENDING: usize = 1024 * 1024;
+
+/// How long the writer thread gathers lines after the first one of a batch: short enough that
+/// a person tailing the log sees no delay, long enough to take many lines under load.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// stderr written by a background thread. The fmt layer hands over each event as one
 /// `write_all` of a complete line, and each `write` is appended whole under the lock, so lines
@@ -169,6 +175,11 @@ impl Shared {
             }
             if state.bytes.is_empty() {
                 break;
+            }
+            if !state.closing {
+                drop(state);
+                std::thread::sleep(BATCH_WINDOW);
+                state = self.lock();
             }
             std::mem::swap(&mut state.bytes, &mut batch);
             state.writing = true;
