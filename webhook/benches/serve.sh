@@ -7,6 +7,9 @@
 #  - handshakes/s: `openssl s_time -new`, one full TLS handshake per connection;
 #  - review cost: criterion's estimate from `cargo bench --bench review` if it ran before.
 #
+# BENCH_BASELINE_BIN=<another kagi-webhook> adds a column for it, measured in the same run
+# (before/after figures on the same box under the same load).
+#
 # Bounded: a fixed request count per run; nginx and the webhook are stopped on exit.
 set -euo pipefail
 
@@ -59,6 +62,16 @@ webhook_port="$(free_port)"
     --tls-cert-file "$work/tls/tls.crt" --tls-key-file "$work/tls/tls.key" 2>"$work/webhook.log" &
 pids+=("$!")
 
+baseline_bin="${BENCH_BASELINE_BIN:-}"
+baseline_port=""
+if [ -n "$baseline_bin" ]; then
+    baseline_port="$(free_port)"
+    "$baseline_bin" serve --listen "127.0.0.1:$baseline_port" --vault-address "$vault" \
+        --tls-cert-file "$work/tls/tls.crt" --tls-key-file "$work/tls/tls.key" 2>"$work/baseline.log" &
+    baseline_pid="$!"
+    pids+=("$baseline_pid")
+fi
+
 # --- nginx: same certificate, same answer, as many workers as the webhook has threads
 nginx_port="$(free_port)"
 mkdir -p "$work/nginx"
@@ -93,12 +106,14 @@ http {
 }
 EOF
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
-pids+=("$!")
+nginx_pid="$!"
+pids+=("$nginx_pid")
 wait_for_port "$webhook_port"
 wait_for_port "$nginx_port"
+[ -z "$baseline_port" ] || wait_for_port "$baseline_port"
 
 # Both must answer the same bytes, or the comparison means nothing.
-for port in "$webhook_port" "$nginx_port"; do
+for port in "$webhook_port" "$nginx_port" $baseline_port; do
     curl -sSk --fail -H 'content-type: application/json' --data-binary "@$review" \
         "https://127.0.0.1:$port/mutate" >"$work/check.json"
     cmp -s "$work/check.json" "$work/answer.json" || { echo "serve.sh: port $port answered other bytes" >&2; exit 1; }
@@ -147,14 +162,24 @@ h2load --h1 -n 2000 -c "$connections" -H 'content-type: application/json' -d "$r
 start_ticks="$(cpu_ticks "${pids[0]}")"
 webhook_rps="$(reviews_per_second "$webhook_port")"
 webhook_cpu="$(cpu_us_per_review $(($(cpu_ticks "${pids[0]}") - start_ticks)))"
-start_ticks="$(cpu_ticks "${pids[1]}")"
+start_ticks="$(cpu_ticks "$nginx_pid")"
 nginx_rps="$(reviews_per_second "$nginx_port")"
-nginx_cpu="$(cpu_us_per_review $(($(cpu_ticks "${pids[1]}") - start_ticks)))"
+nginx_cpu="$(cpu_us_per_review $(($(cpu_ticks "$nginx_pid") - start_ticks)))"
 webhook_hs="$(handshakes_per_second "$webhook_port")"
 nginx_hs="$(handshakes_per_second "$nginx_port")"
 webhook_phs="$(parallel_handshakes_per_second "$webhook_port")"
 nginx_phs="$(parallel_handshakes_per_second "$nginx_port")"
 rss_kib="$(awk '/VmHWM/ { print $2 }' "/proc/${pids[0]}/status")"
+if [ -n "$baseline_port" ]; then
+    h2load --h1 -n 2000 -c "$connections" -H 'content-type: application/json' -d "$review" "https://127.0.0.1:$baseline_port/mutate" >/dev/null
+    start_ticks="$(cpu_ticks "$baseline_pid")"
+    baseline_rps="$(reviews_per_second "$baseline_port")"
+    baseline_cpu="$(cpu_us_per_review $(($(cpu_ticks "$baseline_pid") - start_ticks)))"
+    # Measured last: the webhook again, right after its baseline, so drifting load shows.
+    start_ticks="$(cpu_ticks "${pids[0]}")"
+    webhook_rps2="$(reviews_per_second "$webhook_port")"
+    webhook_cpu2="$(cpu_us_per_review $(($(cpu_ticks "${pids[0]}") - start_ticks)))"
+fi
 
 # criterion's estimates from `cargo bench --bench review` (make bench runs it first).
 review_cost() {
@@ -174,6 +199,12 @@ printf '%-44s %14.0f %14.0f %8s\n' "reviews/s (HTTP/1.1 keep-alive, $connections
 printf '%-44s %14s %14s %8s\n' "server CPU µs per review (user+system)" "$webhook_cpu" "$nginx_cpu" "$(ratio "$nginx_cpu" "$webhook_cpu")"
 printf '%-44s %14s %14s %8s\n' "new TLS handshakes/s (s_time, 1 client)" "$webhook_hs" "$nginx_hs" "$(ratio "$webhook_hs" "$nginx_hs")"
 printf '%-44s %14s %14s %8s\n' "new TLS handshakes/s ($handshake_clients s_time clients)" "$webhook_phs" "$nginx_phs" "$(ratio "$webhook_phs" "$nginx_phs")"
+if [ -n "$baseline_port" ]; then
+    printf '%-44s %14.0f %14s %8s\n' "baseline $(basename "$baseline_bin"): reviews/s" "$baseline_rps" "" "$(ratio "$baseline_rps" "$nginx_rps")"
+    printf '%-44s %14s %14s %8s\n' "baseline: server CPU µs per review" "$baseline_cpu" "" "$(ratio "$nginx_cpu" "$baseline_cpu")"
+    printf '%-44s %14.0f %14s %8s\n' "kagi-webhook again, after the baseline" "$webhook_rps2" "" "$(ratio "$webhook_rps2" "$nginx_rps")"
+    printf '%-44s %14s %14s %8s\n' "kagi-webhook again: server CPU µs per review" "$webhook_cpu2" "" "$(ratio "$nginx_cpu" "$webhook_cpu2")"
+fi
 printf '%-44s %14s\n' "webhook peak RSS" "$((rss_kib / 1024)) MiB"
 printf '%-44s %s\n' "review cost, 5-secret pod, wall (criterion)" "$(review_cost admission)"
 printf '%-44s %s\n' "review cost, 5-secret pod, CPU (criterion)" "$(review_cost admission_cpu)"

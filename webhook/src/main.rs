@@ -104,7 +104,8 @@ fn run() -> anyhow::Result<()> {
     // vault-k8s lets a non-empty AGENT_INJECT_* variable win over the flag.
     let env = |name: &str| std::env::var(name).ok();
     settings::apply_env_precedence(&mut log, env)?;
-    log.init();
+    // Held to the end of the command: dropping it writes out the buffered log lines.
+    let _log = log.init();
     match command {
         Command::Serve(mut args) => {
             settings::apply_env_precedence(&mut args, env)?;

@@ -18,10 +18,13 @@
 //! every further one, and any name that is not a Kubernetes namespace name, is counted as
 //! `namespace="_other"` (`_` cannot start a namespace name). The registry is explicit (no
 //! global state), so tests read the numbers they caused.
+//!
+//! Each kept namespace has its counters at hand: a review takes a read lock and a lookup by
+//! `&str`, without building label values or hashing them into the families.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicI64;
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -103,8 +106,10 @@ pub struct Metrics {
     injections: Family<InjectionLabels, Counter>,
     /// Pods denied because of their annotations or settings, by namespace.
     failed_injections: Family<NamespaceLabels, Counter>,
-    /// The namespaces that have a label value of their own.
-    namespaces: Mutex<HashSet<String>>,
+    /// The namespaces that have a label value of their own, with their counters.
+    namespaces: RwLock<HashMap<String, NamespaceSeries>>,
+    /// The counters of [`OTHER_NAMESPACE`].
+    other: NamespaceSeries,
     max_namespaces: usize,
     connections_open: Gauge<i64, AtomicI64>,
     connections_closed: Family<ReasonLabels, Counter>,
@@ -188,7 +193,8 @@ impl Metrics {
             processing_ms,
             injections,
             failed_injections,
-            namespaces: Mutex::new(HashSet::new()),
+            namespaces: RwLock::new(HashMap::new()),
+            other: NamespaceSeries::default(),
             max_namespaces,
             connections_open,
             connections_closed,
@@ -196,24 +202,32 @@ impl Metrics {
         }
     }
 
-    /// The label value for `namespace`: itself while the cap allows, else [`OTHER_NAMESPACE`].
-    fn namespace_label(&self, namespace: &str) -> String {
+    /// Runs `count` on the counters of `namespace` (and its label value): its own while the
+    /// cap allows, else those of [`OTHER_NAMESPACE`].
+    fn count_in(&self, namespace: &str, count: impl FnOnce(&NamespaceSeries, &str)) {
         if !is_namespace_name(namespace) {
-            return OTHER_NAMESPACE.to_owned();
+            return count(&self.other, OTHER_NAMESPACE);
         }
-        // A poisoned lock only means another thread panicked mid-insert; the set is intact.
+        // A poisoned lock only means another thread panicked mid-insert; the map is intact.
+        {
+            let known = self
+                .namespaces
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(series) = known.get(namespace) {
+                return count(series, namespace);
+            }
+        }
         let mut known = self
             .namespaces
-            .lock()
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if known.contains(namespace) {
-            return namespace.to_owned();
+        if !known.contains_key(namespace) && known.len() >= self.max_namespaces {
+            drop(known);
+            return count(&self.other, OTHER_NAMESPACE);
         }
-        if known.len() < self.max_namespaces {
-            known.insert(namespace.to_owned());
-            return namespace.to_owned();
-        }
-        OTHER_NAMESPACE.to_owned()
+        let series = known.entry(namespace.to_owned()).or_default();
+        count(series, namespace)
     }
 
     /// Counts one accepted connection until the guard is dropped with its reason.
@@ -250,19 +264,27 @@ impl Metrics {
             Outcome::Injected {
                 namespace,
                 injection,
-            } => {
-                let labels = InjectionLabels {
-                    namespace: self.namespace_label(namespace),
-                    injection_type: injection.label(),
-                };
-                self.injections.get_or_create(&labels).inc();
-            }
-            Outcome::Denied { namespace, .. } => {
-                let labels = NamespaceLabels {
-                    namespace: self.namespace_label(namespace),
-                };
-                self.failed_injections.get_or_create(&labels).inc();
-            }
+            } => self.count_in(namespace, |series, label| {
+                let slot = &series.injections[injection.index()];
+                slot.get_or_init(|| {
+                    self.injections.get_or_create_owned(&InjectionLabels {
+                        namespace: label.to_owned(),
+                        injection_type: injection.label(),
+                    })
+                })
+                .inc();
+            }),
+            Outcome::Denied { namespace, .. } => self.count_in(namespace, |series, label| {
+                series
+                    .failed
+                    .get_or_init(|| {
+                        self.failed_injections
+                            .get_or_create_owned(&NamespaceLabels {
+                                namespace: label.to_owned(),
+                            })
+                    })
+                    .inc();
+            }),
             Outcome::Ignored { .. } | Outcome::Skipped { .. } => {}
         }
     }
@@ -276,6 +298,15 @@ impl Metrics {
         }
         text
     }
+}
+
+/// The counters of one namespace label value, each taken from its family the first time it
+/// counts (so a series appears once it has counted, as before).
+#[derive(Debug, Default)]
+struct NamespaceSeries {
+    /// By [`InjectionType`] as index.
+    injections: [OnceLock<Counter>; 3],
+    failed: OnceLock<Counter>,
 }
 
 /// Keeps `kagi_webhook_connections_open` raised until [`OpenConnection::close`].
@@ -324,6 +355,15 @@ impl InjectionType {
             Self::InitOnly => "init_only",
             Self::SidecarOnly => "sidecar_only",
             Self::InitAndSidecar => "init_and_sidecar",
+        }
+    }
+
+    /// Its place in [`NamespaceSeries::injections`].
+    fn index(self) -> usize {
+        match self {
+            Self::InitOnly => 0,
+            Self::SidecarOnly => 1,
+            Self::InitAndSidecar => 2,
         }
     }
 }

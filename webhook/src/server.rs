@@ -1,7 +1,8 @@
 //! The HTTPS edge: `POST /mutate`, `GET /health/ready` and `GET /metrics` over rustls.
 //!
 //! TLS is terminated in a task per connection (a slow handshake never stalls the accept loop)
-//! and hyper-util's auto builder serves HTTP/1.1 or HTTP/2 to the axum router. Certificates
+//! and hyper serves HTTP/1.1 or HTTP/2 (as ALPN chose): `POST /mutate` goes straight to its
+//! handler, as it is nearly all of the traffic; the rest goes to an axum router. Certificates
 //! come from a [`ResolvesServerCert`] consulted on every handshake, so a reloaded key pair
 //! applies to new connections while open ones keep theirs. On shutdown the listener closes
 //! first, then in-flight requests finish.
@@ -18,13 +19,14 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::BodyExt as _;
+use hyper::body::{Body as HttpBody, Bytes};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::ServiceExt as _;
 use tracing::{debug, info, warn};
 
 use crate::admission::{self, Outcome};
@@ -218,7 +220,7 @@ pub async fn run(args: ServeArgs, shutdown: impl Future<Output = ()>) -> Result<
         info!(%addr, ?limits, "serving admission reviews over HTTPS");
     }
     let metrics = Arc::new(Metrics::with_max_namespaces(metrics_max_namespaces));
-    let app = router(Arc::new(injector), metrics.clone(), &limits);
+    let app = Arc::new(App::new(Arc::new(injector), metrics.clone(), &limits));
     serve(listener, config, app, limits, metrics, shutdown).await;
     drop(certs);
     Ok(())
@@ -268,30 +270,55 @@ struct Webhook {
     body_budget: Arc<Semaphore>,
 }
 
-/// The webhook's routes.
-pub fn router(settings: Arc<InjectorSettings>, metrics: Arc<Metrics>, limits: &Limits) -> Router {
-    let webhook = Webhook {
-        settings,
-        metrics,
-        body_read_timeout: limits.body_read_timeout,
-        body_budget: Arc::new(Semaphore::new(BODY_BUDGET)),
-    };
-    let mutate_route = post(mutate).layer(middleware::from_fn_with_state(
-        webhook.clone(),
-        count_in_flight,
-    ));
+/// What every connection serves: the admission handler, and the router for the rest.
+pub struct App {
+    webhook: Webhook,
+    router: Router,
+}
+
+impl App {
+    /// The webhook's handlers.
+    pub fn new(settings: Arc<InjectorSettings>, metrics: Arc<Metrics>, limits: &Limits) -> Self {
+        let webhook = Webhook {
+            settings,
+            metrics,
+            body_read_timeout: limits.body_read_timeout,
+            body_budget: Arc::new(Semaphore::new(BODY_BUDGET)),
+        };
+        let router = router(webhook.clone());
+        Self { webhook, router }
+    }
+
+    /// Answers one request. `POST /mutate` skips the router (its matching, its boxed body
+    /// and its clones per request); everything else, including other methods on `/mutate`,
+    /// gets the router's answers.
+    pub async fn handle<B>(&self, request: Request<B>) -> Response
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        if request.method() == Method::POST && request.uri().path() == "/mutate" {
+            return mutate(&self.webhook, request).await;
+        }
+        match self.router.clone().oneshot(request.map(Body::new)).await {
+            Ok(response) => response,
+            Err(infallible) => match infallible {},
+        }
+    }
+}
+
+/// The webhook's routes (`POST /mutate` is also answered here, for completeness).
+fn router(webhook: Webhook) -> Router {
+    let mutate_route = post(
+        |State(webhook): State<Webhook>, request: Request| async move {
+            mutate(&webhook, request).await
+        },
+    );
     Router::new()
         .route("/mutate", mutate_route)
         .route("/health/ready", get(|| async { StatusCode::NO_CONTENT }))
         .route("/metrics", get(render_metrics))
         .with_state(webhook)
-}
-
-/// Counts a review in vault-k8s's queue-length gauge from its first byte (before the body is
-/// read) to its answer.
-async fn count_in_flight(State(webhook): State<Webhook>, request: Request, next: Next) -> Response {
-    let _in_flight = webhook.metrics.in_flight();
-    next.run(request).await
 }
 
 /// A request answered without a review: counted, logged, and the connection closed after it
@@ -302,12 +329,19 @@ fn refuse(webhook: &Webhook, reason: Refused, status: StatusCode, text: String) 
     (status, [(header::CONNECTION, "close")], text).into_response()
 }
 
-async fn mutate(State(webhook): State<Webhook>, request: Request) -> Response {
+async fn mutate<B>(webhook: &Webhook, request: Request<B>) -> Response
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<axum::BoxError>,
+{
+    // vault-k8s's queue length counts a review from its first byte (before the body is read)
+    // to its answer.
+    let _in_flight = webhook.metrics.in_flight();
     let received = Instant::now();
     let (parts, body) = request.into_parts();
     if let Err(reason) = require_json(&parts.headers) {
         return refuse(
-            &webhook,
+            webhook,
             Refused::ContentType,
             StatusCode::BAD_REQUEST,
             reason,
@@ -325,7 +359,7 @@ async fn mutate(State(webhook): State<Webhook>, request: Request) -> Response {
             admission::MAX_REVIEW_BYTES
         );
         return refuse(
-            &webhook,
+            webhook,
             Refused::TooLarge,
             StatusCode::PAYLOAD_TOO_LARGE,
             reason,
@@ -346,7 +380,7 @@ async fn mutate(State(webhook): State<Webhook>, request: Request) -> Response {
                 admission::MAX_REVIEW_BYTES
             );
             return refuse(
-                &webhook,
+                webhook,
                 Refused::TooLarge,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 reason,
@@ -355,19 +389,19 @@ async fn mutate(State(webhook): State<Webhook>, request: Request) -> Response {
         Ok(Err(BodyError::Read(error))) => {
             let reason = format!("failed to read the request body: {error}");
             return refuse(
-                &webhook,
+                webhook,
                 Refused::Unreadable,
                 StatusCode::BAD_REQUEST,
                 reason,
             );
         }
         Err(_) if api_budget == Some(read_budget) => {
-            return past_api_timeout(&webhook, "the request body did not arrive", api_timeout);
+            return past_api_timeout(webhook, "the request body did not arrive", api_timeout);
         }
         Err(_) => {
             let reason = format!("the request body did not arrive within {read_budget:?}");
             return refuse(
-                &webhook,
+                webhook,
                 Refused::BodyTimeout,
                 StatusCode::REQUEST_TIMEOUT,
                 reason,
@@ -380,7 +414,7 @@ async fn mutate(State(webhook): State<Webhook>, request: Request) -> Response {
             if let Some(budget) = api_budget
                 && received.elapsed() > budget
             {
-                return past_api_timeout(&webhook, "the review did not finish", api_timeout);
+                return past_api_timeout(webhook, "the review did not finish", api_timeout);
             }
             webhook
                 .metrics
@@ -431,16 +465,21 @@ enum BodyError {
 /// without bound; the permit returned keeps that room until the review is answered. The
 /// buffer grows at most once, to the announced length (or the limit), so what the budget
 /// counts is what is allocated.
-async fn read_body(
-    mut body: Body,
+async fn read_body<B>(
+    body: B,
     budget: &Arc<Semaphore>,
     announced: Option<usize>,
-) -> Result<(Vec<u8>, Option<OwnedSemaphorePermit>), BodyError> {
+) -> Result<(Vec<u8>, Option<OwnedSemaphorePermit>), BodyError>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<axum::BoxError>,
+{
+    let mut body = std::pin::pin!(body);
     let limit = admission::MAX_REVIEW_BYTES;
     let mut bytes = Vec::with_capacity(announced.unwrap_or(0).min(BODY_ALLOWANCE));
     let mut held: Option<OwnedSemaphorePermit> = None;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(BodyError::Read)?;
+        let frame = frame.map_err(|error| BodyError::Read(axum::Error::new(error)))?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers
         };

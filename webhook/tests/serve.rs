@@ -47,6 +47,62 @@ async fn serves_reviews_health_and_metrics() {
     }
 }
 
+/// The API server offers `h2` and `http/1.1` by ALPN; each negotiated version is served, as
+/// is a client offering none (sniffed), and other methods on `/mutate` still get 405.
+#[tokio::test]
+async fn serves_reviews_in_the_http_version_alpn_negotiated() {
+    let (pki, _volume, server) = start();
+    let review = fixture("review-5-secrets.json");
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut stream = pki
+        .client_offering(&[b"http/1.1"])
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let head = head("POST", "/mutate", Some("application/json"), review.len());
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&review).await.unwrap();
+    let reply = read_reply(stream).await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["response"]["patchType"], "JSONPatch");
+
+    // HTTP/2 from a real client (curl), as the API server's Go client would negotiate it.
+    let output = Command::new("curl")
+        // The certificate is not what this test is about (the others check it).
+        .args(["-sSk", "--http2"])
+        .args([
+            "--resolve",
+            &format!("localhost:{}:127.0.0.1", server.addr.port()),
+        ])
+        .args(["-H", "content-type: application/json", "--data-binary"])
+        .arg(concat!(
+            "@",
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/review-5-secrets.json"
+        ))
+        .args(["-w", "\n%{http_version} %{http_code}"])
+        .arg(format!("https://localhost:{}/mutate", server.addr.port()))
+        .output()
+        .expect("curl runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (body, status) = stdout.rsplit_once('\n').unwrap();
+    assert_eq!(
+        status,
+        "2 200",
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(answer["response"]["patchType"], "JSONPatch");
+
+    let reply = send(&pki, server.addr, "GET", "/mutate", None, b"")
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 405, "{}", reply.text());
+}
+
 #[tokio::test]
 async fn refuses_wrong_content_type_unreadable_and_oversized_bodies() {
     let (pki, _volume, server) = start();

@@ -7,6 +7,14 @@
 //! keep-alive connection is also the idle time between requests: it cannot tell a slow head
 //! from a quiet client. The watchdog can, because it sees the raw bytes: the header clock
 //! starts at the first byte after the connection became idle.
+//!
+//! The watchdog is not woken per request (that was a task wake-up and a new timer for every
+//! review): it looks at the connection at least once per header timeout, which still closes
+//! a slow head exactly at its deadline (a head that starts after one look ends no earlier
+//! than the next look).
+//!
+//! The HTTP version is the one TLS negotiated by ALPN; only a client that sent no ALPN gets
+//! hyper-util's sniffing of the first bytes.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -15,18 +23,19 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::extract::Request;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt as _;
+use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
+use super::App;
 use crate::metrics::{Closed, Metrics};
 
 /// How long shutdown waits for in-flight requests: under Kubernetes' default 30 s grace
@@ -64,7 +73,7 @@ pub struct Limits {
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    app: Router,
+    app: Arc<App>,
     limits: Limits,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
@@ -129,7 +138,7 @@ pub async fn serve(
 /// What one connection task owns; the slot is given back when it ends.
 struct Connection {
     acceptor: TlsAcceptor,
-    app: Router,
+    app: Arc<App>,
     limits: Limits,
     metrics: Arc<Metrics>,
     _slot: OwnedSemaphorePermit,
@@ -158,33 +167,19 @@ async fn connection(conn: Connection, tcp: TcpStream, peer: SocketAddr, watcher:
     // Handshake bytes are not a request: the connection starts idle.
     activity.became_idle();
 
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        // The watchdog times heads (see the module doc); hyper's timer would also cut idle
-        // keep-alive connections.
-        .header_read_timeout(None)
-        .max_buf_size(HTTP1_MAX_BUF);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .initial_connection_window_size(HTTP2_WINDOW)
-        .initial_stream_window_size(HTTP2_WINDOW);
     let app = conn.app;
     let service_activity = activity.clone();
     let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
         let busy = Busy::start(service_activity.clone());
         let app = app.clone();
         async move {
-            let response = app.oneshot(request).await;
+            let response = app.handle(request).await;
             drop(busy);
-            response
+            Ok::<_, std::convert::Infallible>(response)
         }
     });
-    let serving = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
     tokio::select! {
-        result = serving => {
+        result = serve_http(stream, service, watcher) => {
             if let Err(error) = result {
                 debug!(%peer, %error, "connection closed with an error");
             }
@@ -197,6 +192,75 @@ async fn connection(conn: Connection, tcp: TcpStream, peer: SocketAddr, watcher:
     }
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serves HTTP on `stream` in the version ALPN chose, until the client is done or a graceful
+/// shutdown ends the connection.
+async fn serve_http<S>(
+    stream: TlsStream<Watched>,
+    service: S,
+    watcher: Watcher,
+) -> Result<(), BoxError>
+where
+    S: hyper::service::Service<
+            Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    let io = TokioIo::new(stream);
+    match alpn.as_deref() {
+        Some(b"http/1.1") => {
+            let connection = http1_builder().serve_connection(io, service);
+            watcher.watch(connection).await?;
+        }
+        Some(b"h2") => {
+            let connection = http2_builder().serve_connection(io, service);
+            watcher.watch(connection).await?;
+        }
+        _ => {
+            // No ALPN: sniff the HTTP/2 preface, with the settings of the builders below.
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(None)
+                .max_buf_size(HTTP1_MAX_BUF);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .initial_connection_window_size(HTTP2_WINDOW)
+                .initial_stream_window_size(HTTP2_WINDOW);
+            watcher.watch(builder.serve_connection(io, service)).await?;
+        }
+    }
+    Ok(())
+}
+
+fn http1_builder() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // The watchdog times heads (see the module doc); hyper's timer would also cut idle
+        // keep-alive connections.
+        .header_read_timeout(None)
+        .max_buf_size(HTTP1_MAX_BUF);
+    builder
+}
+
+fn http2_builder() -> http2::Builder<TokioExecutor> {
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .initial_connection_window_size(HTTP2_WINDOW)
+        .initial_stream_window_size(HTTP2_WINDOW);
+    builder
+}
+
 /// What a connection is doing, shared by its socket, its service and its watchdog. Times are
 /// milliseconds since `origin`; [`NONE`] means unset.
 struct Activity {
@@ -204,8 +268,6 @@ struct Activity {
     in_flight: AtomicUsize,
     idle_since: AtomicU64,
     head_started: AtomicU64,
-    /// Wakes the watchdog when a head starts, so it switches to the header deadline.
-    head_notify: Notify,
 }
 
 const NONE: u64 = u64::MAX;
@@ -217,7 +279,6 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(NONE),
-            head_notify: Notify::new(),
         }
     }
 
@@ -235,8 +296,8 @@ impl Activity {
         if self.in_flight.load(Ordering::Relaxed) == 0
             && self.head_started.load(Ordering::Relaxed) == NONE
         {
+            // The watchdog sees it at its next look (see the module doc).
             self.head_started.store(self.now(), Ordering::Relaxed);
-            self.head_notify.notify_one();
         }
     }
 }
@@ -264,18 +325,18 @@ impl Drop for Busy {
 /// timeout, or no request for the idle timeout. A request in flight is the handler's to time.
 async fn watchdog(activity: &Activity, limits: &Limits) -> Closed {
     let ms = |d: Duration| d.as_millis() as u64;
+    let header_timeout = ms(limits.header_read_timeout);
+    // One timer for the connection's life, moved instead of made anew.
+    let mut sleep = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
     loop {
         let now = activity.now();
         let (deadline, reason) = if activity.in_flight.load(Ordering::Relaxed) > 0 {
             // Look again later: the request may end and the connection go idle.
-            (now + ms(limits.header_read_timeout), None)
+            (now + header_timeout, None)
         } else {
             let head = activity.head_started.load(Ordering::Relaxed);
             if head != NONE {
-                (
-                    head + ms(limits.header_read_timeout),
-                    Some(Closed::HeaderTimeout),
-                )
+                (head + header_timeout, Some(Closed::HeaderTimeout))
             } else {
                 let idle = activity.idle_since.load(Ordering::Relaxed);
                 (idle + ms(limits.idle_timeout), Some(Closed::IdleTimeout))
@@ -286,11 +347,12 @@ async fn watchdog(activity: &Activity, limits: &Limits) -> Closed {
         {
             return reason;
         }
-        let wait = Duration::from_millis(deadline.saturating_sub(now).max(1));
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = activity.head_notify.notified() => {}
-        }
+        // By the deadline, and within a header timeout so a head that starts meanwhile is
+        // closed on time.
+        let look = deadline.min(now + header_timeout).max(now + 1);
+        let at = activity.origin + Duration::from_millis(look);
+        sleep.as_mut().reset(tokio::time::Instant::from_std(at));
+        sleep.as_mut().await;
     }
 }
 

@@ -52,6 +52,11 @@ impl Pki {
     }
 
     pub fn client(&self) -> TlsConnector {
+        self.client_offering(&[])
+    }
+
+    /// A client offering these ALPN protocols (none: no ALPN extension at all).
+    pub fn client_offering(&self, alpn: &[&[u8]]) -> TlsConnector {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(self.ca.der().clone()).unwrap();
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -61,6 +66,8 @@ impl Pki {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
+        let mut config = config;
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         TlsConnector::from(Arc::new(config))
     }
 }
