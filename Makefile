@@ -62,10 +62,16 @@ STATIC_TARGET := x86_64-unknown-linux-gnu
 STATIC_DIR := target/$(STATIC_TARGET)/release
 # The agent is built in its own profile, for size (Cargo.toml [profile.agent], issue 11).
 AGENT_STATIC_DIR := target/$(STATIC_TARGET)/agent
+# The agent's resident memory is mostly its own pages (issue 11), so: relative relocations packed
+# (RELR: the 400 KB .rela.dyn glibc reads at start-up shrinks to a few KB) and identical
+# functions folded by the linker (LLD, the toolchain's default). Measured and not taken:
+# -C force-unwind-tables=no (no change under fat LTO), a non-PIE build (less anonymous memory,
+# the same RSS, and no ASLR for the binary).
+AGENT_LINK_FLAGS := -C link-arg=-Wl,-z,pack-relative-relocs -C link-arg=-Wl,--icf=all
 static:
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked \
 		--target $(STATIC_TARGET) -p kagi-webhook --bins
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --profile agent --locked \
+	RUSTFLAGS="-C target-feature=+crt-static $(AGENT_LINK_FLAGS)" $(CARGO) build --profile agent --locked \
 		--target $(STATIC_TARGET) -p kagi-agent --bins
 
 # OCI image layouts in target/images/<name> (tag = workspace version), without a Docker engine:

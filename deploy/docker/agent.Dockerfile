@@ -14,7 +14,9 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --profile agent --locked \
+    # The link flags are the Makefile's AGENT_LINK_FLAGS (size = memory for the agent, issue 11).
+    RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs -C link-arg=-Wl,--icf=all" \
+    cargo build --profile agent --locked \
       --target x86_64-unknown-linux-gnu -p kagi-agent --bin kagi-agent \
  && install -D -m 0755 target/x86_64-unknown-linux-gnu/agent/kagi-agent /out/kagi-agent
 

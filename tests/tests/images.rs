@@ -350,6 +350,18 @@ fn the_dockerfiles_produce_the_same_contents_as_make_images() {
             dockerfile.contains("+crt-static"),
             "{short}.Dockerfile builds a static binary"
         );
+        if name == "kagi-agent" {
+            // The Docker build and `make images` must link the agent alike (its memory figure).
+            let makefile = std::fs::read_to_string(docker.join("../../Makefile")).unwrap();
+            let flags = makefile
+                .lines()
+                .find_map(|l| l.strip_prefix("AGENT_LINK_FLAGS := "))
+                .expect("Makefile sets AGENT_LINK_FLAGS");
+            assert!(
+                dockerfile.contains(flags),
+                "agent.Dockerfile links without the Makefile's AGENT_LINK_FLAGS `{flags}`"
+            );
+        }
     }
 }
 
