@@ -317,22 +317,13 @@ fn pod_answer(
         Ok(PodChange::Unchanged { reason }) => {
             (Verdict::Allowed, Outcome::Skipped { namespace, reason })
         }
-        Ok(PodChange::Patched { patch, injection }) => match serde_json::to_vec(&patch) {
-            Ok(patch) => (
-                Verdict::Patched(base64::engine::general_purpose::STANDARD.encode(patch)),
-                Outcome::Injected {
-                    namespace,
-                    injection,
-                },
-            ),
-            Err(error) => {
-                let message = format!("failed to encode the patch: {error}");
-                (
-                    Verdict::Denied(message.clone()),
-                    Outcome::Denied { namespace, message },
-                )
-            }
-        },
+        Ok(PodChange::Patched { patch, injection }) => (
+            Verdict::Patched(base64::engine::general_purpose::STANDARD.encode(patch)),
+            Outcome::Injected {
+                namespace,
+                injection,
+            },
+        ),
         Err(Denial { message }) => (
             Verdict::Denied(message.clone()),
             Outcome::Denied { namespace, message },
@@ -346,9 +337,10 @@ fn pod_answer(
 pub enum PodChange {
     /// No patch; the reason is for logs.
     Unchanged { reason: String },
-    /// The JSON patch from the Pod to the Pod with the agent.
+    /// The JSON patch from the Pod to the Pod with the agent, as JSON text (the answer
+    /// carries the text, so it is written once instead of built and then encoded).
     Patched {
-        patch: json_patch::Patch,
+        patch: Vec<u8>,
         injection: InjectionType,
     },
 }
@@ -366,7 +358,7 @@ pub fn mutation_patch(
             let patch = pod_diff::diff(pod, *after).map_err(|error| Denial {
                 message: format!("failed to build the patch: {error}"),
             })?;
-            if patch.0.is_empty() {
+            if patch == b"[]" {
                 return Ok(PodChange::Unchanged {
                     reason: "the mutation changed nothing".to_owned(),
                 });
@@ -381,7 +373,7 @@ pub fn mutation_patch(
 /// remove). Arrays the mutation only inserted into are patched element by element ([`patch`]
 /// says why). Only what changed is serialized ([`pod_diff`]).
 pub fn pod_patch(before: &Pod, after: &Pod) -> Result<json_patch::Patch, serde_json::Error> {
-    pod_diff::diff(before.clone(), after.clone())
+    serde_json::from_slice(&pod_diff::diff(before.clone(), after.clone())?)
 }
 
 /// Classifies the containers `after` has that `before` did not.
