@@ -370,7 +370,12 @@ pub fn mutation_patch(
 /// remove). Arrays the mutation only inserted into are patched element by element ([`patch`]
 /// says why). Only what changed is serialized ([`pod_diff`]).
 pub fn pod_patch(before: &Pod, after: &Pod) -> Result<json_patch::Patch, serde_json::Error> {
-    serde_json::from_slice(&pod_diff::diff(before.clone(), after.clone())?)
+    serde_json::from_slice(&pod_patch_json(before, after)?)
+}
+
+/// [`pod_patch`] as the JSON text the review answer carries (`[]` for no change).
+pub fn pod_patch_json(before: &Pod, after: &Pod) -> Result<Vec<u8>, serde_json::Error> {
+    pod_diff::diff(before.clone(), after.clone())
 }
 
 /// Classifies the containers `after` has that `before` did not.
