@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use json_patch::PatchOperation;
 use json_patch::jsonptr::{Pointer, PointerBuf, Token};
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Volume};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Volume, VolumeMount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -344,11 +344,40 @@ fn string_map(
 }
 
 /// What an array element is matched by.
-trait Named: Serialize + PartialEq {
+trait Named: Serialize + PartialEq + Sized {
     fn name(&self) -> &str;
+
+    /// The operations for an element kept at `at` that changed: by default the diff of its
+    /// two JSON trees.
+    fn diff_kept(at: &Pointer, before: Self, after: Self, out: &mut Ops) -> Result {
+        let old = serde_json::to_value(&before)?;
+        out.diff_trees(at, &old, serde_json::to_value(&after)?)
+    }
 }
 
 impl Named for Container {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// An app container the mutation changed got volume mounts: those are diffed as a typed
+    /// list (the added mount written from its struct), the rest as JSON trees only if it
+    /// changed too.
+    fn diff_kept(at: &Pointer, mut before: Self, mut after: Self, out: &mut Ops) -> Result {
+        let mounts_before = before.volume_mounts.take();
+        let mounts_after = after.volume_mounts.take();
+        let mounts = Member::new(
+            "volumeMounts",
+            mounts_before.is_some(),
+            mounts_after.is_some(),
+            move |at, out| list(at, mounts_before, mounts_after, out),
+        );
+        let (old, new) = rest(&before, &after, &[])?;
+        object(at, &old, new, vec![mounts], out)
+    }
+}
+
+impl Named for VolumeMount {
     fn name(&self) -> &str {
         &self.name
     }
@@ -393,10 +422,14 @@ fn list<T: Named>(
             out.add(&index(i), element)?;
         }
     }
-    for (from, to) in kept {
-        if before[from] != after[to] {
-            let old = serde_json::to_value(&before[from])?;
-            out.diff_trees(&index(to), &old, serde_json::to_value(&after[to])?)?;
+    // Every element of `before` is kept, in order, at increasing positions of `after`.
+    let mut after = after.into_iter().enumerate();
+    for (element, &(_, to)) in before.into_iter().zip(&kept) {
+        let Some((_, new)) = after.find(|(i, _)| *i == to) else {
+            unreachable!("kept positions increase");
+        };
+        if element != new {
+            T::diff_kept(&index(to), element, new, out)?;
         }
     }
     Ok(())
