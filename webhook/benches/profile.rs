@@ -6,7 +6,7 @@
 //! ```
 //!
 //! STEP is `review` (the whole pure review), `parse` (the Pod from JSON), `clone` (both Pods),
-//! `mutate`, `patch` (the patch between the Pods), `encode` (patch to JSON and base64) or
+//! `mutate`, `patch` (the patch between the Pods, as JSON text), `encode` (the text to base64) or
 //! `setup` (nothing: what every run costs). Instructions per step = (Ir(STEP, N) -
 //! Ir(STEP, 0)) / N; `benches/profile.sh` does the arithmetic.
 
@@ -43,7 +43,7 @@ fn main() {
     let Ok(Mutation::Injected(after)) = mutation::mutate(&pod, &settings, "shop") else {
         panic!("the bench pod was not injected");
     };
-    let patch = admission::pod_patch(&pod, &after).unwrap();
+    let patch = admission::pod_patch_json(&pod, &after).unwrap();
     for _ in 0..count {
         match step.as_str() {
             "review" => drop(black_box(admission::review(black_box(&body), &settings))),
@@ -54,13 +54,14 @@ fn main() {
                 &settings,
                 "shop",
             ))),
-            "patch" => drop(black_box(admission::pod_patch(black_box(&pod), &after))),
-            "encode" => {
-                let json = serde_json::to_vec(black_box(&patch)).unwrap();
-                drop(black_box(
-                    base64::engine::general_purpose::STANDARD.encode(json),
-                ));
-            }
+            "patch" => drop(black_box(admission::pod_patch_json(
+                black_box(&pod),
+                &after,
+            ))),
+            // The review path writes the patch as text while diffing: encoding is base64.
+            "encode" => drop(black_box(
+                base64::engine::general_purpose::STANDARD.encode(black_box(&patch)),
+            )),
             "setup" => {}
             other => panic!("unknown step {other}"),
         }

@@ -133,7 +133,7 @@ fn steps(c: &mut Criterion<ThreadCpuTime>) {
     });
     // Includes a clone of both Pods (the review path hands them over instead).
     group.bench_function("pod_patch", |b| {
-        b.iter(|| admission::pod_patch(black_box(&pod), &after).unwrap())
+        b.iter(|| admission::pod_patch_json(black_box(&pod), &after).unwrap())
     });
     // The Pods are cloned outside the measured time, in chunks that each span many updates
     // of the thread's CPU time.

@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::admission::Operation;
 use kube::core::{GroupVersionKind, GroupVersionResource};
+use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::mutation::{self, Denial, Mutation};
@@ -151,39 +151,11 @@ struct MetadataOnly {
     metadata: ObjectMeta,
 }
 
-/// The answer as the API server reads it, fields in the order the webhook has always
-/// written them (alphabetical).
-#[derive(Serialize)]
-struct ReviewOut<'a> {
-    #[serde(rename = "apiVersion")]
-    api_version: &'a str,
-    kind: &'a str,
-    response: ResponseOut<'a>,
-}
-
-#[derive(Serialize)]
-struct ResponseOut<'a> {
-    allowed: bool,
-    /// base64 of the JSON patch, as Kubernetes (Go) writes bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<String>,
-    #[serde(rename = "patchType", skip_serializing_if = "Option::is_none")]
-    patch_type: Option<&'static str>,
-    status: StatusOut<'a>,
-    uid: &'a str,
-}
-
-#[derive(Serialize)]
-struct StatusOut<'a> {
-    #[serde(skip_serializing_if = "str::is_empty")]
-    message: &'a str,
-}
-
 /// What the answer says, before it is encoded.
 enum Verdict {
     Allowed,
-    /// The JSON patch, base64 encoded.
-    Patched(String),
+    /// The JSON patch, as JSON text.
+    Patched(Vec<u8>),
     Denied(String),
 }
 
@@ -221,7 +193,13 @@ fn check_envelope<O>(review: &ReviewIn<O>) -> Result<(), ReviewError> {
     Ok(())
 }
 
-/// The AdmissionReview response for `request`.
+/// The AdmissionReview response for `request`: `{"apiVersion", "kind", "response":
+/// {"allowed", "patch", "patchType", "status": {"message"}, "uid"}}`, members in the order
+/// the webhook has always written them (alphabetical), `patch`, `patchType` and `message`
+/// only when there is one.
+///
+/// Written by hand so that the patch, most of the answer, goes from its JSON text into the
+/// body as base64 (as Kubernetes, in Go, writes bytes) without a string in between.
 fn encode<O>(
     review: &ReviewIn<O>,
     request: RequestIn<O>,
@@ -229,25 +207,44 @@ fn encode<O>(
     outcome: Outcome,
     metadata: Option<&ObjectMeta>,
 ) -> Result<Reviewed, ReviewError> {
-    let (allowed, patch, message) = match verdict {
+    let (allowed, patch, message) = match &verdict {
         Verdict::Allowed => (true, None, ""),
-        Verdict::Patched(patch) => (true, Some(patch), ""),
-        Verdict::Denied(ref message) => (false, None, message.as_str()),
+        Verdict::Patched(patch) => (true, Some(patch.as_slice()), ""),
+        Verdict::Denied(message) => (false, None, message.as_str()),
     };
-    // The patch is most of the answer: one allocation for the whole.
-    let mut body = Vec::with_capacity(patch.as_ref().map_or(0, String::len) + 256);
-    let answer = ReviewOut {
-        api_version: &review.api_version,
-        kind: &review.kind,
-        response: ResponseOut {
-            allowed,
-            patch_type: patch.is_some().then_some("JSONPatch"),
-            patch,
-            status: StatusOut { message },
-            uid: &request.uid,
-        },
+    let base64_len = patch.map_or(0, |patch| {
+        base64::encoded_len(patch.len(), true).expect("a patch smaller than memory")
+    });
+    // One allocation for the whole answer.
+    let mut body = Vec::with_capacity(base64_len + 256);
+    let string = |body: &mut Vec<u8>, text: &str| {
+        serde_json::to_writer(body, text).map_err(ReviewError::Encode)
     };
-    serde_json::to_writer(&mut body, &answer).map_err(ReviewError::Encode)?;
+    body.extend_from_slice(b"{\"apiVersion\":");
+    string(&mut body, &review.api_version)?;
+    body.extend_from_slice(b",\"kind\":");
+    string(&mut body, &review.kind)?;
+    body.extend_from_slice(match allowed {
+        true => b",\"response\":{\"allowed\":true",
+        false => b",\"response\":{\"allowed\":false",
+    });
+    if let Some(patch) = patch {
+        body.extend_from_slice(b",\"patch\":\"");
+        let start = body.len();
+        body.resize(start + base64_len, 0);
+        base64::engine::general_purpose::STANDARD
+            .encode_slice(patch, &mut body[start..])
+            .expect("sized by encoded_len");
+        body.extend_from_slice(b"\",\"patchType\":\"JSONPatch\"");
+    }
+    body.extend_from_slice(b",\"status\":{");
+    if !message.is_empty() {
+        body.extend_from_slice(b"\"message\":");
+        string(&mut body, message)?;
+    }
+    body.extend_from_slice(b"},\"uid\":");
+    string(&mut body, &request.uid)?;
+    body.extend_from_slice(b"}}");
     Ok(Reviewed {
         body,
         object: object_name(&request, metadata),
@@ -317,22 +314,13 @@ fn pod_answer(
         Ok(PodChange::Unchanged { reason }) => {
             (Verdict::Allowed, Outcome::Skipped { namespace, reason })
         }
-        Ok(PodChange::Patched { patch, injection }) => match serde_json::to_vec(&patch) {
-            Ok(patch) => (
-                Verdict::Patched(base64::engine::general_purpose::STANDARD.encode(patch)),
-                Outcome::Injected {
-                    namespace,
-                    injection,
-                },
-            ),
-            Err(error) => {
-                let message = format!("failed to encode the patch: {error}");
-                (
-                    Verdict::Denied(message.clone()),
-                    Outcome::Denied { namespace, message },
-                )
-            }
-        },
+        Ok(PodChange::Patched { patch, injection }) => (
+            Verdict::Patched(patch),
+            Outcome::Injected {
+                namespace,
+                injection,
+            },
+        ),
         Err(Denial { message }) => (
             Verdict::Denied(message.clone()),
             Outcome::Denied { namespace, message },
@@ -346,9 +334,10 @@ fn pod_answer(
 pub enum PodChange {
     /// No patch; the reason is for logs.
     Unchanged { reason: String },
-    /// The JSON patch from the Pod to the Pod with the agent.
+    /// The JSON patch from the Pod to the Pod with the agent, as JSON text (the answer
+    /// carries the text, so it is written once instead of built and then encoded).
     Patched {
-        patch: json_patch::Patch,
+        patch: Vec<u8>,
         injection: InjectionType,
     },
 }
@@ -366,7 +355,7 @@ pub fn mutation_patch(
             let patch = pod_diff::diff(pod, *after).map_err(|error| Denial {
                 message: format!("failed to build the patch: {error}"),
             })?;
-            if patch.0.is_empty() {
+            if patch == b"[]" {
                 return Ok(PodChange::Unchanged {
                     reason: "the mutation changed nothing".to_owned(),
                 });
@@ -381,6 +370,11 @@ pub fn mutation_patch(
 /// remove). Arrays the mutation only inserted into are patched element by element ([`patch`]
 /// says why). Only what changed is serialized ([`pod_diff`]).
 pub fn pod_patch(before: &Pod, after: &Pod) -> Result<json_patch::Patch, serde_json::Error> {
+    serde_json::from_slice(&pod_patch_json(before, after)?)
+}
+
+/// [`pod_patch`] as the JSON text the review answer carries (`[]` for no change).
+pub fn pod_patch_json(before: &Pod, after: &Pod) -> Result<Vec<u8>, serde_json::Error> {
     pod_diff::diff(before.clone(), after.clone())
 }
 

@@ -10,29 +10,32 @@
 //!
 //! Members are visited in the order serde_json's map (a BTreeMap: keys in byte order) visits
 //! them in the whole-tree diff: the removed keys first, then every key of the new object.
+//!
+//! The operations are written as JSON text as they are found ([`Ops`]): what a patch adds (an
+//! agent container, a volume) goes from the typed struct straight to bytes, never through a
+//! `serde_json::Value` tree and a `json_patch::Patch`.
 
 use std::collections::BTreeMap;
 
+use json_patch::PatchOperation;
 use json_patch::jsonptr::{Pointer, PointerBuf, Token};
-use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation};
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Volume};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Volume, VolumeMount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::patch::{diff_at, member_at};
 
-type Ops = Vec<PatchOperation>;
 type Result<T = ()> = std::result::Result<T, serde_json::Error>;
 /// Writes the operations of one typed member, given its path.
 type MemberDiff<'a> = Box<dyn FnOnce(&Pointer, &mut Ops) -> Result + 'a>;
 
 /// The operations that turn `before` into `after`, as [`patch::diff`] of their JSON trees
-/// would give them.
-pub(crate) fn diff(before: Pod, after: Pod) -> Result<json_patch::Patch> {
-    let mut out = Vec::new();
+/// would give them, as the JSON text `serde_json` writes for that `json_patch::Patch`.
+pub(crate) fn diff(before: Pod, after: Pod) -> Result<Vec<u8>> {
+    let mut out = Ops::default();
     if before == after {
-        return Ok(json_patch::Patch(out));
+        return Ok(out.finish());
     }
     // apiVersion and kind are constants of the type: never a change.
     let Pod {
@@ -71,7 +74,81 @@ pub(crate) fn diff(before: Pod, after: Pod) -> Result<json_patch::Patch> {
         members,
         &mut out,
     )?;
-    Ok(json_patch::Patch(out))
+    Ok(out.finish())
+}
+
+/// A JSON patch being written: `[`, then each operation as `json_patch` serializes it.
+///
+/// Byte for byte what `serde_json::to_vec(&json_patch::Patch)` gives for the same
+/// operations: an operation writes `op` first, then its members in the order the
+/// `json_patch` structs declare them; and a typed value written directly has its keys in byte
+/// order, as in a `Value` map (k8s-openapi serializes every field in key order, and its maps
+/// are BTreeMaps). `tests_patch.rs` holds it to the encoded whole-tree patch.
+#[derive(Default)]
+pub(crate) struct Ops {
+    json: Vec<u8>,
+}
+
+impl Ops {
+    /// Opens an operation `{"op":OP,"path":PATH`; the caller writes the rest and the `}`.
+    fn open(&mut self, op: &str, path: &Pointer) -> Result {
+        self.json
+            .push(if self.json.is_empty() { b'[' } else { b',' });
+        self.json.extend_from_slice(b"{\"op\":\"");
+        self.json.extend_from_slice(op.as_bytes());
+        self.json.extend_from_slice(b"\",\"path\":");
+        serde_json::to_writer(&mut self.json, path.as_str())
+    }
+
+    /// An `add` or `replace` of `value`, written from its type.
+    fn put<T: Serialize + ?Sized>(&mut self, op: &str, path: &Pointer, value: &T) -> Result {
+        self.open(op, path)?;
+        self.json.extend_from_slice(b",\"value\":");
+        serde_json::to_writer(&mut self.json, value)?;
+        self.json.push(b'}');
+        Ok(())
+    }
+
+    fn add<T: Serialize + ?Sized>(&mut self, path: &Pointer, value: &T) -> Result {
+        self.put("add", path, value)
+    }
+
+    fn replace<T: Serialize + ?Sized>(&mut self, path: &Pointer, value: &T) -> Result {
+        self.put("replace", path, value)
+    }
+
+    fn remove(&mut self, path: &Pointer) -> Result {
+        self.open("remove", path)?;
+        self.json.push(b'}');
+        Ok(())
+    }
+
+    /// Operations found by the tree diff ([`patch`]).
+    fn extend(&mut self, ops: Vec<PatchOperation>) -> Result {
+        for op in ops {
+            self.json
+                .push(if self.json.is_empty() { b'[' } else { b',' });
+            serde_json::to_writer(&mut self.json, &op)?;
+        }
+        Ok(())
+    }
+
+    /// The tree diff of two JSON values at `at`.
+    fn diff_trees(&mut self, at: &Pointer, before: &Value, after: Value) -> Result {
+        let mut ops = Vec::new();
+        diff_at(at, before, after, &mut ops);
+        self.extend(ops)
+    }
+
+    /// The JSON text of the patch (`[]` when it has no operation).
+    fn finish(mut self) -> Vec<u8> {
+        if self.json.is_empty() {
+            self.json.extend_from_slice(b"[]");
+        } else {
+            self.json.push(b']');
+        }
+        self.json
+    }
 }
 
 fn metadata(at: &Pointer, mut before: ObjectMeta, mut after: ObjectMeta, out: &mut Ops) -> Result {
@@ -170,9 +247,7 @@ fn object(
         .collect();
     removed.sort_unstable();
     for key in removed {
-        out.push(PatchOperation::Remove(RemoveOperation {
-            path: path.with_trailing_token(Token::new(key)),
-        }));
+        out.remove(&path.with_trailing_token(Token::new(key)))?;
     }
     members.retain(|m| m.after);
     members.sort_unstable_by_key(|m| m.key);
@@ -185,7 +260,9 @@ fn object(
         while let Some(member) = members.next_if(|m| m.key < key.as_str()) {
             run(member, out)?;
         }
-        member_at(path, old.get(&key), &key, value, out);
+        let mut ops = Vec::new();
+        member_at(path, old.get(&key), &key, value, &mut ops);
+        out.extend(ops)?;
     }
     for member in members {
         run(member, out)?;
@@ -229,14 +306,10 @@ fn whole<T: Serialize + PartialEq>(
 ) -> Result {
     match (before, after) {
         (_, None) => {}
-        (None, Some(after)) => add(at, serde_json::to_value(after)?, out),
+        (None, Some(after)) => out.add(at, after)?,
         (Some(before), Some(after)) if before != after => {
-            diff_at(
-                at,
-                &serde_json::to_value(before)?,
-                serde_json::to_value(after)?,
-                out,
-            );
+            let before = serde_json::to_value(before)?;
+            out.diff_trees(at, &before, serde_json::to_value(after)?)?;
         }
         (Some(_), Some(_)) => {}
     }
@@ -254,30 +327,57 @@ fn string_map(
         return Ok(());
     };
     for key in before.keys().filter(|key| !after.contains_key(*key)) {
-        out.push(PatchOperation::Remove(RemoveOperation {
-            path: at.with_trailing_token(Token::new(key.as_str())),
-        }));
+        out.remove(&at.with_trailing_token(Token::new(key.as_str())))?;
     }
-    for (key, value) in after {
-        let path = match before.get(&key) {
-            Some(previous) if *previous == value => continue,
-            previous => (at.with_trailing_token(Token::new(key.as_str())), previous),
-        };
-        let value = Value::String(value);
-        out.push(match path {
-            (path, Some(_)) => PatchOperation::Replace(ReplaceOperation { path, value }),
-            (path, None) => PatchOperation::Add(AddOperation { path, value }),
-        });
+    for (key, value) in &after {
+        let previous = before.get(key);
+        if previous == Some(value) {
+            continue;
+        }
+        let path = at.with_trailing_token(Token::new(key.as_str()));
+        match previous {
+            Some(_) => out.replace(&path, value)?,
+            None => out.add(&path, value)?,
+        }
     }
     Ok(())
 }
 
 /// What an array element is matched by.
-trait Named: Serialize + PartialEq {
+trait Named: Serialize + PartialEq + Sized {
     fn name(&self) -> &str;
+
+    /// The operations for an element kept at `at` that changed: by default the diff of its
+    /// two JSON trees.
+    fn diff_kept(at: &Pointer, before: Self, after: Self, out: &mut Ops) -> Result {
+        let old = serde_json::to_value(&before)?;
+        out.diff_trees(at, &old, serde_json::to_value(&after)?)
+    }
 }
 
 impl Named for Container {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// An app container the mutation changed got volume mounts: those are diffed as a typed
+    /// list (the added mount written from its struct), the rest as JSON trees only if it
+    /// changed too.
+    fn diff_kept(at: &Pointer, mut before: Self, mut after: Self, out: &mut Ops) -> Result {
+        let mounts_before = before.volume_mounts.take();
+        let mounts_after = after.volume_mounts.take();
+        let mounts = Member::new(
+            "volumeMounts",
+            mounts_before.is_some(),
+            mounts_after.is_some(),
+            move |at, out| list(at, mounts_before, mounts_after, out),
+        );
+        let (old, new) = rest(&before, &after, &[])?;
+        object(at, &old, new, vec![mounts], out)
+    }
+}
+
+impl Named for VolumeMount {
     fn name(&self) -> &str {
         &self.name
     }
@@ -311,8 +411,7 @@ fn list<T: Named>(
             Some((to, _)) => kept.push((from, to)),
             None => {
                 let old = serde_json::to_value(&before)?;
-                diff_at(at, &old, serde_json::to_value(&after)?, out);
-                return Ok(());
+                return out.diff_trees(at, &old, serde_json::to_value(&after)?);
             }
         }
     }
@@ -320,13 +419,17 @@ fn list<T: Named>(
     let mut next_kept = kept.iter().peekable();
     for (i, element) in after.iter().enumerate() {
         if next_kept.next_if(|&&(_, to)| to == i).is_none() {
-            add(&index(i), serde_json::to_value(element)?, out);
+            out.add(&index(i), element)?;
         }
     }
-    for (from, to) in kept {
-        if before[from] != after[to] {
-            let old = serde_json::to_value(&before[from])?;
-            diff_at(&index(to), &old, serde_json::to_value(&after[to])?, out);
+    // Every element of `before` is kept, in order, at increasing positions of `after`.
+    let mut after = after.into_iter().enumerate();
+    for (element, &(_, to)) in before.into_iter().zip(&kept) {
+        let Some((_, new)) = after.find(|(i, _)| *i == to) else {
+            unreachable!("kept positions increase");
+        };
+        if element != new {
+            T::diff_kept(&index(to), element, new, out)?;
         }
     }
     Ok(())
@@ -343,16 +446,9 @@ fn on_both_sides<T: Serialize>(
     match (before, after) {
         (Some(before), Some(after)) => Ok(Some((before, after))),
         (None, Some(after)) => {
-            add(at, serde_json::to_value(after)?, out);
+            out.add(at, &after)?;
             Ok(None)
         }
         (_, None) => Ok(None),
     }
-}
-
-fn add(at: &Pointer, value: Value, out: &mut Ops) {
-    out.push(PatchOperation::Add(AddOperation {
-        path: at.to_buf(),
-        value,
-    }));
 }

@@ -452,21 +452,21 @@ fn parse_secrets(
     }
 
     let mut secrets = Vec::with_capacity(names.len());
+    let mut keys = Keys::default();
     for name in names {
-        let key = |prefix: &str| format!("{prefix}{name}");
-        let preserve = a.bool_or(&key("preserve-secret-case-"), preserve_case_all)?;
-        let file = match a.text(&key("agent-inject-file-")) {
+        let preserve = a.bool_or(keys.of("preserve-secret-case-", &name), preserve_case_all)?;
+        let file = match a.text(keys.of("agent-inject-file-", &name)) {
             None => None,
             Some(f) if relative_stays_inside(&f) => Some(f),
             Some(_) => {
                 return Err(a.invalid(
-                    &key("agent-inject-file-"),
+                    keys.of("agent-inject-file-", &name),
                     "a file name inside the secret volume (no `..` leaving it)",
                 ));
             }
         };
         let perms = a.parsed(
-            &key("agent-inject-perms-"),
+            keys.of("agent-inject-perms-", &name),
             "an octal file mode such as 0400",
             |t| {
                 serde_json::from_value::<FileMode>(serde_json::Value::String(t.to_owned()))
@@ -480,27 +480,43 @@ fn parse_secrets(
             } else {
                 name.to_lowercase()
             },
-            vault_path: a.text(&key("agent-inject-secret-")),
-            template: a.text(&key("agent-inject-template-")),
-            template_file: a.text(&key("agent-inject-template-file-")),
+            vault_path: a.text(keys.of("agent-inject-secret-", &name)),
+            template: a.text(keys.of("agent-inject-template-", &name)),
+            template_file: a.text(keys.of("agent-inject-template-file-", &name)),
             file,
             perms,
             command: render_command::parse(a, &name, flavor)?,
             left_delimiter: a
-                .text(&key("agent-template-left-delim-"))
+                .text(keys.of("agent-template-left-delim-", &name))
                 .unwrap_or_else(|| "{{".to_owned()),
             right_delimiter: a
-                .text(&key("agent-template-right-delim-"))
+                .text(keys.of("agent-template-right-delim-", &name))
                 .unwrap_or_else(|| "}}".to_owned()),
-            error_on_missing_key: a.bool_or(&key("error-on-missing-key-"), false)?,
+            error_on_missing_key: a.bool_or(keys.of("error-on-missing-key-", &name), false)?,
             volume_path: a
-                .text(&key("secret-volume-path-"))
+                .text(keys.of("secret-volume-path-", &name))
                 .map(|p| trim_dir(&p))
                 .unwrap_or_else(|| default_path.to_owned()),
             name,
         });
     }
     Ok(secrets)
+}
+
+/// The `<annotation><name>` keys of a secret, built in one reused buffer rather than with a
+/// `format!` each: eleven lookups per secret.
+#[derive(Default)]
+struct Keys {
+    buffer: String,
+}
+
+impl Keys {
+    fn of(&mut self, prefix: &str, name: &str) -> &str {
+        self.buffer.clear();
+        self.buffer.push_str(prefix);
+        self.buffer.push_str(name);
+        &self.buffer
+    }
 }
 
 /// A directory path without trailing slashes (`/` stays `/`).
