@@ -174,36 +174,7 @@ impl FlakyVault {
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     let mut stream = stream;
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let path = line
-                            .split_whitespace()
-                            .nth(1)
-                            .unwrap_or("")
-                            .split('?')
-                            .next()
-                            .unwrap_or("")
-                            .to_string();
-                        let mut length = 0usize;
-                        loop {
-                            let mut header = String::new();
-                            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                                return;
-                            }
-                            if header == "\r\n" {
-                                break;
-                            }
-                            if let Some((k, v)) = header.split_once(':')
-                                && k.eq_ignore_ascii_case("content-length")
-                            {
-                                length = v.trim().parse().unwrap_or(0);
-                            }
-                        }
-                        let mut body = vec![0; length];
-                        let _ = reader.read_exact(&mut body);
+                    while let Some(path) = read_request(&mut reader) {
                         *counter.lock().unwrap().entry(path.clone()).or_default() += 1;
                         if let Some(delay) = delay {
                             std::thread::sleep(delay);
@@ -382,4 +353,39 @@ impl ConnectProxy {
         });
         ConnectProxy { url, requested }
     }
+}
+
+/// Reads one HTTP/1 request from a stand-in's connection and returns its path without the
+/// query; None when the client closed it. The body is read and dropped.
+pub fn read_request(reader: &mut BufReader<std::net::TcpStream>) -> Option<String> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let path = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let mut length = 0usize;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+            return None;
+        }
+        if header == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = header.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    Some(path)
 }
