@@ -486,6 +486,41 @@ fn template_commands_get_the_connection_as_bao_agent_passes_it() {
 // ---------------------------------------------------------------------------------------
 // 5. KV v2 preflight
 
+const PREFLIGHT: &str = "/v1/sys/internal/ui/mounts/secret/app";
+
+/// Both agents side by side on `name`'s init config (two HTTP retries) against a stand-in
+/// answering with `script`, the template reading `contents`; with each outcome, how often the
+/// preflight was asked.
+fn preflight_runs(
+    d: &Path,
+    name: &str,
+    contents: &str,
+    script: Script,
+) -> Vec<(Which, Outcome, usize)> {
+    let method = token_method(d, "t");
+    let jobs: Vec<Job<'_, (Which, Outcome, usize)>> = [Which::Kagi, Which::Bao]
+        .into_iter()
+        .map(|which| -> Job<'_, (Which, Outcome, usize)> {
+            let method = method.clone();
+            let script = script.clone();
+            Box::new(move || {
+                let vault = StandIn::start(script);
+                let mut config = init_config(&vault.addr, method, d, name, which);
+                config["vault"]["retry"] = json!({ "num_retries": 2 });
+                config["template"][0]["contents"] = json!(contents);
+                let out = run(which, None, d, name, &config, &[]);
+                let asked = vault.count(PREFLIGHT);
+                eprintln!(
+                    "{which:?}: ok={} rendered={:?}, preflight asked {asked}×",
+                    out.ok, out.rendered
+                );
+                (which, out, asked)
+            })
+        })
+        .collect();
+    parallel(jobs, 2)
+}
+
 /// The stand-in's preflight fails with 503 three times (one request and bao's two retries),
 /// then answers. bao agent caches the failure as "not KV v2", reads `secret/app` (404) and
 /// never renders (consul-template #2149); kagi asks again on the next try and renders. This
@@ -494,37 +529,16 @@ fn template_commands_get_the_connection_as_bao_agent_passes_it() {
 #[test]
 fn kv_preflight_failures_are_asked_again_unlike_bao_agent() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let preflight = "/v1/sys/internal/ui/mounts/secret/app";
-    let method = token_method(d, "t");
-    let jobs: Vec<Job<'_, (Which, Outcome, usize)>> = [Which::Kagi, Which::Bao]
-        .into_iter()
-        .map(|which| -> Job<'_, (Which, Outcome, usize)> {
-            let method = method.clone();
-            Box::new(move || {
-                let script: Script = Arc::new(move |path, before| match path {
-                    p if p == preflight && before < 3 => failure(503, &[]),
-                    p if p == preflight => kv2_mount(),
-                    "/v1/secret/data/app" => kv2_secret("alice"),
-                    _ => failure(404, &[]),
-                });
-                let vault = StandIn::start(script);
-                let name = "kv_preflight_failure";
-                let mut config = init_config(&vault.addr, method, d, name, which);
-                config["vault"]["retry"] = json!({ "num_retries": 2 });
-                config["template"][0]["contents"] =
-                    json!("{{ with secret \"secret/app\" }}{{ .Data.data.user }}{{ end }}");
-                let out = run(which, None, d, name, &config, &[]);
-                (which, out, vault.count(preflight))
-            })
-        })
-        .collect();
+    let script: Script = Arc::new(|path, before| match path {
+        p if p == PREFLIGHT && before < 3 => failure(503, &[]),
+        p if p == PREFLIGHT => kv2_mount(),
+        "/v1/secret/data/app" => kv2_secret("alice"),
+        _ => failure(404, &[]),
+    });
+    let contents = "{{ with secret \"secret/app\" }}{{ .Data.data.user }}{{ end }}";
     let mut failures = Vec::new();
-    for (which, out, asked) in parallel(jobs, 2) {
-        eprintln!(
-            "{which:?}: ok={} rendered={:?}, preflight asked {asked}×",
-            out.ok, out.rendered
-        );
+    for (which, out, asked) in preflight_runs(dir.path(), "kv_preflight_failure", contents, script)
+    {
         let expect = which == Which::Kagi;
         if rendered(&out, "alice") != expect {
             failures.push(format!(
@@ -548,39 +562,18 @@ fn kv_preflight_failures_are_asked_again_unlike_bao_agent() {
 #[test]
 fn kv_preflight_refusals_are_cached_as_in_bao_agent() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let preflight = "/v1/sys/internal/ui/mounts/secret/app";
-    let method = token_method(d, "t");
-    let jobs: Vec<Job<'_, (Which, Outcome, usize)>> = [Which::Kagi, Which::Bao]
-        .into_iter()
-        .map(|which| -> Job<'_, (Which, Outcome, usize)> {
-            let method = method.clone();
-            Box::new(move || {
-                let script: Script = Arc::new(move |path, before| match path {
-                    p if p == preflight => failure(403, &[]),
-                    // Three 503s: the first try (and its two HTTP retries) fails.
-                    "/v1/secret/app" if before < 3 => failure(503, &[]),
-                    "/v1/secret/app" => ok(json!({ "data": { "user": "bob" }, "lease_duration": 0,
-                        "lease_id": "", "renewable": false })),
-                    _ => failure(404, &[]),
-                });
-                let vault = StandIn::start(script);
-                let name = "kv_preflight_refusal";
-                let mut config = init_config(&vault.addr, method, d, name, which);
-                config["vault"]["retry"] = json!({ "num_retries": 2 });
-                config["template"][0]["contents"] =
-                    json!("{{ with secret \"secret/app\" }}{{ .Data.user }}{{ end }}");
-                let out = run(which, None, d, name, &config, &[]);
-                (which, out, vault.count(preflight))
-            })
-        })
-        .collect();
+    let script: Script = Arc::new(|path, before| match path {
+        p if p == PREFLIGHT => failure(403, &[]),
+        // Three 503s: the first try (and its two HTTP retries) fails.
+        "/v1/secret/app" if before < 3 => failure(503, &[]),
+        "/v1/secret/app" => ok(json!({ "data": { "user": "bob" }, "lease_duration": 0,
+            "lease_id": "", "renewable": false })),
+        _ => failure(404, &[]),
+    });
+    let contents = "{{ with secret \"secret/app\" }}{{ .Data.user }}{{ end }}";
     let mut failures = Vec::new();
-    for (which, out, asked) in parallel(jobs, 2) {
-        eprintln!(
-            "{which:?}: ok={} rendered={:?}, preflight asked {asked}×",
-            out.ok, out.rendered
-        );
+    for (which, out, asked) in preflight_runs(dir.path(), "kv_preflight_refusal", contents, script)
+    {
         if !rendered(&out, "bob") || asked != 1 {
             failures.push(format!(
                 "{which:?}: expected to render once the read recovers, asking the mounts once; got ok={} rendered={:?}, asked {asked}×\n{}",
